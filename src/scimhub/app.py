@@ -1,0 +1,30 @@
+"""The application factory: a short list of routers, the error mapping, start-up and shut-down."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from scimhub.http.errors import EXCEPTION_HANDLERS
+from scimhub.http.health import health, ready
+from scimhub.http.scim import scim_router
+from scimhub.http.services import Services
+from scimhub.settings import Settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    async def on_startup(app: Litestar) -> None:
+        app.state.services = await Services.start(settings)
+
+    async def on_shutdown(app: Litestar) -> None:
+        services = getattr(app.state, "services", None)
+        if services is not None:
+            await services.stop()
+
+    return Litestar(
+        route_handlers=[health, ready, scim_router()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

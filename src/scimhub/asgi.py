@@ -1,0 +1,16 @@
+"""The ASGI entry point: `granian --interface asgi scimhub.asgi:app`."""
+
+from __future__ import annotations
+
+import sys
+
+from scimhub.app import create_app
+from scimhub.settings import SettingsError, load_settings
+
+try:
+    settings = load_settings()
+except SettingsError as exc:
+    print(f"scimhub: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+app = create_app(settings)

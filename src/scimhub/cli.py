@@ -1,0 +1,220 @@
+"""`scimhub`: the operator command.
+
+Every command is a small async function returning an exit code; an error prints one line to stderr and
+exits 1 (2 for usage errors). Tokens are printed once, at creation or rotation, and never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from scimhub.settings import Settings, SettingsError, load_settings
+from scimhub.tenancy import tenants
+from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
+from scimhub.tenancy.migrate import migrate
+from scimhub.tenancy.names import InvalidSlug
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise UsageError(f"bad duration {text!r}: use a number with s, m, h or d (e.g. 90s, 30m, 24h, 7d)")
+    n, unit = int(m.group(1)), m.group(2)
+    return dt.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+def parse_emails(text: str) -> list[str]:
+    emails = [e.strip() for e in text.split(",") if e.strip()]
+    for e in emails:
+        if not _EMAIL.match(e):
+            raise UsageError(f"not an email address: {e!r}")
+    return emails
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(msgspec.to_builtins(value), indent=None))
+
+
+def _issued(issued: tenants.IssuedToken, as_json: bool, verb: str) -> None:
+    if as_json:
+        _print_json(issued)
+        return
+    print(f"{verb} tenant {issued.slug}")
+    print(f"  Tenant URL:   {issued.scim_url}")
+    print(f"  Secret Token: {issued.token}")
+    print("  (the token is shown only now; paste both into Entra ID > Provisioning > Admin Credentials)")
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    await migrate(settings.database_url, progress=lambda line: print(line, flush=True))
+    return 0
+
+
+async def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:
+    emails = parse_emails(args.notify_email) if args.notify_email else []
+    async with admin_connection(settings.database_url) as conn:
+        issued = await tenants.create_tenant(
+            conn, args.slug, public_url=settings.public_url, name=args.name, notify_emails=emails
+        )
+    _issued(issued, args.json, "created")
+    return 0
+
+
+async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with admin_connection(settings.database_url) as conn:
+        rows = await tenants.list_tenants(conn)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no tenants yet: scimhub tenant create SLUG")
+        return 0
+    print(f"{'slug':<24} {'status':<9} {'tokens':>6}  {'schema':<10} scim url")
+    for t in rows:
+        print(f"{t.slug:<24} {t.status:<9} {t.active_tokens:>6}  {t.schema:<10} "
+              f"{tenants.scim_url(settings.public_url, t.slug)}")
+    return 0
+
+
+async def cmd_tenant_status(settings: Settings, args: argparse.Namespace) -> int:
+    status = "active" if args.command == "enable" else "disabled"
+    async with admin_connection(settings.database_url) as conn:
+        await tenants.set_status(conn, args.slug, status)
+    print(f"tenant {args.slug}: SCIM connector {'on' if status == 'active' else 'off'}")
+    return 0
+
+
+async def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> int:
+    if args.dry_run or not args.yes:
+        async with admin_connection(settings.database_url) as conn:
+            found = [t for t in await tenants.list_tenants(conn) if t.slug == args.slug]
+        if not found:
+            raise tenants.TenantError(f"no tenant named {args.slug!r}")
+        print(f"would drop tenant {args.slug} (schema {found[0].schema}, all its users, groups and activity); "
+              "add --yes to do it")
+        return 0 if args.dry_run else 1
+    async with admin_connection(settings.database_url) as conn:
+        await tenants.delete_tenant(conn, args.slug)
+    print(f"deleted tenant {args.slug}")
+    return 0
+
+
+async def cmd_token_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    keep = parse_duration(args.keep_old_for) if args.keep_old_for else None
+    async with admin_connection(settings.database_url) as conn:
+        issued = await tenants.rotate_token(conn, args.slug, public_url=settings.public_url, keep_old_for=keep)
+    _issued(issued, args.json, "rotated the token of")
+    if not args.json:
+        print(f"  older tokens {'stop working now' if not keep else f'keep working for {args.keep_old_for}'}")
+    return 0
+
+
+async def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async with admin_connection(settings.database_url) as conn:
+        n = await tenants.revoke_tokens(conn, args.slug)
+    print(f"revoked {n} token(s) of tenant {args.slug}; SCIM requests now get 401 until a new token is issued "
+          f"(scimhub tenant token rotate {args.slug})")
+    return 0
+
+
+async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
+    emails = parse_emails(args.notify_email) if args.notify_email is not None else None
+    enabled = None if args.notify is None else args.notify == "on"
+    async with admin_connection(settings.database_url) as conn:
+        await tenants.set_notifications(conn, args.slug, emails=emails, enabled=enabled,
+                                        window_minutes=args.digest_window)
+    print(f"tenant {args.slug}: notification settings saved")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scimhub", description="scimhub operator command")
+    sub = p.add_subparsers(dest="group", required=True)
+
+    m = sub.add_parser("migrate", help="create the database if missing, migrate public, then every tenant")
+    m.set_defaults(func=cmd_migrate)
+
+    t = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="command", required=True)
+    c = t.add_parser("create", help="create a tenant and print its Tenant URL and Secret Token")
+    c.add_argument("slug")
+    c.add_argument("--name")
+    c.add_argument("--notify-email", help="comma-separated failure notification recipients")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_tenant_create)
+    ls = t.add_parser("list", help="list tenants")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_tenant_list)
+    for name, text in (("disable", "switch the SCIM connector off (requests get 401)"),
+                       ("enable", "switch the SCIM connector on")):
+        s = t.add_parser(name, help=text)
+        s.add_argument("slug")
+        s.set_defaults(func=cmd_tenant_status)
+    d = t.add_parser("delete", help="drop a tenant's schema, role and tokens")
+    d.add_argument("slug")
+    d.add_argument("--yes", action="store_true", help="really delete")
+    d.add_argument("--dry-run", action="store_true", help="say what would be deleted")
+    d.set_defaults(func=cmd_tenant_delete)
+    st = t.add_parser("set", help="change a tenant's notification settings")
+    st.add_argument("slug")
+    st.add_argument("--notify-email", help="comma-separated recipients (empty string clears)")
+    st.add_argument("--notify", choices=["on", "off"])
+    st.add_argument("--digest-window", type=int, help="minutes between digests (default 60)")
+    st.set_defaults(func=cmd_tenant_set)
+    tok = t.add_parser("token", help="rotate or revoke a tenant's Secret Token").add_subparsers(
+        dest="token_command", required=True)
+    r = tok.add_parser("rotate", help="issue a new token")
+    r.add_argument("slug")
+    r.add_argument("--keep-old-for", help="overlap during which older tokens still work (e.g. 30m, 24h)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_token_rotate)
+    v = tok.add_parser("revoke", help="revoke every token of the tenant")
+    v.add_argument("slug")
+    v.set_defaults(func=cmd_token_revoke)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        return asyncio.run(args.func(settings, args))
+    except UsageError as exc:
+        print(f"scimhub: {exc}", file=sys.stderr)
+        return 2
+    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated) as exc:
+        print(f"scimhub: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"scimhub: database error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""One exception-to-response mapping for the whole app.
+
+On SCIM routes every failure is a SCIM Error (RFC 7644 §3.12) with `status` as a string; framework errors
+(unknown route, wrong method, body too large) are translated, and an unexpected exception becomes a 500 whose
+detail names only the request id: nothing of the exception (which may hold personal data) leaves the
+process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Response as LResponse
+
+from scimhub.http.auth import CHALLENGE
+from scimhub.http.wire import error_response
+from scimhub.scim.errors import ScimError
+
+log = logging.getLogger("scimhub.http")
+
+_SCIM_TYPES = {413: None, 405: None, 404: None}
+
+
+def _is_scim(request: Request[Any, Any, Any]) -> bool:
+    return request.scope.get("path", "").startswith("/scim/")
+
+
+def _remember(request: Request[Any, Any, Any], exc: ScimError) -> None:
+    request.scope.setdefault("state", {})["error"] = exc
+
+
+def scim_error_handler(request: Request[Any, Any, Any], exc: ScimError) -> Response[Any]:
+    _remember(request, exc)
+    if not _is_scim(request):
+        return LResponse(content={"status": exc.status, "detail": exc.detail}, status_code=exc.status)
+    return error_response(exc, headers=CHALLENGE if exc.status == 401 else None)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if not _is_scim(request):
+        return LResponse(content={"status": status, "detail": exc.detail}, status_code=status,
+                         headers=exc.headers or None)
+    if status == 404:
+        detail = "no such SCIM endpoint; use /Users, /Groups, /Schemas, /ResourceTypes or /ServiceProviderConfig"
+    elif status == 405:
+        detail = f"{request.method} is not allowed on this SCIM endpoint"
+    elif status == 413:
+        detail = "the request body is too large"
+    else:
+        detail = "the request could not be processed"
+    scim = ScimError(detail, status=status, scim_type="invalidSyntax" if status == 400 else None)
+    _remember(request, scim)
+    return error_response(scim)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    # Only the exception type is logged; its message may carry personal data (observability scrubs too).
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope.get("route_template", ""),
+              exc_info=exc)
+    scim = ScimError(f"internal error; quote request id {request_id} to support", status=500)
+    _remember(request, scim)
+    if not _is_scim(request):
+        return LResponse(content={"status": 500, "detail": scim.detail}, status_code=500)
+    return error_response(scim)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ScimError: scim_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,206 @@
+"""SCIM endpoints: translate HTTP to one use case and back.
+
+Resource path segments are matched case-insensitively (`/users` works, as the MS collection sends it), and
+unknown query parameters are ignored (contract §1: Entra may put feature flags in the URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar.datastructures import State
+
+from scimhub.http.auth import TenantAuthMiddleware
+from scimhub.http.services import Services
+from scimhub.http.wire import decode_body, scim_response
+from scimhub.provisioning import resources as uc
+from scimhub.provisioning.context import Outcome, ScimContext
+from scimhub.scim import discovery
+from scimhub.scim.errors import InvalidSyntax, NotFound
+from scimhub.scim.projection import Projection, parse_projection
+from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+
+_TYPES = {"users": USER_TYPE, "groups": GROUP_TYPE}
+_DISCOVERY = {"serviceproviderconfig", "serviceconfiguration", "schemas", "resourcetypes"}
+SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+def _services(request: Request[Any, Any, State]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _context(request: Request[Any, Any, State]) -> ScimContext:
+    services = _services(request)
+    tenant = request.scope["state"]["tenant"]
+    prefer = request.headers.get("prefer", "")
+    agent = request.headers.get("user-agent", "")
+    query = request.query_params
+    return ScimContext(
+        pool=services.db.pool,
+        tenant=tenant,
+        base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
+        limits=services.limits,
+        audit=services.extras.get("audit_write"),
+        # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
+        # clients that ask for attributes or a representation get the resource.
+        patch_returns_resource=(
+            "return=representation" in prefer
+            or "okta" in agent.lower()
+            or "attributes" in query
+            or "excludedAttributes" in query
+        ),
+    )
+
+
+def _resource_type(segment: str) -> ResourceType:
+    rtype = _TYPES.get(segment.lower())
+    if rtype is None:
+        raise NotFound(f"no SCIM endpoint /{segment[:80]}; use /Users, /Groups, /Schemas, /ResourceTypes "
+                       "or /ServiceProviderConfig")
+    return rtype
+
+
+def _projection(request: Request[Any, Any, State], rtype: ResourceType) -> Projection:
+    q = request.query_params
+    return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
+
+
+def _answer(request: Request[Any, Any, State], outcome: Outcome) -> Response[bytes]:
+    request.scope["state"]["outcome"] = outcome
+    headers: dict[str, str] = {}
+    if outcome.etag:
+        headers["ETag"] = outcome.etag
+    if outcome.location:
+        headers["Location"] = outcome.location
+    body = outcome.body if outcome.status not in (204, 304) else None
+    return scim_response(body, outcome.status, headers)
+
+
+async def _body(request: Request[Any, Any, State]) -> Any:
+    raw = await request.body()
+    return decode_body(raw, limit=_services(request).settings.max_body_bytes)
+
+
+def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
+    services = _services(request)
+    tenant = request.scope["state"]["tenant"]
+    base = f"{services.settings.public_url}/scim/v2/{tenant.slug}"
+    if kind in {"serviceproviderconfig", "serviceconfiguration"}:
+        if item is not None:
+            raise NotFound("ServiceProviderConfig has no sub-resources")
+        doc = discovery.service_provider_config(
+            base, max_results=services.limits.max_page_size,
+            max_patch_operations=services.limits.max_patch_operations,
+        )
+    elif kind == "schemas":
+        doc = discovery.schemas_document(base) if item is None else discovery.schema_document(base, item)
+    else:
+        doc = discovery.resource_types_document(base) if item is None else discovery.resource_type_document(base, item)
+    request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
+    return scim_response(doc)
+
+
+@get("/{tenant:str}", include_in_schema=False)
+async def tenant_root(request: Request[Any, Any, State], tenant: str) -> Response[bytes]:
+    # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer.
+    request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
+    base = f"{_services(request).settings.public_url}/scim/v2/{tenant}"
+    return scim_response({"serviceProviderConfig": f"{base}/ServiceProviderConfig",
+                          "resourceTypes": f"{base}/ResourceTypes", "schemas": f"{base}/Schemas"})
+
+
+@get("/{tenant:str}/{resource:str}", include_in_schema=False)
+async def list_resources(request: Request[Any, Any, State], resource: str) -> Response[bytes]:
+    if resource.lower() in _DISCOVERY:
+        return _discovery(request, resource.lower(), None)
+    rtype = _resource_type(resource)
+    q = request.query_params
+    outcome = await uc.search(
+        _context(request), rtype,
+        filter_text=q.get("filter"),
+        start_index=q.get("startIndex"),
+        count=q.get("count"),
+        sort_by=q.get("sortBy"),
+        sort_order=q.get("sortOrder"),
+        proj=_projection(request, rtype),
+    )
+    return _answer(request, outcome)
+
+
+@post("/{tenant:str}/{resource:str}", include_in_schema=False)
+async def create_resource(request: Request[Any, Any, State], resource: str) -> Response[bytes]:
+    if resource == ".search":
+        raise NotFound("search across resource types is not supported; POST to /Users/.search or /Groups/.search")
+    rtype = _resource_type(resource)
+    body = await _body(request)
+    outcome = await uc.create(_context(request), rtype, body, _projection(request, rtype))
+    return _answer(request, outcome)
+
+
+@get("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
+async def get_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+    if resource.lower() in _DISCOVERY:
+        return _discovery(request, resource.lower(), rid)
+    rtype = _resource_type(resource)
+    outcome = await uc.get(_context(request), rtype, rid, _projection(request, rtype),
+                           request.headers.get("if-none-match"))
+    return _answer(request, outcome)
+
+
+@post("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
+async def search_resources(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+    rtype = _resource_type(resource)
+    if rid != ".search":
+        raise NotFound(f"POST is not allowed on a single {rtype.name}; use PUT or PATCH", status=405)
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise InvalidSyntax("a search request must be a JSON object (RFC 7644 §3.4.3)")
+    schemas = body.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_SCHEMA not in schemas):
+        raise InvalidSyntax(f"a search request must list the schema {SEARCH_SCHEMA!r}")
+    outcome = await uc.search(
+        _context(request), rtype,
+        filter_text=body.get("filter"),
+        start_index=body.get("startIndex"),
+        count=body.get("count"),
+        sort_by=body.get("sortBy"),
+        sort_order=body.get("sortOrder"),
+        proj=parse_projection(rtype, body.get("attributes"), body.get("excludedAttributes")),
+    )
+    return _answer(request, outcome)
+
+
+@put("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
+async def replace_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+    rtype = _resource_type(resource)
+    body = await _body(request)
+    outcome = await uc.replace(_context(request), rtype, rid, body, _projection(request, rtype),
+                               request.headers.get("if-match"))
+    return _answer(request, outcome)
+
+
+@patch("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
+async def patch_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+    rtype = _resource_type(resource)
+    body = await _body(request)
+    outcome = await uc.patch(_context(request), rtype, rid, body, _projection(request, rtype),
+                             request.headers.get("if-match"))
+    return _answer(request, outcome)
+
+
+@delete("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False, status_code=200)
+async def delete_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+    rtype = _resource_type(resource)
+    outcome = await uc.delete(_context(request), rtype, rid, request.headers.get("if-match"))
+    return _answer(request, outcome)
+
+
+def scim_router() -> Router:
+    return Router(
+        path="/scim/v2",
+        route_handlers=[tenant_root, list_resources, create_resource, get_resource, search_resources,
+                        replace_resource, patch_resource, delete_resource],
+        middleware=[TenantAuthMiddleware()],
+    )

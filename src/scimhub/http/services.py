@@ -1,0 +1,38 @@
+"""The long-lived objects a web process holds (pool, token resolver, audit recorder), built at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scimhub.provisioning.context import Limits
+from scimhub.settings import Settings
+from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.resolver import TokenResolver
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: AppDatabase
+    resolver: TokenResolver
+    limits: Limits
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Services:
+        db = await AppDatabase.open(settings.database_url, size=settings.db_pool_size)
+        return cls(
+            settings=settings,
+            db=db,
+            resolver=TokenResolver(db.pool, db.install_id, ttl=settings.token_cache_seconds),
+            limits=Limits(
+                max_page_size=settings.max_page_size,
+                default_page_size=min(100, settings.max_page_size),
+                max_patch_operations=settings.max_patch_operations,
+                max_filter_length=settings.max_filter_length,
+            ),
+        )
+
+    async def stop(self) -> None:
+        await self.db.close()

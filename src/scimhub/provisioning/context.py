@@ -1,0 +1,55 @@
+"""What a use case needs: the pool, the tenant, where its resources live, the limits, and the audit sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+
+from scimhub.tenancy.model import Tenant
+
+
+class WriteAudit(Protocol):
+    """Records a write's event inside the write's own transaction (the outbox, issue #4)."""
+
+    async def __call__(self, conn: asyncpg.Connection, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_page_size: int = 200
+    default_page_size: int = 100
+    max_patch_operations: int = 1000
+    max_filter_length: int = 4096
+
+
+@dataclass
+class Outcome:
+    """What a use case did: the HTTP-free answer plus what the activity log records."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    etag: str | None = None
+    location: str | None = None
+    operation: str = ""
+    resource_type: str | None = None
+    resource_id: str | None = None
+    target: str | None = None  # userName / displayName the administrator recognises
+    changed: list[str] = field(default_factory=list)
+    rewrites: list[str] = field(default_factory=list)
+    results: int | None = None
+
+
+@dataclass(frozen=True)
+class ScimContext:
+    pool: asyncpg.Pool
+    tenant: Tenant
+    base_url: str  # the Tenant URL: {public}/scim/v2/{slug}
+    limits: Limits = Limits()
+    audit: WriteAudit | None = None
+    # Return 200 + the resource for PATCH on users (Okta, `Prefer: return=representation`).
+    patch_returns_resource: bool = False
+
+    def location(self, resource_type: str, rid: str) -> str:
+        return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"

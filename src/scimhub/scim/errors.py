@@ -1,0 +1,79 @@
+"""SCIM errors (RFC 7644 §3.12): one exception type, mapped to the Error message by the HTTP layer.
+
+`detail` is shown verbatim to administrators in Entra's provisioning logs, so it says what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    status: int = 400
+    scim_type: str | None = None
+
+    def __init__(self, detail: str, *, status: int | None = None, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if scim_type is not None:
+            self.scim_type = scim_type
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        body["detail"] = self.detail
+        return body
+
+
+class InvalidFilter(ScimError):
+    scim_type = "invalidFilter"
+
+
+class InvalidSyntax(ScimError):
+    scim_type = "invalidSyntax"
+
+
+class InvalidValue(ScimError):
+    scim_type = "invalidValue"
+
+
+class InvalidPath(ScimError):
+    scim_type = "invalidPath"
+
+
+class NoTarget(ScimError):
+    scim_type = "noTarget"
+
+
+class Mutability(ScimError):
+    scim_type = "mutability"
+
+
+class TooMany(ScimError):
+    scim_type = "tooMany"
+
+
+class Uniqueness(ScimError):
+    status = 409
+    scim_type = "uniqueness"
+
+
+class NotFound(ScimError):
+    status = 404
+
+
+class PreconditionFailed(ScimError):
+    status = 412
+
+
+class Unauthorized(ScimError):
+    status = 401
+
+
+class PayloadTooLarge(ScimError):
+    status = 413

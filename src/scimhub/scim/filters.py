@@ -1,0 +1,444 @@
+"""Filters (RFC 7644 §3.4.2.2) and attribute paths (§3.5.2): parser, resolution, and an in-memory matcher.
+
+`parse_filter` turns the text into a typed tree; `bind` resolves every attribute path against a resource
+type (unknown attribute -> `invalidFilter`, never "match all") and checks the comparison value's type. The
+SQL compiler (`store/filter_sql.py`) and `matches` (PATCH value paths, tests) both read the bound tree.
+
+Grammar accepted (ABNF of §3.4.2.2, plus `valuePath.subAttr op value`, which Entra sends for matching on
+`emails[type eq "work"].value eq "..."`): operators and keywords case-insensitive; precedence not > and > or.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from scimhub.scim.errors import InvalidFilter, InvalidPath
+from scimhub.scim.schemas import ResolvedAttr, ResourceType, resolve
+
+COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+MAX_DEPTH = 64
+
+# ----------------------------------------------------------------------------------------------- tree
+
+
+@dataclass(frozen=True)
+class AttrPath:
+    urn: str | None
+    name: str
+    sub: str | None = None
+    resolved: ResolvedAttr | None = None
+
+    def __str__(self) -> str:
+        text = self.name if self.sub is None else f"{self.name}.{self.sub}"
+        return f"{self.urn}:{text}" if self.urn else text
+
+
+@dataclass(frozen=True)
+class Compare:
+    path: AttrPath
+    op: str
+    value: Any  # str, bool, int, float, None, or datetime once bound to a dateTime attribute
+
+
+@dataclass(frozen=True)
+class Present:
+    path: AttrPath
+
+
+@dataclass(frozen=True)
+class And:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Node
+
+
+@dataclass(frozen=True)
+class ValuePath:
+    """`attr[filter]`: true when one element of multi-valued `attr` satisfies `filter` (same element)."""
+
+    path: AttrPath
+    filter: Node
+
+
+Node = Compare | Present | And | Or | Not | ValuePath
+
+# ---------------------------------------------------------------------------------------------- lexer
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<lpar>\() | (?P<rpar>\)) | (?P<lbr>\[) | (?P<rbr>\]) |
+      (?P<string>"(?:[^"\\]|\\.)*") |
+      (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w:.$-])) |
+      (?P<word>[A-Za-z$][\w:.$-]*) |
+      (?P<dot>\.)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _lex(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    n = len(text)
+    while pos < n:
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise InvalidFilter(f"unexpected character {text[pos:].lstrip()[:1]!r} at position {pos + 1}")
+        kind = m.lastgroup or ""
+        toks.append(_Tok(kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    return toks
+
+
+def split_attr_path(word: str) -> AttrPath:
+    """`urn:...:name.sub` / `name.sub` / `name` -> AttrPath (not yet resolved)."""
+    urn: str | None = None
+    rest = word
+    if ":" in word:
+        urn, _, rest = word.rpartition(":")
+        if not urn or not rest:
+            raise InvalidPath(f"malformed attribute path {word!r}")
+    parts = rest.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise InvalidPath(f"malformed attribute path {word!r}")
+    return AttrPath(urn, parts[0], parts[1] if len(parts) == 2 else None)
+
+
+# --------------------------------------------------------------------------------------------- parser
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks = _lex(text)
+        self.i = 0
+        self.depth = 0
+
+    def peek(self, offset: int = 0) -> _Tok | None:
+        j = self.i + offset
+        return self.toks[j] if j < len(self.toks) else None
+
+    def take(self, kind: str | None = None) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise InvalidFilter("the filter ends too early")
+        if kind and tok.kind != kind:
+            raise InvalidFilter(f"expected {kind} at position {tok.pos + 1}, found {tok.text!r}")
+        self.i += 1
+        return tok
+
+    def keyword(self, word: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind == "word" and tok.text.lower() == word
+
+    def parse(self) -> Node:
+        node = self.or_expr()
+        tok = self.peek()
+        if tok is not None:
+            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+        return node
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise InvalidFilter(f"the filter nests deeper than {MAX_DEPTH} levels")
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.keyword("or"):
+            self.take()
+            node = Or(node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.unary()
+        while self.keyword("and"):
+            self.take()
+            node = And(node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        self._enter()
+        try:
+            if self.keyword("not") and (nxt := self.peek(1)) is not None and nxt.kind == "lpar":
+                self.take()
+                self.take("lpar")
+                inner = self.or_expr()
+                self.take("rpar")
+                return Not(inner)
+            tok = self.peek()
+            if tok is not None and tok.kind == "lpar":
+                self.take()
+                inner = self.or_expr()
+                self.take("rpar")
+                return inner
+            return self.attr_expr()
+        finally:
+            self.depth -= 1
+
+    def attr_expr(self) -> Node:
+        tok = self.take()
+        if tok.kind != "word":
+            raise InvalidFilter(f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}")
+        try:
+            path = split_attr_path(tok.text)
+        except InvalidPath as exc:
+            raise InvalidFilter(exc.detail) from None
+        nxt = self.peek()
+        if nxt is not None and nxt.kind == "lbr":
+            if path.sub is not None:
+                raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
+            self.take()
+            inner = self.or_expr()
+            self.take("rbr")
+            after = self.peek()
+            if after is not None and after.kind == "dot":
+                # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
+                self.take()
+                sub_tok = self.take("word")
+                leaf = AttrPath(path.urn, path.name, sub_tok.text)
+                cond = self.comparison(leaf)
+                return ValuePath(path, And(inner, _relative(cond)))
+            return ValuePath(path, inner)
+        return self.comparison(path)
+
+    def comparison(self, path: AttrPath) -> Node:
+        op_tok = self.take()
+        op = op_tok.text.lower()
+        if op_tok.kind != "word" or (op not in COMPARE_OPS and op != "pr"):
+            raise InvalidFilter(f"expected an operator after {path} at position {op_tok.pos + 1}, "
+                                f"found {op_tok.text!r}")
+        if op == "pr":
+            return Present(path)
+        val = self.take()
+        if val.kind == "string":
+            try:
+                value: Any = json.loads(val.text)
+            except ValueError:
+                raise InvalidFilter(f"malformed string at position {val.pos + 1}") from None
+        elif val.kind == "number":
+            value = float(val.text) if any(c in val.text for c in ".eE") else int(val.text)
+        elif val.kind == "word" and val.text.lower() in {"true", "false", "null"}:
+            value = {"true": True, "false": False, "null": None}[val.text.lower()]
+        else:
+            raise InvalidFilter(
+                f"the value compared with {path} at position {val.pos + 1} must be a quoted string, a number, "
+                f"true, false or null; found {val.text!r}"
+            )
+        return Compare(path, op, value)
+
+
+def _relative(node: Node) -> Node:
+    """Inside `attr[...]`, `attr.sub` is addressed as `sub` (the element's own sub-attribute)."""
+    if isinstance(node, Compare) and node.path.sub:
+        return Compare(AttrPath(None, node.path.sub), node.op, node.value)
+    if isinstance(node, Present) and node.path.sub:
+        return Present(AttrPath(None, node.path.sub))
+    return node
+
+
+def parse_filter(text: str, *, max_length: int = 4096) -> Node:
+    if len(text) > max_length:
+        raise InvalidFilter(f"the filter is {len(text)} characters long; the limit is {max_length}")
+    if not text.strip():
+        raise InvalidFilter("the filter is empty")
+    return _Parser(text).parse()
+
+
+# ---------------------------------------------------------------------------------------------- binding
+
+
+def _bind_value(attr_name: str, type_: str, op: str, value: Any) -> Any:
+    if op in {"co", "sw", "ew"} and not isinstance(value, str):
+        raise InvalidFilter(f"'{op}' compares strings; {attr_name} needs a quoted string")
+    if value is None:
+        if op not in {"eq", "ne"}:
+            raise InvalidFilter(f"null can only be compared with eq or ne ({attr_name})")
+        return None
+    if type_ in {"string", "reference", "binary"}:
+        if not isinstance(value, str):
+            raise InvalidFilter(f"{attr_name} is a string; compare it with a quoted string")
+        return value
+    if type_ == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidFilter(f"{attr_name} is a boolean; compare it with true or false")
+        if op not in {"eq", "ne"}:
+            raise InvalidFilter(f"{attr_name} is a boolean; only eq and ne apply")
+        return value
+    if type_ == "dateTime":
+        if not isinstance(value, str):
+            raise InvalidFilter(f"{attr_name} is a dateTime; compare it with a quoted ISO 8601 timestamp")
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidFilter(f"{value!r} is not an ISO 8601 timestamp ({attr_name})") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if type_ in {"integer", "decimal"}:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidFilter(f"{attr_name} is a number; compare it with a number")
+        return value
+    raise InvalidFilter(f"{attr_name} cannot be compared")
+
+
+def bind(node: Node, rtype: ResourceType, *, within: ResolvedAttr | None = None) -> Node:
+    """Resolve every path of `node` against `rtype` (or, inside a value path, against `within`)."""
+    if isinstance(node, And):
+        return And(bind(node.left, rtype, within=within), bind(node.right, rtype, within=within))
+    if isinstance(node, Or):
+        return Or(bind(node.left, rtype, within=within), bind(node.right, rtype, within=within))
+    if isinstance(node, Not):
+        return Not(bind(node.inner, rtype, within=within))
+    if isinstance(node, ValuePath):
+        if within is not None:
+            raise InvalidFilter("value filters cannot nest")
+        res = _resolve(node.path, rtype)
+        if res.sub is not None or res.attr.type != "complex" or not res.attr.multi_valued:
+            raise InvalidFilter(f"{node.path} is not a multi-valued complex attribute; "
+                                "a [filter] cannot follow it")
+        return ValuePath(AttrPath(node.path.urn, node.path.name, None, res), bind(node.filter, rtype, within=res))
+    path = node.path
+    if within is not None:
+        if path.urn is not None or path.sub is not None:
+            raise InvalidFilter(f"inside {within.attr.name}[...], name a sub-attribute, not {path}")
+        sub = within.attr.sub(path.name)
+        if sub is None:
+            raise InvalidFilter(f"{within.attr.name} has no sub-attribute {path.name!r}")
+        res = ResolvedAttr(within.schema, within.attr, sub)
+    else:
+        res = _resolve(path, rtype)
+    if res.attr.returned == "never" or res.leaf.returned == "never":
+        raise InvalidFilter(f"{path} cannot be filtered on")
+    if res.sub is None and res.attr.type == "complex":
+        # `manager eq "id"` / `members eq "id"`: a complex attribute compared as a whole means its value.
+        value_sub = res.attr.sub("value")
+        if value_sub is None:
+            raise InvalidFilter(f"{path} is complex; name one of its sub-attributes")
+        res = ResolvedAttr(res.schema, res.attr, value_sub)
+    bound_path = AttrPath(path.urn, path.name, path.sub, res)
+    if isinstance(node, Present):
+        return Present(bound_path)
+    return Compare(bound_path, node.op, _bind_value(str(path), res.leaf.type, node.op, node.value))
+
+
+def _resolve(path: AttrPath, rtype: ResourceType) -> ResolvedAttr:
+    res = resolve(rtype, path.urn, path.name, path.sub)
+    if res is None:
+        raise InvalidFilter(f"unknown attribute {str(path)!r} for {rtype.name} resources")
+    return res
+
+
+def parse_bound(text: str, rtype: ResourceType, *, max_length: int = 4096) -> Node:
+    return bind(parse_filter(text, max_length=max_length), rtype)
+
+
+# -------------------------------------------------------------------------------------------- matching
+
+
+def _cmp_scalar(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
+    if op == "pr":
+        return actual is not None and actual != "" and actual != [] and actual != {}
+    if expected is None:
+        present = actual is not None and actual != ""
+        return (not present) if op == "eq" else present
+    if actual is None:
+        return op == "ne"
+    if isinstance(expected, bool):
+        if not isinstance(actual, bool):
+            return op == "ne"
+        return (actual == expected) if op == "eq" else (actual != expected)
+    if isinstance(expected, dt.datetime):
+        if isinstance(actual, str):
+            try:
+                actual = dt.datetime.fromisoformat(actual.replace("Z", "+00:00"))
+            except ValueError:
+                return op == "ne"
+        if not isinstance(actual, dt.datetime):
+            return op == "ne"
+    elif isinstance(expected, str):
+        if not isinstance(actual, str):
+            return op == "ne"
+        if not case_exact:
+            actual, expected = actual.lower(), expected.lower()
+    elif isinstance(expected, int | float):
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return op == "ne"
+    ops = {
+        "eq": lambda a, b: a == b,
+        "ne": lambda a, b: a != b,
+        "co": lambda a, b: b in a,
+        "sw": lambda a, b: a.startswith(b),
+        "ew": lambda a, b: a.endswith(b),
+        "gt": lambda a, b: a > b,
+        "ge": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "le": lambda a, b: a <= b,
+    }
+    return bool(ops[op](actual, expected))
+
+
+def _values(doc: dict[str, Any], res: ResolvedAttr, *, relative: bool) -> list[Any]:
+    """The values `res` designates in `doc` (a resource, or one element when `relative`)."""
+    if relative:
+        assert res.sub is not None
+        return [doc.get(res.sub.name)]
+    container = doc.get(res.schema.id, {}) if res.extension else doc
+    if not isinstance(container, dict):
+        return [None]
+    value = container.get(res.attr.name)
+    if res.attr.multi_valued:
+        items = value if isinstance(value, list) else []
+        if res.sub is None:
+            return [items] if items else [None]
+        got = [i.get(res.sub.name) if isinstance(i, dict) else None for i in items]
+        return got or [None]
+    if res.sub is None:
+        return [value]
+    return [value.get(res.sub.name) if isinstance(value, dict) else None]
+
+
+def matches(doc: dict[str, Any], node: Node, *, relative: bool = False) -> bool:
+    """Does the (canonical) resource document satisfy the bound filter? RFC 7644 §3.4.2.2 semantics:
+    on a multi-valued attribute a comparison holds when it holds for any value."""
+    if isinstance(node, And):
+        return matches(doc, node.left, relative=relative) and matches(doc, node.right, relative=relative)
+    if isinstance(node, Or):
+        return matches(doc, node.left, relative=relative) or matches(doc, node.right, relative=relative)
+    if isinstance(node, Not):
+        return not matches(doc, node.inner, relative=relative)
+    if isinstance(node, ValuePath):
+        res = node.path.resolved
+        assert res is not None
+        container = doc.get(res.schema.id, {}) if res.extension else doc
+        items = container.get(res.attr.name) if isinstance(container, dict) else None
+        return any(isinstance(i, dict) and matches(i, node.filter, relative=True) for i in items or [])
+    res = node.path.resolved
+    assert res is not None
+    values = _values(doc, res, relative=relative)
+    if isinstance(node, Present):
+        return any(_cmp_scalar(v, "pr", None, True) for v in values)
+    case_exact = res.leaf.case_exact
+    if node.op == "ne":
+        return not any(_cmp_scalar(v, "eq", node.value, case_exact) for v in values)
+    return any(_cmp_scalar(v, node.op, node.value, case_exact) for v in values)

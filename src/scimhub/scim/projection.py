@@ -1,0 +1,125 @@
+"""`attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5, §3.9).
+
+Names are case-insensitive, may be URN-qualified or name a sub-attribute. `id` and `schemas` are always
+returned ("returned: always"). Unknown names are ignored. A value filter written in the list (the MS
+collection's `attributes=emails[type eq "work"]`) is read as the attribute it filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scimhub.scim.filters import split_attr_path
+from scimhub.scim.errors import InvalidPath
+from scimhub.scim.schemas import ResourceType, resolve
+
+_ALWAYS = {"id", "schemas"}
+Spec = dict[tuple[str, str], set[str] | None]  # (schema id, attribute) -> None (whole) or sub-attributes
+
+
+@dataclass(frozen=True)
+class Projection:
+    include: Spec | None = None
+    exclude: Spec | None = None
+
+    def returns(self, rtype: ResourceType, name: str) -> bool:
+        """Will the top-level core attribute `name` appear in the output at all?"""
+        key = (rtype.schema.id, name)
+        if self.include is not None:
+            return key in self.include
+        if self.exclude is not None:
+            return not (key in self.exclude and self.exclude[key] is None)
+        return True
+
+
+def _parse(rtype: ResourceType, text: str | list[str] | None) -> Spec | None:
+    if text is None:
+        return None
+    items = text if isinstance(text, list) else text.split(",")
+    spec: Spec = {}
+    for raw in items:
+        item = raw.strip()
+        if "[" in item:
+            item = item.split("[", 1)[0]
+        if not item:
+            continue
+        try:
+            path = split_attr_path(item)
+        except InvalidPath:
+            continue
+        res = resolve(rtype, path.urn, path.name, path.sub)
+        if res is None:
+            continue
+        key = (res.schema.id, res.attr.name)
+        if res.sub is None:
+            spec[key] = None
+        elif key not in spec or spec[key] is not None:
+            subs = spec.get(key) or set()
+            subs.add(res.sub.name)
+            spec[key] = subs
+    return spec
+
+
+def parse_projection(
+    rtype: ResourceType, attributes: str | list[str] | None, excluded: str | list[str] | None
+) -> Projection:
+    include = _parse(rtype, attributes)
+    if include is not None and not include:
+        include = None
+    return Projection(include=include, exclude=None if include is not None else _parse(rtype, excluded))
+
+
+def _pick(value: Any, subs: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k in subs} or None
+    if isinstance(value, list):
+        picked = [_pick(v, subs) for v in value]
+        return [p for p in picked if p] or None
+    return value
+
+
+def _drop(value: Any, subs: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in subs} or None
+    if isinstance(value, list):
+        kept = [_drop(v, subs) for v in value]
+        return [k for k in kept if k] or None
+    return value
+
+
+def apply_projection(resource: dict[str, Any], rtype: ResourceType, proj: Projection) -> dict[str, Any]:
+    if proj.include is None and proj.exclude is None:
+        return resource
+    ext_ids = {e.id for e in rtype.extensions}
+    out: dict[str, Any] = {}
+    for key, value in resource.items():
+        if key in _ALWAYS:
+            out[key] = value
+            continue
+        if key in ext_ids and isinstance(value, dict):
+            inner = {}
+            for name, v in value.items():
+                kept = _select((key, name), v, proj)
+                if kept is not None:
+                    inner[name] = kept
+            if inner:
+                out[key] = inner
+            continue
+        kept = _select((rtype.schema.id, key), value, proj)
+        if kept is not None:
+            out[key] = kept
+    return out
+
+
+def _select(key: tuple[str, str], value: Any, proj: Projection) -> Any:
+    if proj.include is not None:
+        if key not in proj.include:
+            return None
+        subs = proj.include[key]
+        return value if subs is None else _pick(value, subs)
+    assert proj.exclude is not None
+    if key not in proj.exclude:
+        return value
+    subs = proj.exclude[key]
+    return None if subs is None else _drop(value, subs)

@@ -1,0 +1,273 @@
+"""Resources: validate and canonicalise what a client sends, render what we return.
+
+The canonical document keeps attribute names in the schema's case, extension attributes under their schema
+URN, values exactly as sent (RFC 7643 §2.1; the contract's "store values exactly as sent"), and nothing
+read-only, write-only or null. Every leniency applied is appended to `rewrites` in plain words, for the
+activity log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from scimhub.scim.errors import InvalidSyntax, InvalidValue
+from scimhub.scim.schemas import (
+    ENTERPRISE_SCHEMA,
+    EXTERNAL_ID,
+    GROUP,
+    MALFORMED_ENTERPRISE,
+    Attribute,
+    ResourceType,
+    Schema,
+)
+
+_ABSENT = object()
+_READ_ONLY_TOP = {"id", "meta", "schemas"}
+
+
+def _coerce_simple(attr: Attribute, value: Any, where: str, rewrites: list[str]) -> Any:
+    t = attr.type
+    if t in {"string", "reference", "binary"}:
+        if isinstance(value, str):
+            return value
+        raise InvalidValue(f"{where} must be a string, got {_kind(value)}")
+    if t == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            # Entra's default PATCH dialect sends "True"/"False" (contract §2.6); the reference server
+            # parses them case-insensitively.
+            parsed = value.strip().lower() == "true"
+            rewrites.append(f"{value!r} read as {str(parsed).lower()} ({where})")
+            return parsed
+        raise InvalidValue(f"{where} must be true or false, got {_kind(value)}")
+    if t == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise InvalidValue(f"{where} must be an integer, got {_kind(value)}")
+    if t == "decimal":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        raise InvalidValue(f"{where} must be a number, got {_kind(value)}")
+    if t == "dateTime":
+        if isinstance(value, str):
+            try:
+                dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                pass
+            else:
+                return value
+        raise InvalidValue(f"{where} must be an ISO 8601 date and time, got {_kind(value)}")
+    raise InvalidValue(f"{where} has an unsupported type")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _coerce_complex(attr: Attribute, value: Any, where: str, rewrites: list[str]) -> Any:
+    if not isinstance(value, dict):
+        raise InvalidValue(f"{where} must be an object with sub-attributes, got {_kind(value)}")
+    out: dict[str, Any] = {}
+    for key, sub_value in value.items():
+        sub = attr.sub(key)
+        if sub is None:
+            if sub_value is not None:
+                rewrites.append(f"ignored unknown sub-attribute {where}.{key}")
+            continue
+        if sub.mutability == "readOnly" or sub_value is None:
+            continue
+        out[sub.name] = _coerce_simple(sub, sub_value, f"{where}.{sub.name}", rewrites)
+    return out if out else _ABSENT
+
+
+def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str]) -> Any:
+    """A client value for `attr`, checked and coerced; `_ABSENT` when it amounts to no value."""
+    if value is None:
+        return _ABSENT
+    if attr.name == "manager" and isinstance(value, str):
+        # Entra sends the manager as a plain id (contract §2.6); RFC 7643 §4.3 makes it complex.
+        rewrites.append("manager given as a plain id; stored as {\"value\": id}")
+        value = {"value": value}
+    if attr.multi_valued:
+        if isinstance(value, dict):
+            rewrites.append(f"single object for multi-valued {where} read as a list of one")
+            value = [value]
+        if not isinstance(value, list):
+            raise InvalidValue(f"{where} must be a list, got {_kind(value)}")
+        items = []
+        for i, item in enumerate(value):
+            if item is None:
+                continue
+            if attr.type == "complex":
+                if isinstance(item, str) and attr.sub("value") is not None:
+                    rewrites.append(f"bare string in {where} read as {{\"value\": ...}}")
+                    item = {"value": item}
+                got = _coerce_complex(attr, item, f"{where}[{i}]", rewrites)
+            else:
+                got = _coerce_simple(attr, item, f"{where}[{i}]", rewrites)
+            if got is not _ABSENT:
+                items.append(got)
+        if attr.type == "complex" and sum(1 for i in items if i.get("primary") is True) > 1:
+            raise InvalidValue(f"at most one entry of {where} may be primary (RFC 7643 §2.4)")
+        return items if items else _ABSENT
+    if attr.type == "complex":
+        return _coerce_complex(attr, value, where, rewrites)
+    return _coerce_simple(attr, value, where, rewrites)
+
+
+def _canonical_schema_urn(rtype: ResourceType, urn: str, rewrites: list[str]) -> Schema | None:
+    schema = rtype.schema_for(urn)
+    if schema is None and urn.lower() == MALFORMED_ENTERPRISE.lower() and rtype.name == "User":
+        rewrites.append(f"schema URI {urn!r} read as {ENTERPRISE_SCHEMA!r}")
+        schema = rtype.schema_for(ENTERPRISE_SCHEMA)
+    return schema
+
+
+def check_schemas(rtype: ResourceType, schemas: Any, rewrites: list[str]) -> None:
+    if schemas is None:
+        return
+    if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+        raise InvalidSyntax("'schemas' must be a list of schema URIs")
+    for urn in schemas:
+        if _canonical_schema_urn(rtype, urn, rewrites) is not None:
+            continue
+        if urn.lower() in rtype.tolerated:
+            rewrites.append(f"ignored schema URI {urn!r}")
+            continue
+        known = ", ".join([rtype.schema.id, *(e.id for e in rtype.extensions)])
+        raise InvalidSyntax(f"unknown schema URI {urn!r} for a {rtype.name}; this endpoint accepts {known}")
+
+
+def set_attribute(doc: dict[str, Any], schema: Schema, rtype: ResourceType, attr: Attribute, value: Any) -> None:
+    container = doc if schema is rtype.schema else doc.setdefault(schema.id, {})
+    if value is _ABSENT:
+        container.pop(attr.name, None)
+        if container is not doc and not container:
+            doc.pop(schema.id, None)
+    else:
+        container[attr.name] = value
+
+
+def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> dict[str, Any]:
+    """The canonical document for a POST or PUT body (RFC 7644 §3.3, §3.5.1). Read-only attributes the
+    client sent are ignored, as RFC 7643 §2.2 says; required attributes are checked."""
+    if not isinstance(body, dict):
+        raise InvalidSyntax(f"the request body must be a JSON object describing a {rtype.name}")
+    doc: dict[str, Any] = {}
+    for key, value in body.items():
+        low = key.lower()
+        if low == "schemas":
+            check_schemas(rtype, value, rewrites)
+            continue
+        if low in _READ_ONLY_TOP:
+            continue
+        if low == "externalid":
+            coerced = coerce_attribute(EXTERNAL_ID, value, "externalId", rewrites)
+            if coerced is not _ABSENT:
+                doc["externalId"] = coerced
+            continue
+        attr = rtype.schema.attr(key)
+        if attr is not None:
+            _take(doc, rtype, rtype.schema, attr, value, rewrites)
+            continue
+        if ":" in key:
+            schema = _canonical_schema_urn(rtype, key, rewrites)
+            if schema is not None and schema is not rtype.schema:
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    raise InvalidValue(f"{schema.id} must be an object of {schema.name} attributes")
+                for sub_key, sub_value in value.items():
+                    sub_attr = schema.attr(sub_key)
+                    if sub_attr is None:
+                        if sub_value is not None:
+                            rewrites.append(f"ignored unknown attribute {schema.name}.{sub_key}")
+                        continue
+                    _take(doc, rtype, schema, sub_attr, sub_value, rewrites)
+                continue
+            urn, _, name = key.rpartition(":")
+            schema = _canonical_schema_urn(rtype, urn, rewrites)
+            if schema is not None and (attr := schema.attr(name)) is not None:
+                _take(doc, rtype, schema, attr, value, rewrites)
+                continue
+            if key.lower() in rtype.tolerated:
+                continue
+        if value is not None:
+            rewrites.append(f"ignored unknown attribute {key!r}")
+    check_required(rtype, doc)
+    return doc
+
+
+def _take(doc: dict[str, Any], rtype: ResourceType, schema: Schema, attr: Attribute, value: Any,
+          rewrites: list[str]) -> None:
+    if attr.mutability == "readOnly":
+        return
+    if attr.mutability == "writeOnly":
+        if value is not None:
+            rewrites.append(f"{attr.name} accepted and discarded (never stored)")
+        return
+    if rtype.name == "Group" and attr.name == "members":
+        set_attribute(doc, schema, rtype, attr, coerce_members(value, rewrites))
+        return
+    set_attribute(doc, schema, rtype, attr, coerce_attribute(attr, value, attr.name, rewrites))
+
+
+def coerce_members(value: Any, rewrites: list[str]) -> Any:
+    members = GROUP.attr("members")
+    assert members is not None
+    return coerce_attribute(members, value, "members", rewrites)
+
+
+def check_required(rtype: ResourceType, doc: dict[str, Any]) -> None:
+    for attr in rtype.schema.attributes:
+        if attr.required:
+            value = doc.get(attr.name)
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidValue(f"{attr.name} is required and must be a non-empty string")
+
+
+def iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def render(
+    rtype: ResourceType,
+    *,
+    id: str,
+    doc: dict[str, Any],
+    created: dt.datetime,
+    last_modified: dt.datetime,
+    version: int,
+    location: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The resource as returned (RFC 7643 §3: schemas, id, attributes, meta)."""
+    schemas = [rtype.schema.id, *(e.id for e in rtype.extensions if e.id in doc)]
+    out: dict[str, Any] = {"schemas": schemas, "id": id}
+    out.update(doc)
+    if extra:
+        out.update(extra)
+    out["meta"] = {
+        "resourceType": rtype.name,
+        "created": iso(created),
+        "lastModified": iso(last_modified),
+        "location": location,
+        "version": etag(version),
+    }
+    return out

@@ -1,0 +1,241 @@
+"""Reads and writes of Users and Groups in the current tenant schema (inside `tenant_transaction`).
+
+Tables are never schema-qualified here: the transaction's search path selects the tenant. Every statement
+is static text (asyncpg prepares it once per connection) except list queries, whose WHERE clause comes from
+`filter_sql` with bind parameters only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from scimhub.scim.errors import InvalidValue, Uniqueness
+from scimhub.scim.filters import Node
+from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResolvedAttr, ResourceType
+from scimhub.store.filter_sql import compile_filter, sort_expression
+
+
+@dataclass(frozen=True)
+class Row:
+    id: uuid.UUID
+    doc: dict[str, Any]
+    created: dt.datetime
+    last_modified: dt.datetime
+    version: int
+    related: list[dict[str, Any]] | None = None  # a user's groups or a group's members, when read
+
+
+def _row(r: asyncpg.Record, related: bool) -> Row:
+    return Row(r["id"], r["doc"], r["created"], r["last_modified"], r["version"],
+               r["related"] if related else None)
+
+
+def _user_columns(doc: dict[str, Any]) -> tuple[str, str | None, str | None, bool | None]:
+    active = doc.get("active")
+    return doc["userName"], doc.get("externalId"), doc.get("displayName"), active if isinstance(active, bool) else None
+
+
+_USER_GROUPS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('value', g.id::text, 'display', g.display_name,
+    'type', 'direct') ORDER BY g.display_name), '[]'::jsonb)
+    FROM scim_group_member gm JOIN scim_group g ON g.id = gm.group_id WHERE gm.member_id = u.id)"""
+_GROUP_MEMBERS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('value', m.member_id::text,
+    'type', m.member_type) ORDER BY m.member_id), '[]'::jsonb)
+    FROM scim_group_member m WHERE m.group_id = g.id)"""
+
+_COLUMNS = {
+    ("User", True): f"u.id, u.doc, u.created, u.last_modified, u.version, {_USER_GROUPS} AS related",
+    ("User", False): "u.id, u.doc, u.created, u.last_modified, u.version",
+    ("Group", True): f"g.id, g.doc, g.created, g.last_modified, g.version, {_GROUP_MEMBERS} AS related",
+    ("Group", False): "g.id, g.doc, g.created, g.last_modified, g.version",
+}
+_FROM = {"User": "scim_user u", "Group": "scim_group g"}
+_SQL = {key: f"SELECT {cols} FROM {_FROM[key[0]]}" for key, cols in _COLUMNS.items()}
+_ALIAS = {"User": "u", "Group": "g"}
+_TABLE = {"User": "scim_user", "Group": "scim_group"}
+
+
+def _unique_error(rtype: ResourceType, exc: asyncpg.UniqueViolationError, doc: dict[str, Any]) -> Uniqueness:
+    if rtype.name == "User":
+        return Uniqueness(f"userName {doc.get('userName')!r} is already used by another user of this tenant "
+                          "(userName is unique, compared case-insensitively)")
+    return Uniqueness(f"displayName {doc.get('displayName')!r} is already used by another group of this tenant "
+                      "(group displayName is unique, compared case-insensitively)")
+
+
+async def insert(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
+                 now: dt.datetime) -> Row:
+    try:
+        if rtype is USER_TYPE:
+            user_name, external_id, display_name, active = _user_columns(doc)
+            await conn.execute(
+                "INSERT INTO scim_user (id, user_name, external_id, display_name, active, version, created, "
+                "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7)",
+                rid, user_name, external_id, display_name, active, now, doc,
+            )
+        else:
+            await conn.execute(
+                "INSERT INTO scim_group (id, display_name, external_id, version, created, last_modified, doc) "
+                "VALUES ($1, $2, $3, 1, $4, $4, $5)",
+                rid, doc["displayName"], doc.get("externalId"), now, doc,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, exc, doc) from None
+    return Row(rid, doc, now, now, 1)
+
+
+async def get(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, related: bool,
+              for_update: bool = False) -> Row | None:
+    sql = _SQL[(rtype.name, related)] + f" WHERE {_ALIAS[rtype.name]}.id = $1"
+    if for_update:
+        sql += " FOR UPDATE"
+    r = await conn.fetchrow(sql, rid)
+    return _row(r, related) if r is not None else None
+
+
+async def update(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
+                 now: dt.datetime) -> int:
+    """Write the new document; returns the new version."""
+    try:
+        if rtype is USER_TYPE:
+            user_name, external_id, display_name, active = _user_columns(doc)
+            version = await conn.fetchval(
+                "UPDATE scim_user SET user_name = $2, external_id = $3, display_name = $4, active = $5, "
+                "doc = $6, last_modified = $7, version = version + 1 WHERE id = $1 RETURNING version",
+                rid, user_name, external_id, display_name, active, doc, now,
+            )
+        else:
+            version = await conn.fetchval(
+                "UPDATE scim_group SET display_name = $2, external_id = $3, doc = $4, last_modified = $5, "
+                "version = version + 1 WHERE id = $1 RETURNING version",
+                rid, doc["displayName"], doc.get("externalId"), doc, now,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, exc, doc) from None
+    return int(version)
+
+
+async def touch_group(conn: asyncpg.Connection, gid: uuid.UUID, now: dt.datetime) -> int:
+    version = await conn.fetchval(
+        "UPDATE scim_group SET last_modified = $2, version = version + 1 WHERE id = $1 RETURNING version",
+        gid, now,
+    )
+    return int(version)
+
+
+_DELETE = """WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING {name} AS name),
+        left_groups AS (DELETE FROM scim_group_member WHERE member_id = $1 AND EXISTS (SELECT 1 FROM gone)
+                        RETURNING group_id),
+        bumped AS (UPDATE scim_group SET version = version + 1, last_modified = $2
+                   WHERE id IN (SELECT group_id FROM left_groups) RETURNING 1)
+   SELECT (SELECT name FROM gone) AS name, (SELECT count(*) FROM bumped) AS groups"""
+_DELETES = {"User": _DELETE.format(table="scim_user", name="user_name"),
+            "Group": _DELETE.format(table="scim_group", name="display_name")}
+
+
+async def delete(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime) -> str | None:
+    """Delete the resource; returns its userName/displayName, or None when there was none.
+
+    RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version.
+    """
+    row = await conn.fetchrow(_DELETES[rtype.name], rid, now)
+    return row["name"]
+
+
+async def list_page(
+    conn: asyncpg.Connection,
+    rtype: ResourceType,
+    node: Node | None,
+    *,
+    sort_by: ResolvedAttr | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+    related: bool,
+) -> tuple[int, list[Row]]:
+    alias = _ALIAS[rtype.name]
+    where, params = compile_filter(rtype, node, alias)
+    direction = "DESC" if descending else "ASC"
+    order = f"{alias}.created {direction}, {alias}.id {direction}"
+    if sort_by is not None:
+        order = f"{sort_expression(rtype, sort_by, alias)} {direction} NULLS LAST, " + order
+    if limit == 0:
+        total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)  # noqa: S608
+        return int(total), []
+    n = len(params)
+    # One round trip: the page and the total (a window count) together.
+    base = f"SELECT {_COLUMNS[(rtype.name, related)]}, count(*) OVER () AS total FROM {_FROM[rtype.name]}"
+    sql = f"{base} WHERE {where} ORDER BY {order} OFFSET ${n + 1} LIMIT ${n + 2}"  # noqa: S608
+    rows = await conn.fetch(sql, *params, offset, limit)
+    if rows:
+        return int(rows[0]["total"]), [_row(r, related) for r in rows]
+    if offset == 0:
+        return 0, []
+    total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)  # noqa: S608
+    return int(total), []
+
+
+# ------------------------------------------------------------------------------------------ members
+
+
+async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> int:
+    """Insert memberships (existing ones are kept); every id must be a User or Group of this tenant."""
+    if not members:
+        return 0
+    ids = list(members)
+    row = await conn.fetchrow(
+        """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
+                found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
+                                            WHEN g.id IS NOT NULL THEN 'Group' END AS kind
+                          FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
+                ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
+                        SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
+                        ON CONFLICT DO NOTHING RETURNING 1)
+           SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing, (SELECT count(*) FROM ins) AS added
+           FROM found""",
+        gid, ids,
+    )
+    missing = row["missing"] or []
+    if missing:
+        shown = ", ".join(str(m) for m in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise InvalidValue(f"cannot add members that are not Users or Groups of this tenant: {shown}{more}")
+    return int(row["added"])
+
+
+async def remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    result = await conn.execute(
+        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::uuid[])", gid, list(ids)
+    )
+    return int(result.split()[-1])
+
+
+async def clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
+    result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
+    return int(result.split()[-1])
+
+
+async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT member_id, member_type FROM scim_group_member WHERE group_id = $1", gid
+    )
+    return [{"value": str(r["member_id"]), "type": r["member_type"]} for r in rows]
+
+
+async def count_resources(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM scim_user) AS users,
+                  (SELECT count(*) FROM scim_user WHERE active IS NOT false) AS active_users,
+                  (SELECT count(*) FROM scim_group) AS groups"""
+    )
+    return dict(row)
+
+
+__all__ = ["GROUP_TYPE", "USER_TYPE", "Row"]

@@ -1,0 +1,1 @@
+"""Tenants, tokens, roles and schemas, the tenant transaction and the migration runner."""

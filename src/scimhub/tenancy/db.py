@@ -1,0 +1,125 @@
+"""Connections to PostgreSQL.
+
+Two kinds:
+- `admin_connection`: the operator's login role as given in SCIMHUB_DATABASE_URL, used by migrations and the
+  CLI to create schemas and roles.
+- `AppDatabase`: the web and worker pool. Every pooled connection switches at connect time to the
+  installation's app role (`SET ROLE`), which owns nothing and holds only the grants listed in the public
+  migration, and its search path is `pg_catalog` alone: a query that escapes `tenant_transaction` finds no
+  tenant table and cannot read another schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import msgspec
+
+from scimhub.tenancy.names import app_role_name
+
+Connection = asyncpg.Connection
+Pool = asyncpg.Pool
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The database has no installation record yet: run `scimhub migrate`."""
+
+
+async def admin_connect(database_url: str, *, database: str | None = None) -> asyncpg.Connection:
+    kwargs: dict[str, Any] = {}
+    if database:
+        kwargs["database"] = database
+    conn: asyncpg.Connection = await asyncpg.connect(database_url, timeout=10, **kwargs)
+    return conn
+
+
+@asynccontextmanager
+async def admin_connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await admin_connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def database_name(database_url: str) -> str:
+    return urlsplit(database_url).path.lstrip("/") or "postgres"
+
+
+def with_database(database_url: str, name: str) -> str:
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def read_install_id(conn: asyncpg.Connection) -> str:
+    try:
+        value = await conn.fetchval("SELECT install_id FROM public.scimhub_installation")
+    except asyncpg.UndefinedTableError:
+        value = None
+    if not value:
+        raise DatabaseNotMigrated("the database is not migrated yet: run `scimhub migrate`")
+    return str(value)
+
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+async def set_json_codec(conn: asyncpg.Connection) -> None:
+    """jsonb <-> Python through msgspec, in PostgreSQL's binary format (a version byte, then JSON text)."""
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
+        encoder=lambda value: b"\x01" + _json_encode(value),
+        decoder=lambda data: _json_decode(data[1:]),
+    )
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    # Tenant scope is transaction-local, so ending any open transaction is all the reset needed; asyncpg's
+    # default reset (RESET ALL and friends) would cost a round trip on every release.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class AppDatabase:
+    """The application's connection pool (web process and workers)."""
+
+    def __init__(self, pool: asyncpg.Pool, install_id: str) -> None:
+        self.pool = pool
+        self.install_id = install_id
+
+    @classmethod
+    async def open(cls, database_url: str, *, size: int = 8) -> AppDatabase:
+        probe = await admin_connect(database_url)
+        try:
+            install_id = await read_install_id(probe)
+        finally:
+            await probe.close()
+        role = app_role_name(install_id)
+
+        async def init(conn: asyncpg.Connection) -> None:
+            await conn.execute(f'SET ROLE "{role}"')
+            await set_json_codec(conn)
+
+        pool = await asyncpg.create_pool(
+            database_url,
+            min_size=1,
+            max_size=size,
+            init=init,
+            reset=_reset,
+            timeout=10,
+            command_timeout=30,
+            max_inactive_connection_lifetime=120,
+            server_settings={"search_path": "pg_catalog", "application_name": "scimhub"},
+        )
+        assert pool is not None
+        return cls(pool, install_id)
+
+    async def close(self) -> None:
+        await self.pool.close()

@@ -1,0 +1,57 @@
+"""Names of tenant schemas and roles, always derived, never taken from user input.
+
+PostgreSQL roles are cluster-wide while schemas are per database, so role names carry the installation id
+(random, made by the first migration): two installations on one server (a test and a dev database) never
+share a role.
+"""
+
+from __future__ import annotations
+
+import re
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_INSTALL_RE = re.compile(r"^[0-9a-f]{8,16}$")
+
+
+class InvalidSlug(ValueError):
+    """A tenant slug that is not 1-63 lowercase letters, digits and inner hyphens."""
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug):
+        raise InvalidSlug(
+            f"invalid tenant slug {slug[:80]!r}: use 1-63 lowercase letters, digits and hyphens "
+            "(not at the start or end)"
+        )
+    return slug
+
+
+def schema_name(tenant_id: int) -> str:
+    return f"t_{int(tenant_id)}"
+
+
+def tenant_role_name(install_id: str, tenant_id: int) -> str:
+    return f"sh{_check_install(install_id)}_t{int(tenant_id)}"
+
+
+def app_role_name(install_id: str) -> str:
+    return f"sh{_check_install(install_id)}_app"
+
+
+def _check_install(install_id: str) -> str:
+    if not _INSTALL_RE.match(install_id):
+        raise ValueError("malformed installation id")
+    return install_id
+
+
+def scope_sql(schema: str, role: str) -> str:
+    """BEGIN plus the transaction-local scope, as one simple-protocol round trip.
+
+    The names are derived by this module (digits and hex only), so they are safe to inline; inlining lets
+    BEGIN and both set_config calls travel in one message instead of three.
+    """
+    assert re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)
+    return (
+        "BEGIN; SELECT set_config('search_path', '" + schema + "', true), "
+        "set_config('role', '" + role + "', true)"
+    )
