@@ -11,16 +11,18 @@ from scimhub.http.services import Services
 from scimhub.settings import Settings
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
+    """The app; with `services` given (tests), it uses them and leaves starting and stopping to the caller."""
+
     async def on_startup(app: Litestar) -> None:
-        app.state.services = await Services.start(settings)
+        if services is None:
+            app.state.services = await Services.start(settings)
 
     async def on_shutdown(app: Litestar) -> None:
-        services = getattr(app.state, "services", None)
-        if services is not None:
-            await services.stop()
+        if services is None:
+            await app.state.services.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, ready, scim_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[on_startup],
@@ -28,3 +30,6 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    if services is not None:
+        app.state.services = services
+    return app

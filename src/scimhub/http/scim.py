@@ -103,7 +103,8 @@ def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -
 
 
 @get("/{tenant:str}", include_in_schema=False)
-async def tenant_root(request: Request[Any, Any, State], tenant: str) -> Response[bytes]:
+async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
+    tenant = request.path_params["tenant"]
     # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer.
     request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
     base = f"{_services(request).settings.public_url}/scim/v2/{tenant}"
@@ -112,7 +113,8 @@ async def tenant_root(request: Request[Any, Any, State], tenant: str) -> Respons
 
 
 @get("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def list_resources(request: Request[Any, Any, State], resource: str) -> Response[bytes]:
+async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource = request.path_params["resource"]
     if resource.lower() in _DISCOVERY:
         return _discovery(request, resource.lower(), None)
     rtype = _resource_type(resource)
@@ -130,7 +132,8 @@ async def list_resources(request: Request[Any, Any, State], resource: str) -> Re
 
 
 @post("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def create_resource(request: Request[Any, Any, State], resource: str) -> Response[bytes]:
+async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource = request.path_params["resource"]
     if resource == ".search":
         raise NotFound("search across resource types is not supported; POST to /Users/.search or /Groups/.search")
     rtype = _resource_type(resource)
@@ -140,7 +143,8 @@ async def create_resource(request: Request[Any, Any, State], resource: str) -> R
 
 
 @get("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def get_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource, rid = request.path_params["resource"], request.path_params["rid"]
     if resource.lower() in _DISCOVERY:
         return _discovery(request, resource.lower(), rid)
     rtype = _resource_type(resource)
@@ -150,7 +154,8 @@ async def get_resource(request: Request[Any, Any, State], resource: str, rid: st
 
 
 @post("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def search_resources(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+async def search_resources(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     if rid != ".search":
         raise NotFound(f"POST is not allowed on a single {rtype.name}; use PUT or PATCH", status=405)
@@ -173,7 +178,8 @@ async def search_resources(request: Request[Any, Any, State], resource: str, rid
 
 
 @put("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def replace_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
     outcome = await uc.replace(_context(request), rtype, rid, body, _projection(request, rtype),
@@ -182,7 +188,8 @@ async def replace_resource(request: Request[Any, Any, State], resource: str, rid
 
 
 @patch("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def patch_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
     outcome = await uc.patch(_context(request), rtype, rid, body, _projection(request, rtype),
@@ -191,7 +198,8 @@ async def patch_resource(request: Request[Any, Any, State], resource: str, rid: 
 
 
 @delete("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False, status_code=200)
-async def delete_resource(request: Request[Any, Any, State], resource: str, rid: str) -> Response[bytes]:
+async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+    resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     outcome = await uc.delete(_context(request), rtype, rid, request.headers.get("if-match"))
     return _answer(request, outcome)

@@ -1,0 +1,1 @@
+"""Failure notification: digests, mail rendering and sending."""

@@ -1,0 +1,1 @@
+"""Celery worker side: the app and thin task modules that call into scimhub."""
