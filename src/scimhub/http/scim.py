@@ -17,7 +17,7 @@ from scimhub.http.wire import decode_body, scim_response
 from scimhub.provisioning import resources as uc
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim import discovery
-from scimhub.scim.errors import InvalidSyntax, NotFound
+from scimhub.scim.errors import InvalidSyntax, NotFound, ScimError
 from scimhub.scim.projection import Projection, parse_projection
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
 
@@ -56,6 +56,8 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
 
 def _resource_type(segment: str) -> ResourceType:
     rtype = _TYPES.get(segment.lower())
+    if rtype is None and segment.lower() in _DISCOVERY:
+        raise ScimError(f"/{segment} is read-only; only GET is allowed", status=405)
     if rtype is None:
         raise NotFound(f"no SCIM endpoint /{segment[:80]}; use /Users, /Groups, /Schemas, /ResourceTypes "
                        "or /ServiceProviderConfig")
@@ -135,7 +137,7 @@ async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
 async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource = request.path_params["resource"]
     if resource == ".search":
-        raise NotFound("search across resource types is not supported; POST to /Users/.search or /Groups/.search")
+        return await _search(request, None)
     rtype = _resource_type(resource)
     body = await _body(request)
     outcome = await uc.create(_context(request), rtype, body, _projection(request, rtype))
@@ -158,22 +160,33 @@ async def search_resources(request: Request[Any, Any, State]) -> Response[bytes]
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     if rid != ".search":
-        raise NotFound(f"POST is not allowed on a single {rtype.name}; use PUT or PATCH", status=405)
+        raise ScimError(f"POST is not allowed on a single {rtype.name}; use PUT or PATCH", status=405)
+    return await _search(request, rtype)
+
+
+async def _search(request: Request[Any, Any, State], rtype: ResourceType | None) -> Response[bytes]:
+    """POST .search (RFC 7644 §3.4.3), on one resource type or, at the root, across all of them."""
     body = await _body(request)
     if not isinstance(body, dict):
         raise InvalidSyntax("a search request must be a JSON object (RFC 7644 §3.4.3)")
     schemas = body.get("schemas")
     if schemas is not None and (not isinstance(schemas, list) or SEARCH_SCHEMA not in schemas):
         raise InvalidSyntax(f"a search request must list the schema {SEARCH_SCHEMA!r}")
-    outcome = await uc.search(
-        _context(request), rtype,
+    params = dict(
         filter_text=body.get("filter"),
         start_index=body.get("startIndex"),
         count=body.get("count"),
         sort_by=body.get("sortBy"),
         sort_order=body.get("sortOrder"),
-        proj=parse_projection(rtype, body.get("attributes"), body.get("excludedAttributes")),
+        attributes=body.get("attributes"),
+        excluded=body.get("excludedAttributes"),
     )
+    ctx = _context(request)
+    if rtype is None:
+        outcome = await uc.search_all(ctx, **params)
+    else:
+        attributes, excluded = params.pop("attributes"), params.pop("excluded")
+        outcome = await uc.search(ctx, rtype, proj=parse_projection(rtype, attributes, excluded), **params)
     return _answer(request, outcome)
 
 

@@ -16,7 +16,7 @@ from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, NotFound, PreconditionFailed
 from scimhub.scim.filters import Node, matches, parse_bound, split_attr_path
 from scimhub.scim.patch import MemberDelta, apply_patch, changed_attributes, members_to_delta
-from scimhub.scim.projection import Projection, apply_projection
+from scimhub.scim.projection import Projection, apply_projection, parse_projection
 from scimhub.scim.quirks import normalise_patch
 from scimhub.scim.resources import canonical_resource, etag, render
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResolvedAttr, ResourceType, resolve
@@ -209,6 +209,57 @@ async def search(
     return Outcome(200, body=body, operation="Lookup" if node is not None else f"List {rtype.name.lower()}s",
                    resource_type=rtype.name, target=target, results=total,
                    resource_id=str(rows[0].id) if len(rows) == 1 else None)
+
+
+async def search_all(
+    ctx: ScimContext,
+    *,
+    filter_text: str | None,
+    start_index: Any,
+    count: Any,
+    sort_by: str | None,
+    sort_order: str | None,
+    attributes: Any,
+    excluded: Any,
+) -> Outcome:
+    """Root `.search` (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A filter naming an attribute
+    that one type lacks matches nothing of that type; it is an error only when no type knows it."""
+    start = max(1, _int_param("startIndex", start_index, 1))
+    size = min(max(0, _int_param("count", count, ctx.limits.default_page_size)), ctx.limits.max_page_size)
+    plans: list[tuple[ResourceType, Node | None]] = []
+    first_error: InvalidFilter | None = None
+    for rtype in (USER_TYPE, GROUP_TYPE):
+        try:
+            node = parse_bound(filter_text, rtype, max_length=ctx.limits.max_filter_length) if filter_text else None
+        except InvalidFilter as exc:
+            first_error = first_error or exc
+            continue
+        plans.append((rtype, node))
+    if not plans and first_error is not None:
+        raise first_error
+    descending = str(sort_order).lower() == "descending" if sort_order else False
+    resources: list[dict[str, Any]] = []
+    total = 0
+    offset = start - 1
+    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+        for rtype, node in plans:
+            proj = parse_projection(rtype, attributes, excluded)
+            try:
+                sort = parse_sort(rtype, sort_by)
+            except InvalidValue:
+                sort = None
+            n, _ = await store.list_page(conn, rtype, node, sort_by=None, descending=False, offset=0, limit=0,
+                                         related=False)
+            want = size - len(resources)
+            if want > 0 and offset < n:
+                _, rows = await store.list_page(conn, rtype, node, sort_by=sort, descending=descending,
+                                                offset=offset, limit=want, related=_wants_related(rtype, proj))
+                resources.extend(_render(ctx, rtype, r, proj) for r in rows)
+            offset = max(0, offset - n)
+            total += n
+    body = {"schemas": [LIST_SCHEMA], "totalResults": total, "Resources": resources, "startIndex": start,
+            "itemsPerPage": len(resources)}
+    return Outcome(200, body=body, operation="Lookup", results=total)
 
 
 # --------------------------------------------------------------------------------------------- replace

@@ -131,6 +131,10 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
     where = t.text or attr.name
     if attr.mutability == "readOnly" or (sub is not None and sub.mutability == "readOnly"):
         raise Mutability(f"{where} is read-only and cannot be changed")
+    if attr.mutability == "writeOnly":
+        # RFC 7643 §7: write-only values are never returned; scimhub does not even keep them.
+        d.rewrites.append(f"{attr.name} accepted and discarded (never stored)")
+        return
     if delta is not None and attr.name == "members":
         _apply_members(op, t, delta)
         return

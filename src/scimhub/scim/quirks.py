@@ -143,6 +143,15 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
                 raise InvalidPath(f"operation {i + 1}: remove needs a 'path' (RFC 7644 §3.5.2.2)", scim_type="noTarget")
             ops.extend(_expand_pathless(rtype, op, value, i, rewrites))
             continue
+        ext = rtype.schema_for(path.strip()) if isinstance(path, str) and ":" in path else None
+        if ext is not None and ext is not rtype.schema:
+            # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
+            if op == "remove":
+                ops.extend(PatchOp("remove", parse_path(rtype, f"{ext.id}:{a.name}"), None)
+                           for a in ext.attributes if a.mutability != "readOnly")
+            else:
+                ops.extend(_expand_pathless(rtype, op, {ext.id: value}, i, rewrites))
+            continue
         target = parse_path(rtype, path)
         if op == "remove" and value is not None and target.filter is None and target.res.attr.multi_valued \
                 and target.res.sub is None:

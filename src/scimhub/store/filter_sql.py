@@ -130,21 +130,21 @@ class SqlFilter:
             else:
                 rhs = f"{self.param(value)}::boolean"
             return f"({expr} = {rhs})" if op == "eq" else f"({expr} IS DISTINCT FROM {rhs})"
+        case_exact = res.leaf.case_exact or kind == "ts"
+        lhs = expr if case_exact else f"lower({expr})"
+        if op in _LIKE:
+            pre, post = _LIKE[op]
+            pattern = self.param(pre + escape_like(value) + post) + "::text"
+            sql = f"({lhs} LIKE {pattern if case_exact else f'lower({pattern})'} ESCAPE '\\')"
+            return f"coalesce({sql}, false)" if nullsafe else sql
         if kind == "ts":
             rhs = f"{self.param(value)}::timestamptz"
-        case_exact = res.leaf.case_exact
-        lhs = expr if case_exact or kind == "ts" else f"lower({expr})"
-        if kind != "ts":
-            rhs = self.param(value) if case_exact else f"lower({self.param(value)})"
+        else:
+            rhs = f"{self.param(value)}::text" if case_exact else f"lower({self.param(value)}::text)"
         if op == "eq":
             sql = f"({lhs} = {rhs})"
         elif op == "ne":
             return f"({lhs} IS DISTINCT FROM {rhs})"
-        elif op in _LIKE:
-            pre, post = _LIKE[op]
-            pattern = self.param(pre + escape_like(value) + post)
-            rhs_like = pattern if case_exact else f"lower({pattern})"
-            sql = f"({lhs} LIKE {rhs_like} ESCAPE '\\')"
         else:
             collate = "" if kind == "ts" else ' COLLATE "C"'
             sql = f"({lhs}{collate} {_ORDER_OPS[op]} {rhs}{collate})"
@@ -166,8 +166,8 @@ class SqlFilter:
         text = f"({expr})::text"
         if op in _LIKE:
             pre, post = _LIKE[op]
-            return f"({text} LIKE lower({self.param(pre + escape_like(value) + post)}) ESCAPE '\\')"
-        return f"({text} COLLATE \"C\" {_ORDER_OPS[op]} lower({self.param(value)}) COLLATE \"C\")"
+            return f"({text} LIKE lower({self.param(pre + escape_like(value) + post)}::text) ESCAPE '\\')"
+        return f"({text} COLLATE \"C\" {_ORDER_OPS[op]} lower({self.param(value)}::text) COLLATE \"C\")"
 
     def _multi(self, node: Compare | Present, res: ResolvedAttr) -> str:
         elems = self._array(res)
