@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,3 +142,62 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
         yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_web(database: str, log: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """A real scimhub web process (granian, one worker) on a free loopback port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SCIMHUB_DATABASE_URL": database, "SCIMHUB_PUBLIC_URL": url,
+           "SCIMHUB_REDIS_URL": REDIS_URL, **(extra_env or {})}
+    granian = str(Path(sys.executable).parent / "granian")
+    proc = subprocess.Popen(
+        [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--loop", "uvloop", "--log-level", "warning", "scimhub.asgi:app"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return LiveServer(url, proc, log)
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop_process(proc)
+    raise RuntimeError(f"scimhub web did not start: {log.read_text()[-2000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_web(database, tmp_path_factory.mktemp("web") / "web.log")
+    yield server
+    stop_process(server.process)

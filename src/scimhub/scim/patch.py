@@ -277,22 +277,22 @@ def _apply_members(op: PatchOp, t: Target, delta: MemberDelta) -> None:
         delta.do_add(mid, mtype)
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
+def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Names of what differs, for the activity log: `displayName`, `name.givenName`, `department`."""
+    out: list[str] = []
     for key in sorted(set(before) | set(after)):
         b, a = before.get(key), after.get(key)
         if b == a:
             continue
-        if isinstance(b, dict) and isinstance(a, dict) and not prefix:
-            inner = _changed(b, a, prefix=key + ".")
-            out.extend(inner if ":" not in key else [i.rpartition(".")[2] for i in inner])
+        if ":" in key:  # an extension: name its attributes
+            bd = b if isinstance(b, dict) else {}
+            ad = a if isinstance(a, dict) else {}
+            out.extend(k for k in sorted(set(bd) | set(ad)) if bd.get(k) != ad.get(k))
+        elif isinstance(b, dict) and isinstance(a, dict):
+            out.extend(f"{key}.{k}" for k in sorted(set(b) | set(a)) if b.get(k) != a.get(k))
         else:
-            out.append(prefix + key)
+            out.append(key)
     return out
-
-
-def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    return _changed(before, after)
 
 
 def apply_patch(

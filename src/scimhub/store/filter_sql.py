@@ -129,7 +129,9 @@ class SqlFilter:
                 rhs = f"to_jsonb({self.param(value)}::boolean)"
             else:
                 rhs = f"{self.param(value)}::boolean"
-            return f"({expr} = {rhs})" if op == "eq" else f"({expr} IS DISTINCT FROM {rhs})"
+            if op == "ne":
+                return f"({expr} IS DISTINCT FROM {rhs})"
+            return f"coalesce({expr} = {rhs}, false)" if nullsafe else f"({expr} = {rhs})"
         case_exact = res.leaf.case_exact or kind == "ts"
         lhs = expr if case_exact else f"lower({expr})"
         if op in _LIKE:
