@@ -1,0 +1,44 @@
+"""Audit tasks: a few lines each, calling `scimhub.audit.drain` (tested without Celery)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from scimhub.audit import drain as audit_drain
+from workers.celery_app import app
+from workers.runtime import database, run
+
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+async def _drain(tenant_ids: list[int]) -> int:
+    db = await database()
+    moved = 0
+    for tenant in await audit_drain.tenants_by_id(db.pool, db.install_id, tenant_ids):
+        moved += (await audit_drain.drain_tenant(db.pool, tenant)).moved
+    return moved
+
+
+@app.task(name="audit.drain", autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=60, max_retries=8)
+def drain(tenant_ids: list[int]) -> int:
+    return run(_drain([int(t) for t in tenant_ids]))
+
+
+async def _sweep(full: bool) -> int:
+    db = await database()
+    return (await audit_drain.sweep(db.pool, db.install_id, full=full)).moved
+
+
+@app.task(name="audit.sweep", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def sweep(full: bool = False) -> int:
+    return run(_sweep(bool(full)))
+
+
+async def _purge() -> int:
+    db = await database()
+    return await audit_drain.purge(db.pool, db.install_id)
+
+
+@app.task(name="audit.purge", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+def purge() -> int:
+    return run(_purge())

@@ -147,6 +147,42 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"bad time {text!r}: use ISO 8601, e.g. 2026-11-29T10:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+async def cmd_activity(settings: Settings, args: argparse.Namespace) -> int:
+    from scimhub.audit.queries import OUTCOMES, ActivityFilter, list_activity
+    from scimhub.tenancy.transaction import scoped
+
+    if args.outcome and args.outcome not in (*OUTCOMES, "problems"):
+        raise UsageError(f"--outcome must be one of: {', '.join(OUTCOMES)}, problems")
+    if not 1 <= args.limit <= 10_000:
+        raise UsageError("--limit must be between 1 and 10000")
+    f = ActivityFilter(since=_parse_time(args.since) if args.since else None, outcome=args.outcome,
+                       operation=args.operation, text=args.search)
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, args.slug)
+        async with scoped(conn, tenant):
+            items, _ = await list_activity(conn, f, limit=args.limit)
+    if args.json:
+        print(json.dumps([{k: (v.isoformat() if isinstance(v, dt.datetime) else str(v) if k == "event_id" else v)
+                           for k, v in item.items()} for item in items]))
+        return 0
+    if not items:
+        print(f"no activity for {args.slug} yet")
+        return 0
+    for item in items:
+        detail = f"  {item['error_type']}: {item['error_detail']}" if item["error_detail"] else ""
+        print(f"{item['received_at']:%Y-%m-%d %H:%M:%S}  {item['status']}  {item['outcome']:<9}  "
+              f"{item['operation']:<16} {item['target'] or item['resource_id'] or ''}{detail}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
@@ -195,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     v = tok.add_parser("revoke", help="revoke every token of the tenant")
     v.add_argument("slug")
     v.set_defaults(func=cmd_token_revoke)
+    a = sub.add_parser("activity", help="a tenant's provisioning activity, newest first")
+    a.add_argument("slug")
+    a.add_argument("--since", help="ISO 8601 time")
+    a.add_argument("--outcome", help="success, failure, not found, conflict, or problems (all but success)")
+    a.add_argument("--operation", help='e.g. "Create user"')
+    a.add_argument("--search", help="userName/displayName prefix, resource id or request id")
+    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_activity)
     return p
 
 

@@ -6,11 +6,13 @@ unknown query parameters are ignored (contract §1: Entra may put feature flags 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 
+from scimhub.http.activity import ActivityMiddleware, write_audit
 from scimhub.http.auth import TenantAuthMiddleware
 from scimhub.http.services import Services
 from scimhub.http.wire import decode_body, scim_response
@@ -42,7 +44,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
         tenant=tenant,
         base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
         limits=services.limits,
-        audit=services.extras.get("audit_write"),
+        audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant),
         # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
         # clients that ask for attributes or a representation get the resource.
         patch_returns_resource=(
@@ -223,5 +225,5 @@ def scim_router() -> Router:
         path="/scim/v2",
         route_handlers=[tenant_root, list_resources, create_resource, get_resource, search_resources,
                         replace_resource, patch_resource, delete_resource],
-        middleware=[TenantAuthMiddleware()],
+        middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
     )

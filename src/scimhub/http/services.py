@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from scimhub.audit.recorder import ActivityRecorder
 from scimhub.provisioning.context import Limits
+from scimhub.queue import make_celery
 from scimhub.settings import Settings
 from scimhub.tenancy.db import AppDatabase
 from scimhub.tenancy.resolver import TokenResolver
@@ -17,11 +19,19 @@ class Services:
     db: AppDatabase
     resolver: TokenResolver
     limits: Limits
+    recorder: ActivityRecorder
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
         db = await AppDatabase.open(settings.database_url, size=settings.db_pool_size)
+        celery = make_celery(settings)
+
+        def nudge(tenant_ids: list[int]) -> None:
+            celery.send_task("audit.drain", args=[tenant_ids], queue="audit")
+
+        recorder = ActivityRecorder(db.pool, db.install_id, nudge)
+        recorder.start()
         return cls(
             settings=settings,
             db=db,
@@ -32,7 +42,9 @@ class Services:
                 max_patch_operations=settings.max_patch_operations,
                 max_filter_length=settings.max_filter_length,
             ),
+            recorder=recorder,
         )
 
     async def stop(self) -> None:
+        await self.recorder.stop()
         await self.db.close()

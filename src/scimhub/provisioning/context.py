@@ -39,6 +39,7 @@ class Outcome:
     changed: list[str] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)
     results: int | None = None
+    audited: bool = False  # the event was written in the write's own transaction
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     schema: str
     role: str
     status: str = "active"
+    keep_write_bodies: bool = False
 
     @property
     def active(self) -> bool:

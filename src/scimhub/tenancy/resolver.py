@@ -18,7 +18,7 @@ from scimhub.tenancy.tokens import digests_equal, token_digest
 
 _LOOKUP = """
 SELECT k.id AS token_id, k.digest, k.expires_at, k.revoked_at, k.last_used_at,
-       t.id, t.slug, t.status
+       t.id, t.slug, t.status, t.keep_write_bodies
 FROM public.tenant_token k JOIN public.tenant t ON t.id = k.tenant_id
 WHERE k.digest = $1
 """
@@ -75,4 +75,5 @@ class TokenResolver:
             schema=schema_name(row["id"]),
             role=tenant_role_name(self._install_id, row["id"]),
             status=row["status"],
+            keep_write_bodies=row["keep_write_bodies"],
         )

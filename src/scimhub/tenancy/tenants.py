@@ -14,6 +14,7 @@ import msgspec
 
 from scimhub.tenancy.migrate import Migration, apply_tenant_migrations, load_migrations
 from scimhub.tenancy.db import read_install_id
+from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import app_role_name, check_slug, schema_name, tenant_role_name
 from scimhub.tenancy.tokens import new_token, token_digest, token_hint
 
@@ -187,3 +188,11 @@ async def revoke_tokens(conn: asyncpg.Connection, slug: str) -> int:
         tid,
     )
     return int(result.split()[-1])
+
+
+async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
+    tid = await _tenant_id(conn, slug)
+    row = await conn.fetchrow("SELECT status, keep_write_bodies FROM public.tenant WHERE id = $1", tid)
+    install_id = await read_install_id(conn)
+    return Tenant(id=tid, slug=slug, schema=schema_name(tid), role=tenant_role_name(install_id, tid),
+                  status=row["status"], keep_write_bodies=row["keep_write_bodies"])

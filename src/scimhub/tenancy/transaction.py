@@ -27,3 +27,16 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant: Tenant) -> AsyncIterato
                 await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
+
+
+@asynccontextmanager
+async def scoped(conn: asyncpg.Connection, tenant: Tenant) -> AsyncIterator[asyncpg.Connection]:
+    """The same scope on a connection the caller holds (the operator CLI's admin connection)."""
+    await conn.execute(scope_sql(tenant.schema, tenant.role))
+    try:
+        yield conn
+    except BaseException:
+        if not conn.is_closed():
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make bench`: scimhub as the Procfile runs it (granian, one worker; Celery worker and beat; every feature
+# on) against a fresh bench database with a few tenants, then ../shared/bench/compare.sh drives the Entra mix
+# against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
+# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4).
+set -euo pipefail
+SHARED="${SCIMHUB_SHARED:-$(cd .. && pwd)/shared}"
+COMPARE="$SHARED/bench/compare.sh"
+[ -x "$COMPARE" ] || { echo "bench: $COMPARE not found (set SCIMHUB_SHARED)" >&2; exit 1; }
+VENV="${VENV:-.venv}"
+export PATH="$PWD/$VENV/bin:$PATH"
+export RUN_DIR="$PWD/.run/bench"
+export PORT="${BENCH_PORT:-18471}"
+export SCIMHUB_DATABASE_URL="${BENCH_DATABASE_URL:-postgresql://127.0.0.1:5432/scimhub_bench}"
+export SCIMHUB_PUBLIC_URL="http://127.0.0.1:$PORT"
+export SCIMHUB_REDIS_URL="${SCIMHUB_REDIS_URL:-redis://127.0.0.1:6379/13}"
+rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
+trap 'bash ops/stop.sh' EXIT
+scimhub migrate > "$RUN_DIR/migrate.log"
+tenants="$RUN_DIR/tenants.txt"
+: > "$tenants"
+for i in $(seq "${TENANTS:-4}"); do
+  slug="bench-$i-$(date +%s)"
+  scimhub tenant create "$slug" --json \
+    | python3 -c 'import json,sys; t=json.load(sys.stdin); print(t["token"] + "@" + t["scim_url"])' >> "$tenants"
+done
+WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
+"$COMPARE" --target-tenants "$tenants" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
+  --concurrency "${CONCURRENCY:-8,64}" --out "$RUN_DIR/compare"
+python3 ops/bench_report.py "$RUN_DIR" || true

@@ -1,0 +1,141 @@
+"""Moving outbox rows into the activity log, exactly once, and purging old entries.
+
+One statement per batch deletes the rows from the outbox and inserts them into the log (`ON CONFLICT
+(event_id) DO NOTHING`), in one transaction: a batch is either moved completely or not at all, so a worker
+killed mid-batch or a redelivered task can neither lose an event nor write one twice. `FOR UPDATE SKIP
+LOCKED` lets several workers drain one tenant side by side. The same statement adds the batch's failures to
+the tenant's digest bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.names import schema_name, tenant_role_name
+from scimhub.tenancy.transaction import tenant_transaction
+
+BATCH = 500
+
+_COLUMNS = (
+    "event_id, received_at, duration_ms, request_id, client_ip, user_agent, method, path, operation, "
+    "resource_type, resource_id, target, status, outcome, error_type, error_detail, changed, rewrites, "
+    "request_body, response_body, repeat, notify"
+)
+_DRAIN = f"""
+WITH batch AS (
+    DELETE FROM audit_outbox
+    WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING event
+), ins AS (
+    INSERT INTO activity_log ({_COLUMNS})
+    SELECT r.event_id, r.received_at, r.duration_ms, r.request_id, r.client_ip, r.user_agent, r.method, r.path,
+           r.operation, r.resource_type, r.resource_id, r.target, r.status, r.outcome, r.error_type,
+           r.error_detail, coalesce(r.changed, '{{}}'), coalesce(r.rewrites, '{{}}'), r.request_body,
+           r.response_body, coalesce(r.repeat, 1), coalesce(r.notify, false)
+    FROM batch, jsonb_populate_record(NULL::activity_log, batch.event) AS r
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING status, notify, repeat, received_at
+), failures AS (
+    SELECT count(*) FILTER (WHERE notify AND status <> 401) AS n,
+           coalesce(sum(repeat) FILTER (WHERE notify AND status = 401), 0) AS auth,
+           min(received_at) FILTER (WHERE notify) AS first_at,
+           max(received_at) FILTER (WHERE notify) AS last_at
+    FROM ins
+), noted AS (
+    UPDATE notify_state SET
+        pending_failures = pending_failures + f.n,
+        pending_auth_failures = pending_auth_failures + f.auth,
+        first_failure_at = coalesce(first_failure_at, f.first_at),
+        last_failure_at = greatest(last_failure_at, f.last_at)
+    FROM failures f WHERE f.n > 0 OR f.auth > 0
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS inserted,
+       (SELECT n + auth FROM failures) AS failures
+"""
+
+
+@dataclass
+class DrainResult:
+    moved: int = 0
+    inserted: int = 0
+    failures: int = 0
+
+
+async def drain_tenant(pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200) -> DrainResult:
+    """Move the tenant's outbox into its activity log, batch by batch, until the outbox is empty."""
+    result = DrainResult()
+    for _ in range(max_batches):
+        async with tenant_transaction(pool, tenant) as conn:
+            row = await conn.fetchrow(_DRAIN, batch)
+        result.moved += row["moved"]
+        result.inserted += row["inserted"]
+        result.failures += row["failures"] or 0
+        if row["moved"] < batch:
+            break
+    return result
+
+
+async def tenants_by_id(pool: asyncpg.Pool, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
+    """Tenants to work on (all of them when `ids` is None); deleted tenants are skipped."""
+    async with pool.acquire() as conn:
+        if ids is None:
+            rows = await conn.fetch("SELECT id, slug, status FROM public.tenant ORDER BY id")
+        else:
+            rows = await conn.fetch("SELECT id, slug, status FROM public.tenant WHERE id = ANY($1::bigint[])",
+                                    list(ids))
+    return [Tenant(id=r["id"], slug=r["slug"], schema=schema_name(r["id"]), role=tenant_role_name(install_id, r["id"]),
+                   status=r["status"]) for r in rows]
+
+
+async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> list[Tenant]:
+    """A cheap hint from PostgreSQL's table statistics: schemas whose outbox has live rows. Statistics can be
+    reset or lag, so a periodic full sweep (`full=True`) stays the safety net."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT schemaname FROM pg_catalog.pg_stat_user_tables
+               WHERE relname = 'audit_outbox' AND n_live_tup > 0 AND schemaname LIKE 't\\_%'"""
+        )
+    ids = [int(r["schemaname"][2:]) for r in rows if r["schemaname"][2:].isdigit()]
+    return await tenants_by_id(pool, install_id, ids) if ids else []
+
+
+async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
+    tenants = await tenants_by_id(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
+    total = DrainResult()
+    for tenant in tenants:
+        got = await drain_tenant(pool, tenant)
+        total.moved += got.moved
+        total.inserted += got.inserted
+        total.failures += got.failures
+    return total
+
+
+async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, *, chunk: int = 10_000) -> int:
+    """Delete activity entries older than the tenant's retention, in chunks (short transactions)."""
+    removed = 0
+    while True:
+        async with tenant_transaction(pool, tenant) as conn:
+            result = await conn.execute(
+                """DELETE FROM activity_log WHERE event_id IN (
+                       SELECT event_id FROM activity_log WHERE received_at < now() - make_interval(days => $1)
+                       LIMIT $2)""",
+                retention_days, chunk,
+            )
+        n = int(result.split()[-1])
+        removed += n
+        if n < chunk:
+            return removed
+
+
+async def purge(pool: asyncpg.Pool, install_id: str) -> int:
+    async with pool.acquire() as conn:
+        retention = {r["id"]: r["retention_days"] for r in await conn.fetch("SELECT id, retention_days FROM public.tenant")}
+    removed = 0
+    for tenant in await tenants_by_id(pool, install_id, None):
+        removed += await purge_tenant(pool, tenant, retention.get(tenant.id, 90))
+    return removed

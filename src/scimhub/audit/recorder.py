@@ -1,0 +1,185 @@
+"""The web process's side of the activity log.
+
+Guarantees (also in the README):
+- a write that was answered with success has its event in the outbox, committed in the same transaction
+  as the change (`write_event`), so no failure of Redis, a worker or this process can lose it;
+- events of reads, rejected requests and failed writes change nothing; they are buffered here and flushed
+  to the outbox every `interval` (100 ms) or `max_batch` events. A process killed in between loses at most
+  those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events, then drops
+  the oldest (counted in the log line and the metrics);
+- authentication failures are counted per tenant URL and written as one event per flush, so a flood of bad
+  tokens cannot flood a tenant's log.
+After each flush the drain task is nudged, at most once per interval and from a thread with short broker
+timeouts: a hung or stopped Redis never blocks a request, and the beat sweep finds what a lost nudge missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from scimhub.audit.events import ActivityEvent, encode_event
+from scimhub.audit.outbox import add_encoded, add_event
+from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.names import schema_name, tenant_role_name
+from scimhub.tenancy.transaction import tenant_transaction
+
+log = logging.getLogger("scimhub.audit")
+
+
+@dataclass
+class _Pending:
+    tenant: Tenant
+    events: list[bytes] = field(default_factory=list)
+
+
+class ActivityRecorder:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        install_id: str,
+        nudge: Callable[[list[int]], None] | None,
+        *,
+        interval: float = 0.1,
+        max_batch: int = 200,
+        max_buffer: int = 20_000,
+    ) -> None:
+        self._pool = pool
+        self._install_id = install_id
+        self._nudge = nudge
+        self.interval = interval
+        self.max_batch = max_batch
+        self.max_buffer = max_buffer
+        self._pending: dict[int, _Pending] = {}
+        self._auth_failures: dict[str, tuple[int, ActivityEvent]] = {}
+        self._written: set[int] = set()
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._nudging = False
+        self.dropped = 0
+        self.flushed = 0
+
+    # ------------------------------------------------------------------------------------------ intake
+
+    async def write_event(self, conn: asyncpg.Connection, tenant: Tenant, event: ActivityEvent) -> None:
+        """Inside the write's own transaction."""
+        await add_event(conn, event)
+        self._written.add(tenant.id)
+
+    def buffer(self, tenant: Tenant, event: ActivityEvent) -> None:
+        pending = self._pending.get(tenant.id)
+        if pending is None:
+            pending = self._pending[tenant.id] = _Pending(tenant)
+        pending.events.append(encode_event(event))
+        self._count += 1
+        if self._count > self.max_buffer:
+            self._drop_oldest()
+        if self._count >= self.max_batch:
+            self._wake.set()
+
+    def auth_failure(self, slug: str, event: ActivityEvent) -> None:
+        count, first = self._auth_failures.get(slug, (0, event))
+        self._auth_failures[slug] = (count + 1, first)
+        if len(self._auth_failures) > 10_000:  # unknown slugs from a scanner: forget them
+            self._auth_failures.clear()
+
+    def _drop_oldest(self) -> None:
+        biggest = max(self._pending.values(), key=lambda p: len(p.events))
+        drop = max(1, len(biggest.events) // 10)
+        del biggest.events[:drop]
+        self._count -= drop
+        self.dropped += drop
+
+    # ------------------------------------------------------------------------------------------ flushing
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="activity-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:  # noqa: BLE001 - keep flushing; the events stay buffered
+                log.warning("activity flush failed (%s); will retry", type(exc).__name__)
+                await asyncio.sleep(min(2.0, self.interval * 10))
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._count = 0
+        auth, self._auth_failures = self._auth_failures, {}
+        try:
+            for item in pending.values():
+                if not item.events:
+                    continue
+                for start in range(0, len(item.events), 1000):
+                    async with tenant_transaction(self._pool, item.tenant) as conn:
+                        await add_encoded(conn, item.events[start:start + 1000])
+                self._written.add(item.tenant.id)
+                self.flushed += len(item.events)
+                item.events = []
+            if auth:
+                await self._flush_auth(auth)
+        except BaseException:
+            # Put back what was not written, ahead of anything buffered meanwhile.
+            for tid, item in pending.items():
+                if item.events:
+                    current = self._pending.get(tid)
+                    if current is not None:
+                        item.events.extend(current.events)
+                    self._pending[tid] = item
+                    self._count += len(item.events)
+            raise
+        self._maybe_nudge()
+
+    async def _flush_auth(self, auth: dict[str, tuple[int, ActivityEvent]]) -> None:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, slug FROM public.tenant WHERE slug = ANY($1::text[])", list(auth))
+        for r in rows:
+            count, first = auth[r["slug"]]
+            tenant = Tenant(id=r["id"], slug=r["slug"], schema=schema_name(r["id"]),
+                            role=tenant_role_name(self._install_id, r["id"]))
+            first.repeat = count
+            if count > 1:
+                first.error_detail = (f"{count} requests with a missing, wrong, revoked or expired token, or while "
+                                      "the connector was switched off")
+            async with tenant_transaction(self._pool, tenant) as conn:
+                await add_event(conn, first)
+            self._written.add(tenant.id)
+
+    def _maybe_nudge(self) -> None:
+        if not self._written or self._nudge is None or self._nudging:
+            return
+        ids, self._written = sorted(self._written), set()
+        self._nudging = True
+        nudge = self._nudge
+
+        def publish() -> None:
+            started = time.monotonic()
+            try:
+                nudge(ids)
+            except Exception as exc:  # noqa: BLE001 - the beat sweep covers a lost nudge
+                log.warning("audit nudge not published (%s after %.1fs); the sweep will pick it up",
+                            type(exc).__name__, time.monotonic() - started)
+
+        task = asyncio.get_running_loop().run_in_executor(None, publish)
+        task.add_done_callback(lambda _f: setattr(self, "_nudging", False))

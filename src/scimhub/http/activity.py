@@ -1,0 +1,199 @@
+"""One activity event per SCIM request (reads included), around the auth middleware.
+
+Successful writes are recorded inside their own transaction (`write_audit`); everything else (reads,
+rejected requests, failed writes, authentication failures) is buffered by the recorder. The Authorization
+header is never read here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from scimhub.audit.events import ActivityEvent, counts_toward_digest, now_iso, outcome_of, redact_body
+from scimhub.provisioning.context import Outcome
+from scimhub.scim.errors import ScimError
+
+if TYPE_CHECKING:
+    from scimhub.http.services import Services
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_GUID = re.compile(r'"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"')
+_KEEP_BODY = 65_536
+_NAMES = {"users": "user", "groups": "group"}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _operation(method: str, resource: str | None, has_id: bool) -> str:
+    kind = _NAMES.get((resource or "").lower())
+    if kind is None:
+        return "Discovery" if method == "GET" else f"{method.title()} request"
+    if method == "GET":
+        return f"Get {kind}" if has_id else "Lookup"
+    if method == "POST":
+        return "Lookup" if has_id else f"Create {kind}"
+    return {"PUT": f"Replace {kind}", "PATCH": f"Update {kind}", "DELETE": f"Delete {kind}"}.get(method, method)
+
+
+def _target_from_body(raw: bytes, resource: str | None) -> str | None:
+    import msgspec
+
+    if not raw or (resource or "").lower() not in _NAMES:
+        return None
+    try:
+        data = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key.lower() in {"username", "displayname"} and isinstance(value, str):
+                return value[:256]
+    return None
+
+
+class RequestInfo:
+    """What the event needs about the request, captured once on the way in."""
+
+    __slots__ = ("started", "received_at", "request_id", "client_ip", "user_agent", "method", "path", "body")
+
+    def __init__(self, scope: Scope) -> None:
+        self.started = time.perf_counter()
+        self.received_at = now_iso()
+        given = _header(scope, b"x-request-id")
+        self.request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        client = scope.get("client")
+        self.client_ip = client[0] if client else None
+        agent = _header(scope, b"user-agent")
+        self.user_agent = agent[:256] if agent else None
+        self.method = scope["method"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.path = (scope["path"] + ("?" + query if query else ""))[:2048]
+        self.body = b""
+
+    def event(self, **fields: Any) -> ActivityEvent:
+        status = fields["status"]
+        return ActivityEvent(
+            event_id=str(uuid.uuid4()),
+            received_at=self.received_at,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
+            request_id=self.request_id,
+            client_ip=self.client_ip,
+            user_agent=self.user_agent,
+            method=self.method,
+            path=self.path,
+            outcome=outcome_of(status),
+            notify=counts_toward_digest(status, self.method),
+            **fields,
+        )
+
+
+def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -> ActivityEvent:
+    operation = outcome.operation
+    if operation == "Lookup" and outcome.results == 0 and _GUID.search(info.path.replace("%22", '"')):
+        operation = "Test connection"  # Entra's probe: a random GUID that cannot match (contract §2.1)
+    return info.event(
+        operation=operation,
+        resource_type=outcome.resource_type,
+        resource_id=outcome.resource_id,
+        target=outcome.target,
+        status=outcome.status,
+        changed=outcome.changed,
+        rewrites=outcome.rewrites,
+        request_body=redact_body(info.body) if keep_body and info.method != "GET" else None,
+    )
+
+
+async def write_audit(services: Services, info: RequestInfo, tenant: Any, conn: asyncpg.Connection,
+                      outcome: Outcome) -> None:
+    """The `ScimContext.audit` hook: a successful write's event, in the write's transaction."""
+    event = event_for_outcome(info, outcome, keep_body=tenant.keep_write_bodies)
+    await services.recorder.write_event(conn, tenant, event)
+    outcome.audited = True
+
+
+class ActivityMiddleware(ASGIMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        services: Services = Litestar.from_scope(scope).state.services
+        info = RequestInfo(scope)
+        state = scope.setdefault("state", {})
+        state["activity"] = info
+        state["request_id"] = info.request_id
+        response: dict[str, Any] = {"status": 500, "body": bytearray()}
+
+        async def tee_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(info.body) < _KEEP_BODY:
+                info.body += message.get("body", b"")[: _KEEP_BODY - len(info.body)]
+            return message
+
+        async def tee_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", info.request_id.encode()))
+                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            elif message["type"] == "http.response.body" and response["status"] >= 400:
+                if len(response["body"]) < _KEEP_BODY:
+                    response["body"] += message.get("body", b"")
+            await send(message)
+
+        error: ScimError | None = None
+        try:
+            await next_app(scope, tee_receive, tee_send)
+        except ScimError as exc:
+            error = exc
+            response["status"] = exc.status
+            raise
+        except Exception:
+            response["status"] = 500
+            raise
+        finally:
+            self._record(services, scope, state, info, response, error)
+
+    def _record(self, services: Services, scope: Scope, state: dict[str, Any], info: RequestInfo,
+                response: dict[str, Any], error: ScimError | None) -> None:
+        recorder = services.recorder
+        params = scope.get("path_params", {})
+        tenant = state.get("tenant")
+        status = int(response["status"])
+        if tenant is None:
+            if status == 401 and params.get("tenant"):
+                recorder.auth_failure(params["tenant"], info.event(
+                    operation="Authentication failed", status=401, error_type="unauthorized",
+                    error_detail="a request with a missing, wrong, revoked or expired token, or while the "
+                                 "connector was switched off"))
+            return
+        outcome: Outcome | None = state.get("outcome")
+        if outcome is not None and outcome.audited:
+            return
+        if outcome is not None and status < 400:
+            recorder.buffer(tenant, event_for_outcome(info, outcome, keep_body=False))
+            return
+        error = error or state.get("error")
+        resource = params.get("resource")
+        rid = params.get("rid")
+        event = info.event(
+            operation=_operation(info.method, resource, bool(rid)),
+            resource_type=(_NAMES.get((resource or "").lower()) or "").title() or None,
+            resource_id=rid if rid and rid != ".search" else None,
+            target=_target_from_body(info.body, resource),
+            status=status,
+            error_type=(error.scim_type or f"http {status}") if error is not None else f"http {status}",
+            error_detail=error.detail if error is not None else None,
+            request_body=redact_body(info.body),
+            response_body=redact_body(bytes(response["body"])),
+        )
+        recorder.buffer(tenant, event)
