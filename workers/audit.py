@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from scimhub import metrics
 from scimhub.audit import drain as audit_drain
-from workers.celery_app import app
+from workers.celery_app import app, settings
 from workers.runtime import database, run
 
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
@@ -14,8 +15,14 @@ TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowE
 async def _drain(tenant_ids: list[int]) -> int:
     db = await database()
     moved = 0
+    lag: float | None = None
     for tenant in await audit_drain.tenants_by_id(db.pool, db.install_id, tenant_ids):
-        moved += (await audit_drain.drain_tenant(db.pool, tenant)).moved
+        got = await audit_drain.drain_tenant(db.pool, tenant)
+        moved += got.moved
+        if got.lag_seconds is not None:
+            lag = max(lag or 0.0, got.lag_seconds)
+    if lag is not None:
+        metrics.put(settings.redis_url, "activity_lag_seconds", lag)
     return moved
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 
 from scimhub.http.errors import EXCEPTION_HANDLERS
-from scimhub.http.health import health, ready
+from scimhub.http.health import health, metrics_endpoint, ready
 from scimhub.http.scim import scim_router
 from scimhub.http.services import Services
 from scimhub.settings import Settings
@@ -23,12 +23,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
             await app.state.services.stop()
 
     app = Litestar(
-        route_handlers=[health, ready, scim_router()],
+        route_handlers=[health, ready, metrics_endpoint, scim_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        logging_config=None,  # logging is ours (observability.py): one format, nothing personal
     )
     if services is not None:
         app.state.services = services

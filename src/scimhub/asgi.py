@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from scimhub.app import create_app
 from scimhub.settings import SettingsError, load_settings
 
 try:
@@ -12,5 +11,11 @@ try:
 except SettingsError as exc:
     print(f"scimhub: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
+
+from scimhub.observability import init_observability  # noqa: E402 - after settings, before the app
+
+init_observability(settings, component="web")
+
+from scimhub.app import create_app  # noqa: E402
 
 app = create_app(settings)

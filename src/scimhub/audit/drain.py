@@ -55,7 +55,8 @@ WITH batch AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS inserted,
-       (SELECT n + auth FROM failures) AS failures
+       (SELECT n + auth FROM failures) AS failures,
+       (SELECT extract(epoch FROM max(clock_timestamp() - received_at)) FROM ins) AS lag
 """
 
 
@@ -64,6 +65,7 @@ class DrainResult:
     moved: int = 0
     inserted: int = 0
     failures: int = 0
+    lag_seconds: float | None = None
 
 
 async def drain_tenant(pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200) -> DrainResult:
@@ -75,6 +77,8 @@ async def drain_tenant(pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH
         result.moved += row["moved"]
         result.inserted += row["inserted"]
         result.failures += row["failures"] or 0
+        if row["lag"] is not None:
+            result.lag_seconds = max(result.lag_seconds or 0.0, float(row["lag"]))
         if row["moved"] < batch:
             break
     return result
@@ -112,6 +116,8 @@ async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResu
         total.moved += got.moved
         total.inserted += got.inserted
         total.failures += got.failures
+        if got.lag_seconds is not None:
+            total.lag_seconds = max(total.lag_seconds or 0.0, got.lag_seconds)
     return total
 
 

@@ -17,7 +17,9 @@ from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from scimhub import metrics
 from scimhub.audit.events import ActivityEvent, counts_toward_digest, now_iso, outcome_of, redact_body
+from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
 from scimhub.scim.errors import ScimError
 
@@ -131,6 +133,7 @@ class ActivityMiddleware(ASGIMiddleware):
         state = scope.setdefault("state", {})
         state["activity"] = info
         state["request_id"] = info.request_id
+        set_request_tags(scope.get("path_params", {}).get("tenant"), info.request_id)
         response: dict[str, Any] = {"status": 500, "body": bytearray()}
 
         async def tee_receive() -> Message:
@@ -162,6 +165,19 @@ class ActivityMiddleware(ASGIMiddleware):
             raise
         finally:
             self._record(services, scope, state, info, response, error)
+            self._observe(scope, state, info, int(response["status"]))
+
+    def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
+        params = scope.get("path_params", {})
+        resource = params.get("resource")
+        canonical = {"users": "Users", "groups": "Groups"}.get((resource or "").lower(), resource or "")
+        route = "/scim/v2/{tenant}" + (f"/{canonical}" if canonical else "") + ("/{id}" if params.get("rid") else "")
+        seconds = time.perf_counter() - info.started
+        tenant = state.get("tenant")
+        slug = tenant.slug if tenant is not None else None
+        metrics.observe(route, info.method, status, seconds, slug)
+        access_log({"request_id": info.request_id, "tenant": slug or "-", "method": info.method, "route": route,
+                    "status": status, "ms": round(seconds * 1000, 2)})
 
     def _record(self, services: Services, scope: Scope, state: dict[str, Any], info: RequestInfo,
                 response: dict[str, Any], error: ScimError | None) -> None:

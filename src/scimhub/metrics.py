@@ -1,0 +1,91 @@
+"""Prometheus metrics (prometheus-client).
+
+Web-process metrics live in this process's registry. Worker-side counters (mails sent and failed, task
+failures, the last activity lag) are kept in Redis by the workers (`bump`, `put`) and read at scrape time, so
+one scrape of any web process shows the whole service. Labels never carry personal data: routes are
+templates, tenants are slugs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger("scimhub.metrics")
+REDIS_PREFIX = "scimhub:metrics:"
+
+REGISTRY = CollectorRegistry()
+REQUESTS = Counter("scimhub_requests_total", "SCIM requests by route template, method and status",
+                   ["route", "method", "status"], registry=REGISTRY)
+LATENCY = Histogram("scimhub_request_duration_seconds", "SCIM request latency", ["route", "method"],
+                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY)
+TENANT_REQUESTS = Counter("scimhub_tenant_requests_total", "SCIM requests per tenant", ["tenant"], registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("scimhub_outbox_backlog", "activity events waiting in outboxes (all tenants)", registry=REGISTRY)
+ACTIVITY_BUFFERED = Gauge("scimhub_activity_buffered", "read events buffered in this web process", registry=REGISTRY)
+ACTIVITY_DROPPED = Gauge("scimhub_activity_dropped_total", "read events dropped by this process's full buffer",
+                         registry=REGISTRY)
+WORKER = Gauge("scimhub_worker_counter", "counters kept by the Celery workers", ["name"], registry=REGISTRY)
+ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the last drained batch", registry=REGISTRY)
+
+
+def observe(route: str, method: str, status: int, seconds: float, tenant: str | None) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(seconds)
+    if tenant:
+        TENANT_REQUESTS.labels(tenant).inc()
+
+
+async def refresh_from(pool: Any, redis_url: str, recorder: Any) -> None:
+    """Update the gauges that are read from PostgreSQL and Redis."""
+    import redis.asyncio as aioredis
+
+    async with pool.acquire() as conn:
+        backlog = await conn.fetchval(
+            "SELECT coalesce(sum(n_live_tup), 0) FROM pg_catalog.pg_stat_user_tables WHERE relname = 'audit_outbox'"
+        )
+    OUTBOX_BACKLOG.set(float(backlog))
+    ACTIVITY_BUFFERED.set(float(recorder._count))
+    ACTIVITY_DROPPED.set(float(recorder.dropped))
+    client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=100)]
+        values = await client.mget(keys) if keys else []
+        for key, value in zip(keys, values, strict=True):
+            name = key.decode()[len(REDIS_PREFIX):]
+            if value is None:
+                continue
+            if name == "activity_lag_seconds":
+                ACTIVITY_LAG.set(float(value))
+            else:
+                WORKER.labels(name).set(float(value))
+    except Exception as exc:  # noqa: BLE001 - a down Redis must not break the scrape
+        log.warning("worker counters unavailable (%s)", type(exc).__name__)
+    finally:
+        await client.aclose()
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def _client(redis_url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def bump(redis_url: str, name: str, n: int = 1) -> None:
+    """A worker-side counter (mails_sent, mails_failed, task_failures_<task>)."""
+    try:
+        _client(redis_url).incrby(REDIS_PREFIX + name, n)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("counter %s not updated (%s)", name, type(exc).__name__)
+
+
+def put(redis_url: str, name: str, value: float) -> None:
+    try:
+        _client(redis_url).set(REDIS_PREFIX + name, value)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("gauge %s not updated (%s)", name, type(exc).__name__)
