@@ -14,7 +14,6 @@ BEAT_SCHEDULE = {
     "audit-sweep": {"task": "audit.sweep", "schedule": 3.0, "kwargs": {"full": False}},
     "audit-sweep-full": {"task": "audit.sweep", "schedule": 60.0, "kwargs": {"full": True}},
     "audit-purge": {"task": "audit.purge", "schedule": 3600.0},
-    "email-flush": {"task": "email.flush_digests", "schedule": 15.0},
 }
 
 
@@ -41,7 +40,8 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
             "retry_on_timeout": False,
             "max_retries": 1,
         },
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule={**BEAT_SCHEDULE,
+                       "email-flush": {"task": "email.flush_digests", "schedule": settings.digest_flush_seconds}},
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,

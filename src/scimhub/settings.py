@@ -37,6 +37,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_filter_length: int = 4096
     token_cache_seconds: float = 2.0
     metrics_token: str = ""
+    # Failure digests: wait this long after the first failure of a quiet period before mailing, so a burst
+    # lands in one mail; the beat checks every `digest_flush_seconds`.
+    digest_settle_seconds: float = 30.0
+    digest_flush_seconds: float = 15.0
 
 
 _ENV = {
@@ -54,6 +58,8 @@ _ENV = {
     "max_body_bytes": "SCIMHUB_MAX_BODY_BYTES",
     "token_cache_seconds": "SCIMHUB_TOKEN_CACHE_SECONDS",
     "metrics_token": "SCIMHUB_METRICS_TOKEN",
+    "digest_settle_seconds": "SCIMHUB_DIGEST_SETTLE_SECONDS",
+    "digest_flush_seconds": "SCIMHUB_DIGEST_FLUSH_SECONDS",
 }
 
 
