@@ -93,7 +93,7 @@ async def claim_due_digest(pool: asyncpg.Pool, tn: TenantNotify, *, settle: dt.t
             await conn.execute("UPDATE notify_state SET recovered_due = false")
             out.append(digest_id)
         stale = await conn.fetch(
-            "SELECT id FROM notify_digest WHERE status = 'pending' AND created_at < $1 - interval '2 minutes'", now
+            "SELECT id FROM notify_digest WHERE status = 'pending' AND created_at < $1::timestamptz - interval '2 minutes'", now
         )
         out.extend(r["id"] for r in stale)
     return out
