@@ -2,7 +2,7 @@
 VENV ?= .venv
 export VENV
 
-.PHONY: install services run test conformance bench lint
+.PHONY: install services browser run test conformance bench lint
 
 install:
 	bash ops/bootstrap.sh
@@ -10,10 +10,13 @@ install:
 services:
 	bash ops/dev-services.sh
 
+browser:
+	bash ops/browser.sh
+
 run: install services
 	bash ops/run.sh
 
-test: install services
+test: install services browser
 	$(VENV)/bin/pytest -q
 
 conformance: install services

@@ -183,6 +183,42 @@ async def cmd_activity(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
+    from scimhub import admins
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        async with admin_connection(settings.database_url) as conn:
+            tenant = await tenants.get_tenant(conn, args.slug)
+            generated = await admins.create_admin(conn, tenant.id, args.email, password)
+    except admins.AdminError as exc:
+        raise tenants.TenantError(str(exc)) from None
+    hub_url = f"{settings.public_url}/hub/{args.slug}/login"
+    if args.json:
+        out: dict[str, Any] = {"email": args.email, "slug": args.slug, "hub_url": hub_url}
+        if generated:
+            out["password"] = generated
+        print(json.dumps(out))
+        return 0
+    print(f"created administrator {args.email} of tenant {args.slug}")
+    print(f"  sign in at: {hub_url}")
+    if generated:
+        print(f"  one-time password: {generated}   (shown only now; a new password is chosen at first sign-in)")
+    return 0
+
+
+async def cmd_admin_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    from scimhub import admins
+
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, args.slug)
+        key = await admins.create_api_key(conn, tenant.id, args.label or "")
+    print(json.dumps({"slug": args.slug, "api_key": key}) if args.json else f"admin API key (shown only now): {key}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
@@ -240,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--limit", type=int, default=50)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_activity)
+    adm = sub.add_parser("admin", help="tenant administrators of the admin hub").add_subparsers(
+        dest="admin_command", required=True)
+    ac = adm.add_parser("create", help="create an administrator (prints a one-time password unless given)")
+    ac.add_argument("slug")
+    ac.add_argument("email")
+    ac.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ac.add_argument("--json", action="store_true")
+    ac.set_defaults(func=cmd_admin_create)
+    ak = adm.add_parser("api-key", help="create an admin API key for the tenant (shown once)")
+    ak.add_argument("slug")
+    ak.add_argument("--label")
+    ak.add_argument("--json", action="store_true")
+    ak.set_defaults(func=cmd_admin_api_key)
     return p
 
 

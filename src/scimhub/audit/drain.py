@@ -38,7 +38,12 @@ WITH batch AS (
            r.response_body, coalesce(r.repeat, 1), coalesce(r.notify, false)
     FROM batch, jsonb_populate_record(NULL::activity_log, batch.event) AS r
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING status, notify, repeat, received_at
+    RETURNING status, notify, repeat, received_at, outcome
+), hourly AS (
+    INSERT INTO activity_hourly (hour, outcome, n)
+    SELECT date_trunc('hour', received_at), outcome, sum(repeat) FROM ins GROUP BY 1, 2
+    ON CONFLICT (hour, outcome) DO UPDATE SET n = activity_hourly.n + excluded.n
+    RETURNING 1
 ), failures AS (
     SELECT count(*) FILTER (WHERE notify AND status <> 401) AS n,
            coalesce(sum(repeat) FILTER (WHERE notify AND status = 401), 0) AS auth,
@@ -135,6 +140,9 @@ async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, 
         n = int(result.split()[-1])
         removed += n
         if n < chunk:
+            async with tenant_transaction(pool, tenant) as conn:
+                await conn.execute("DELETE FROM activity_hourly WHERE hour < date_trunc('hour', now() - "
+                                   "make_interval(days => $1))", retention_days)
             return removed
 
 

@@ -101,3 +101,17 @@ async def activity_histogram(conn: asyncpg.Connection, f: ActivityFilter, *, buc
         *params,
     )
     return [dict(r) for r in rows]
+
+
+async def activity_histogram_rollup(conn: asyncpg.Connection, since: dt.datetime, until: dt.datetime,
+                                    outcome: str | None) -> list[dict[str, Any]]:
+    """Hourly counts by outcome from the rollup the drain maintains (fast at any log size)."""
+    params: list[Any] = [since.replace(minute=0, second=0, microsecond=0), until]
+    where = "hour >= $1 AND hour < $2"
+    if outcome == "problems":
+        where += " AND outcome <> 'success'"
+    elif outcome:
+        params.append(outcome)
+        where += " AND outcome = $3"
+    rows = await conn.fetch(f"SELECT hour, outcome, n FROM activity_hourly WHERE {where} ORDER BY hour", *params)  # noqa: S608
+    return [dict(r) for r in rows]

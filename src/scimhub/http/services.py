@@ -20,6 +20,7 @@ class Services:
     resolver: TokenResolver
     limits: Limits
     recorder: ActivityRecorder
+    celery: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -33,6 +34,7 @@ class Services:
         recorder = ActivityRecorder(db.pool, db.install_id, nudge)
         recorder.start()
         return cls(
+            celery=celery,
             settings=settings,
             db=db,
             resolver=TokenResolver(db.pool, db.install_id, ttl=settings.token_cache_seconds),
@@ -44,6 +46,10 @@ class Services:
             ),
             recorder=recorder,
         )
+
+    def publish(self, task: str, args: list[Any], queue: str) -> None:
+        """Publish a Celery task (blocking: call from a thread)."""
+        self.celery.send_task(task, args=args, queue=queue)
 
     async def stop(self) -> None:
         await self.recorder.stop()

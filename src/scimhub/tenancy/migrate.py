@@ -98,6 +98,21 @@ async def ensure_app_role(conn: asyncpg.Connection, install_id: str) -> str:
         GRANT UPDATE (last_used_at) ON public.tenant_token TO "{role}";
         """
     )
+    # The admin hub: a tenant's administrators switch its connector, rotate its token and edit its
+    # notification settings; every hub query is bound to the signed-in administrator's tenant.
+    if await conn.fetchval("SELECT to_regclass('public.admin_user') IS NOT NULL"):
+        await conn.execute(
+            f"""
+            GRANT UPDATE (status, notify_emails, notify_enabled, digest_window_minutes, updated_at)
+                ON public.tenant TO "{role}";
+            GRANT INSERT, UPDATE (expires_at, revoked_at) ON public.tenant_token TO "{role}";
+            GRANT USAGE ON SEQUENCE public.tenant_token_id_seq TO "{role}";
+            GRANT SELECT, INSERT, UPDATE, DELETE ON public.admin_user, public.admin_session, public.admin_signin,
+                public.admin_api_key TO "{role}";
+            GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq
+                TO "{role}";
+            """
+        )
     return role
 
 
