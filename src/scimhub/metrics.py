@@ -30,11 +30,22 @@ WORKER = Gauge("scimhub_worker_counter", "counters kept by the Celery workers", 
 ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the last drained batch", registry=REGISTRY)
 
 
+_children: dict[tuple[str, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def observe(route: str, method: str, status: int, seconds: float, tenant: str | None) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route, method).observe(seconds)
+    _child(REQUESTS, route, method, str(status)).inc()
+    _child(LATENCY, route, method).observe(seconds)
     if tenant:
-        TENANT_REQUESTS.labels(tenant).inc()
+        _child(TENANT_REQUESTS, tenant).inc()
 
 
 async def refresh_from(pool: Any, redis_url: str, recorder: Any) -> None:

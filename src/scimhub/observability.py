@@ -157,6 +157,8 @@ def init_sentry(settings: Settings, component: str) -> bool:
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
     )
     sentry_sdk.set_tag("component", component)
+    global _sentry_on
+    _sentry_on = True
     return True
 
 
@@ -165,21 +167,49 @@ def init_observability(settings: Settings, *, component: str) -> None:
     if _configured:
         return
     _configured = True
+    global _access_format
+    _access_format = settings.log_format
     init_logging(settings)
     init_sentry(settings, component)
 
 
+_access_format = "text"
+_encode = None
+
+
 def access_log(fields: dict[str, Any]) -> None:
     """One line per SCIM request: request id, tenant, method, route template, status, duration. Never a body,
-    a query string, a token or a personal value."""
-    log.info("request", extra={"fields": fields})
+    a query string, a token or a personal value. Written straight to stderr (the same stream and format as
+    the logging handler): this runs on every request, and the logging machinery costs more than the line."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    now = time.time()
+    if _access_format == "json":
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        line = _json_line({"ts": stamp, "level": "info", "logger": "scimhub", "msg": "request", **fields})
+    else:
+        line = (f"{time.strftime('%H:%M:%S', time.localtime(now))} INFO    scimhub: request "
+                + " ".join(f"{k}={v}" for k, v in fields.items()) + "\n")
+    sys.stderr.write(line)
+
+
+def _json_line(data: dict[str, Any]) -> str:
+    global _encode
+    if _encode is None:
+        import msgspec
+
+        _encode = msgspec.json.Encoder().encode
+    return _encode(data).decode() + "\n"
+
+
+_sentry_on = False
 
 
 def set_request_tags(tenant_slug: str | None, request_id: str) -> None:
-    try:
-        import sentry_sdk
-    except ImportError:  # pragma: no cover
+    if not _sentry_on:  # without a DSN, creating Sentry scopes per request is pure cost
         return
+    import sentry_sdk
+
     scope = sentry_sdk.get_isolation_scope()
     scope.set_tag("request_id", request_id)
     if tenant_slug:

@@ -27,7 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     environment: str = "development"
     release: str = "scimhub@0.1.0"
     log_format: str = "text"  # "text" for development, "json" for production
-    db_pool_size: int = 8
+    db_pool_size: int = 12
     # Largest page a list request may ask for; advertised in /ServiceProviderConfig (RFC 7644 §3.4.2.4).
     max_page_size: int = 200
     # Largest request body accepted, in bytes; larger bodies get 413 (RFC 7644 §3.12 "tooLarge"-like).

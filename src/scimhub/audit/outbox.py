@@ -18,3 +18,7 @@ async def add_event(conn: asyncpg.Connection, event: ActivityEvent) -> None:
 
 async def add_encoded(conn: asyncpg.Connection, events: Sequence[bytes]) -> None:
     await conn.execute(_INSERT_MANY, [e.decode() for e in events])
+
+
+async def add_event_text(conn: asyncpg.Connection, event: str) -> None:
+    await conn.execute(_INSERT_ONE, event)

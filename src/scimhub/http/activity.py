@@ -7,6 +7,7 @@ header is never read here.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -18,7 +19,14 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from scimhub import metrics
-from scimhub.audit.events import ActivityEvent, counts_toward_digest, now_iso, outcome_of, redact_body
+from scimhub.audit.events import (
+    ActivityEvent,
+    counts_toward_digest,
+    encode_event,
+    now_iso,
+    outcome_of,
+    redact_body,
+)
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
 from scimhub.scim.errors import ScimError
@@ -75,7 +83,7 @@ class RequestInfo:
         self.started = time.perf_counter()
         self.received_at = now_iso()
         given = _header(scope, b"x-request-id")
-        self.request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        self.request_id = given if given and _REQUEST_ID.match(given) else os.urandom(12).hex()
         client = scope.get("client")
         self.client_ip = client[0] if client else None
         agent = _header(scope, b"user-agent")
@@ -118,12 +126,12 @@ def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -
     )
 
 
-async def write_audit(services: Services, info: RequestInfo, tenant: Any, conn: asyncpg.Connection,
-                      outcome: Outcome) -> None:
-    """The `ScimContext.audit` hook: a successful write's event, in the write's transaction."""
+def write_audit(services: Services, info: RequestInfo, tenant: Any, outcome: Outcome) -> str:
+    """The `ScimContext.audit` hook: a successful write's event, written by the write's own statement."""
     event = event_for_outcome(info, outcome, keep_body=tenant.keep_write_bodies)
-    await services.recorder.write_event(conn, tenant, event)
+    services.recorder.wrote(tenant.id)
     outcome.audited = True
+    return encode_event(event).decode()
 
 
 class ActivityMiddleware(ASGIMiddleware):

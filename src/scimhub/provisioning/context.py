@@ -11,9 +11,9 @@ from scimhub.tenancy.model import Tenant
 
 
 class WriteAudit(Protocol):
-    """Records a write's event inside the write's own transaction (the outbox, issue #4)."""
+    """Builds a write's activity event (JSON text); the store writes it in the write's own statement."""
 
-    async def __call__(self, conn: asyncpg.Connection, outcome: Outcome) -> None: ...
+    def __call__(self, outcome: Outcome) -> str: ...
 
 
 @dataclass(frozen=True)

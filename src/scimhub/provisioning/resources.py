@@ -20,6 +20,7 @@ from scimhub.scim.projection import Projection, apply_projection, parse_projecti
 from scimhub.scim.quirks import normalise_patch
 from scimhub.scim.resources import canonical_resource, etag, render
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResolvedAttr, ResourceType, resolve
+from scimhub.audit.outbox import add_event_text
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -84,9 +85,9 @@ def _wants_related(rtype: ResourceType, proj: Projection) -> bool:
     return proj.returns(rtype, "groups" if rtype is USER_TYPE else "members")
 
 
-async def _audit(ctx: ScimContext, conn: asyncpg.Connection, outcome: Outcome) -> None:
-    if ctx.audit is not None:
-        await ctx.audit(conn, outcome)
+def _event(ctx: ScimContext, outcome: Outcome) -> str | None:
+    """The write's activity event, to be written by the write's own statement (see store `outbox`)."""
+    return ctx.audit(outcome) if ctx.audit is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- create
@@ -106,10 +107,9 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
                       resource_id=str(rid), target=_target(rtype, doc), rewrites=rewrites,
                       changed=sorted(doc))
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        row = await store.insert(conn, rtype, rid, doc, now)
+        row = await store.insert(conn, rtype, rid, doc, now, outbox=_event(ctx, outcome))
         if delta.add:
             await store.add_members(conn, rid, delta.add)
-        await _audit(ctx, conn, outcome)
     member_list = [{"value": str(m), "type": t} for m, t in delta.add.items()] if rtype is GROUP_TYPE else None
     outcome.body = _render(ctx, rtype, row, proj, member_list)
     outcome.etag = etag(row.version)
@@ -291,8 +291,7 @@ async def replace(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any,
             await store.clear_members(conn, rid)
             await store.add_members(conn, rid, delta.add)
             outcome.changed.append("members")
-        version = await store.update(conn, rtype, rid, doc, now)
-        await _audit(ctx, conn, outcome)
+        version = await store.update(conn, rtype, rid, doc, now, outbox=_event(ctx, outcome))
         if rtype is GROUP_TYPE and not replace_members and _wants_related(rtype, proj):
             member_list = await store.member_rows(conn, rid)
         else:
@@ -348,11 +347,13 @@ async def patch(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, p
         doc_changed = [c for c in changed if c != "members"]
         if delta is not None and not delta.empty:
             await _apply_delta(conn, rid, delta)
+        event = _event(ctx, outcome)
         if doc_changed:
-            version = await store.update(conn, rtype, rid, new_doc, now)
+            version = await store.update(conn, rtype, rid, new_doc, now, outbox=event)
         elif delta is not None and not delta.empty:
-            version = await store.touch_group(conn, rid, now)
-        await _audit(ctx, conn, outcome)
+            version = await store.touch_group(conn, rid, now, outbox=event)
+        elif event is not None:
+            await add_event_text(conn, event)  # a PATCH that changed nothing is still recorded
     outcome.etag = etag(version)
     if wants_body:
         outcome.status = 200
@@ -385,9 +386,8 @@ async def delete(ctx: ScimContext, rtype: ResourceType, raw_id: str, if_match: s
             if row is None:
                 raise _not_found(rtype, rid)
             _check_if_match(if_match, row.version, rtype)
-        target = await store.delete(conn, rtype, rid, _now())
+        target = await store.delete(conn, rtype, rid, _now(), outbox=_event(ctx, outcome))
         if target is None:
             raise _not_found(rtype, rid)
         outcome.target = target
-        await _audit(ctx, conn, outcome)
     return outcome

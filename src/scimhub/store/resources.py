@@ -68,22 +68,34 @@ def _unique_error(rtype: ResourceType, exc: asyncpg.UniqueViolationError, doc: d
                       "(group displayName is unique, compared case-insensitively)")
 
 
+_OUTBOX = ", ob AS (INSERT INTO audit_outbox (event) SELECT ${n}::text::jsonb FROM w)"
+
+
+def _with_outbox(write_sql: str, n_params: int, outbox: str | None) -> tuple[str, bool]:
+    """`WITH w AS (<write> RETURNING ...)[, ob AS (INSERT INTO audit_outbox ...)] SELECT * FROM w`.
+
+    The activity event rides in the same statement as the change (one round trip, same transaction)."""
+    sql = f"WITH w AS ({write_sql})"
+    if outbox is not None:
+        sql += _OUTBOX.format(n=n_params + 1)
+    return sql + " SELECT * FROM w", outbox is not None
+
+
 async def insert(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
-                 now: dt.datetime) -> Row:
+                 now: dt.datetime, *, outbox: str | None = None) -> Row:
     try:
         if rtype is USER_TYPE:
             user_name, external_id, display_name, active = _user_columns(doc)
-            await conn.execute(
+            args: list[Any] = [rid, user_name, external_id, display_name, active, now, doc]
+            sql, extra = _with_outbox(
                 "INSERT INTO scim_user (id, user_name, external_id, display_name, active, version, created, "
-                "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7)",
-                rid, user_name, external_id, display_name, active, now, doc,
-            )
+                "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7) RETURNING id", len(args), outbox)
         else:
-            await conn.execute(
+            args = [rid, doc["displayName"], doc.get("externalId"), now, doc]
+            sql, extra = _with_outbox(
                 "INSERT INTO scim_group (id, display_name, external_id, version, created, last_modified, doc) "
-                "VALUES ($1, $2, $3, 1, $4, $4, $5)",
-                rid, doc["displayName"], doc.get("externalId"), now, doc,
-            )
+                "VALUES ($1, $2, $3, 1, $4, $4, $5) RETURNING id", len(args), outbox)
+        await conn.execute(sql, *args, *([outbox] if extra else []))
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, exc, doc) from None
     return Row(rid, doc, now, now, 1)
@@ -99,32 +111,33 @@ async def get(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, 
 
 
 async def update(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
-                 now: dt.datetime) -> int:
+                 now: dt.datetime, *, outbox: str | None = None) -> int:
     """Write the new document; returns the new version."""
     try:
         if rtype is USER_TYPE:
             user_name, external_id, display_name, active = _user_columns(doc)
-            version = await conn.fetchval(
+            args: list[Any] = [rid, user_name, external_id, display_name, active, doc, now]
+            sql, extra = _with_outbox(
                 "UPDATE scim_user SET user_name = $2, external_id = $3, display_name = $4, active = $5, "
                 "doc = $6, last_modified = $7, version = version + 1 WHERE id = $1 RETURNING version",
-                rid, user_name, external_id, display_name, active, doc, now,
-            )
+                len(args), outbox)
         else:
-            version = await conn.fetchval(
+            args = [rid, doc["displayName"], doc.get("externalId"), doc, now]
+            sql, extra = _with_outbox(
                 "UPDATE scim_group SET display_name = $2, external_id = $3, doc = $4, last_modified = $5, "
-                "version = version + 1 WHERE id = $1 RETURNING version",
-                rid, doc["displayName"], doc.get("externalId"), doc, now,
-            )
+                "version = version + 1 WHERE id = $1 RETURNING version", len(args), outbox)
+        version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, exc, doc) from None
     return int(version)
 
 
-async def touch_group(conn: asyncpg.Connection, gid: uuid.UUID, now: dt.datetime) -> int:
-    version = await conn.fetchval(
+async def touch_group(conn: asyncpg.Connection, gid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None) -> int:
+    args: list[Any] = [gid, now]
+    sql, extra = _with_outbox(
         "UPDATE scim_group SET last_modified = $2, version = version + 1 WHERE id = $1 RETURNING version",
-        gid, now,
-    )
+        len(args), outbox)
+    version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
     return int(version)
 
 
@@ -132,18 +145,22 @@ _DELETE = """WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING {name} AS
         left_groups AS (DELETE FROM scim_group_member WHERE member_id = $1 AND EXISTS (SELECT 1 FROM gone)
                         RETURNING group_id),
         bumped AS (UPDATE scim_group SET version = version + 1, last_modified = $2
-                   WHERE id IN (SELECT group_id FROM left_groups) RETURNING 1)
+                   WHERE id IN (SELECT group_id FROM left_groups) RETURNING 1),
+        ob AS (INSERT INTO audit_outbox (event)
+               SELECT $3::text::jsonb || jsonb_build_object('target', name) FROM gone WHERE $3::text IS NOT NULL)
    SELECT (SELECT name FROM gone) AS name, (SELECT count(*) FROM bumped) AS groups"""
 _DELETES = {"User": _DELETE.format(table="scim_user", name="user_name"),
             "Group": _DELETE.format(table="scim_group", name="display_name")}
 
 
-async def delete(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime) -> str | None:
+async def delete(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime,
+                 *, outbox: str | None = None) -> str | None:
     """Delete the resource; returns its userName/displayName, or None when there was none.
 
-    RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version.
+    RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version. The
+    activity event (if given) gets the deleted resource's name and is written in the same statement.
     """
-    row = await conn.fetchrow(_DELETES[rtype.name], rid, now)
+    row = await conn.fetchrow(_DELETES[rtype.name], rid, now, outbox)
     return row["name"]
 
 
