@@ -197,3 +197,21 @@ async def test_reads_are_flushed_in_batches(client: httpx.AsyncClient, admin: as
     assert await outbox_count(admin, tenant) + len(await log_rows(admin, tenant)) == n
     await settle(services, tenant)
     assert len(await log_rows(admin, tenant)) == n
+
+
+async def test_one_failing_tenant_does_not_stop_the_sweep(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, database: str
+) -> None:
+    from tests.conftest import create_tenant
+
+    bad, good = await create_tenant(database), await create_tenant(database)
+    await admin.execute(f"ALTER TABLE {bad.tenant.schema}.activity_log ADD CONSTRAINT refuse_all CHECK (false)")
+    for h in (bad, good):
+        await Scim(client, h).req("POST", "/Users", entra_user())
+    with pytest.raises(audit_drain.SweepError, match=bad.slug):
+        await audit_drain.sweep(services.db.pool, services.db.install_id, full=True)
+    assert len(await log_rows(admin, good)) == 1 and await outbox_count(admin, good) == 0
+    assert await outbox_count(admin, bad) == 1  # kept, not lost
+    await admin.execute(f"ALTER TABLE {bad.tenant.schema}.activity_log DROP CONSTRAINT refuse_all")
+    await audit_drain.sweep(services.db.pool, services.db.install_id, full=True)
+    assert len(await log_rows(admin, bad)) == 1

@@ -179,6 +179,7 @@ async def test_failing_task_reaches_sentry_without_personal_data(
         events = sentry_sink.wait(30)
     finally:
         stop_process(worker, signal.SIGTERM)
+    await admin.execute(f"DELETE FROM {schema}.audit_outbox")  # leave no poisoned event for later tests
     assert events, (tmp_path / "worker.log").read_text()[-2000:]
     assert any(v["type"] == "CheckViolationError" for e in events for v in e["exception"]["values"])
     assert_nothing_personal(sentry_sink.text(), pv, t.token)

@@ -113,16 +113,30 @@ async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> li
     return await tenants_by_id(pool, install_id, ids) if ids else []
 
 
+class SweepError(Exception):
+    """Some tenants could not be drained; the others were. Carries the first error as its cause."""
+
+
 async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
+    """Drain every tenant with pending events. One tenant's failure does not stop the others: the sweep goes
+    on and raises SweepError at the end, so the failure is reported and retried."""
     tenants = await tenants_by_id(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
     total = DrainResult()
+    failed: list[tuple[str, BaseException]] = []
     for tenant in tenants:
-        got = await drain_tenant(pool, tenant)
+        try:
+            got = await drain_tenant(pool, tenant)
+        except (asyncpg.PostgresError, OSError) as exc:
+            failed.append((tenant.slug, exc))
+            continue
         total.moved += got.moved
         total.inserted += got.inserted
         total.failures += got.failures
         if got.lag_seconds is not None:
             total.lag_seconds = max(total.lag_seconds or 0.0, got.lag_seconds)
+    if failed:
+        slugs = ", ".join(slug for slug, _ in failed[:10])
+        raise SweepError(f"{len(failed)} tenant(s) could not be drained: {slugs}") from failed[0][1]
     return total
 
 
