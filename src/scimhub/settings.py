@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_token: str = ""
     # Failure digests: wait this long after the first failure of a quiet period before mailing, so a burst
     # lands in one mail; the beat checks every `digest_flush_seconds`.
+    # Benchmarks only (`make bench` measures what the activity log costs): off records no activity at all.
+    activity_log: bool = True
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
 
@@ -59,6 +61,7 @@ _ENV = {
     "token_cache_seconds": "SCIMHUB_TOKEN_CACHE_SECONDS",
     "metrics_token": "SCIMHUB_METRICS_TOKEN",
     "digest_settle_seconds": "SCIMHUB_DIGEST_SETTLE_SECONDS",
+    "activity_log": "SCIMHUB_ACTIVITY_LOG",
     "digest_flush_seconds": "SCIMHUB_DIGEST_FLUSH_SECONDS",
 }
 

@@ -48,7 +48,7 @@ class ActivityRecorder:
         interval: float = 0.1,
         max_batch: int = 200,
         max_buffer: int = 20_000,
-        nudge_interval: float = 0.5,
+        nudge_interval: float = 0.2,
     ) -> None:
         self._pool = pool
         self._install_id = install_id

@@ -172,7 +172,8 @@ class ActivityMiddleware(ASGIMiddleware):
             response["status"] = 500
             raise
         finally:
-            self._record(services, scope, state, info, response, error)
+            if services.settings.activity_log:
+                self._record(services, scope, state, info, response, error)
             self._observe(scope, state, info, int(response["status"]))
 
     def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:

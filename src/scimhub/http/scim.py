@@ -44,7 +44,8 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
         tenant=tenant,
         base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
         limits=services.limits,
-        audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant),
+        audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant)
+        if services.settings.activity_log else None,
         # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
         # clients that ask for attributes or a representation get the resource.
         patch_returns_resource=(
