@@ -21,15 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.conftest import start_web, stop_process  # noqa: E402
 
 from scimhub.audit import drain as audit_drain  # noqa: E402
 from scimhub.settings import load_settings  # noqa: E402
 from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
-from tests.conftest import free_port, start_web, stop_process  # noqa: E402
 
 WRITES = {"user.create", "user.patch", "group.create", "group.patch_members"}
 

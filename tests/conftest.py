@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg

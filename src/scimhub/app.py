@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from litestar import Litestar
-
 from litestar.openapi import OpenAPIConfig
 
 from scimhub.http.admin_api import admin_api_router
 from scimhub.http.errors import EXCEPTION_HANDLERS
-from scimhub.http.hub import hub_router
 from scimhub.http.health import health, metrics_endpoint, ready
+from scimhub.http.hub import hub_router
 from scimhub.http.scim import scim_router
 from scimhub.http.services import Services
 from scimhub.settings import Settings
@@ -33,8 +32,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_body_bytes,
         debug=False,
-        logging_config=None,
-        openapi_config=OpenAPIConfig(title="scimhub admin API", version="1.0.0", path="/schema"),  # logging is ours (observability.py): one format, nothing personal
+        logging_config=None,  # logging is ours (observability.py): one format, nothing personal
+        openapi_config=OpenAPIConfig(title="scimhub admin API", version="1.0.0", path="/schema"),
     )
     if services is not None:
         app.state.services = services

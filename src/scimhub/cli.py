@@ -297,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        return asyncio.run(args.func(settings, args))
+        code: int = asyncio.run(args.func(settings, args))
+        return code
     except UsageError as exc:
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2

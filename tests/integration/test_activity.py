@@ -17,7 +17,7 @@ from scimhub.audit.outbox import add_event
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.conftest import TenantHandle
-from tests.factories import entra_group, entra_user, patch_body
+from tests.factories import entra_user, patch_body
 from tests.integration.test_cli import run
 from tests.integration.test_scim_contract import Scim
 

@@ -11,7 +11,8 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scimhub.http.services import Services
 from scimhub.scim.filters import matches, parse_bound

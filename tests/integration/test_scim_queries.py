@@ -71,7 +71,7 @@ async def test_filter_grammar(people: tuple[Scim, list[dict]], filter_text: str,
     "filter_text",
     ['nosuch eq "x"', 'userName eq', 'userName xx "a"', '(userName eq "a"', 'userName eq "a")', 'active eq "yes"',
      'userName eq Test1', 'emails[value eq "a"', 'name[givenName eq "a"]', 'userName gt true', '', 'password eq "x"',
-     'members.value eq "x"', 'userName eq "a" and', f'urn:bad:schema:userName eq "a"'],
+     'members.value eq "x"', 'userName eq "a" and', 'urn:bad:schema:userName eq "a"'],
 )
 async def test_bad_filters_are_400_invalid_filter_never_match_all(people: tuple[Scim, list[dict]], filter_text: str) -> None:
     scim, _ = people

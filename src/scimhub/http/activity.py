@@ -13,10 +13,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from scimhub import metrics
 from scimhub.audit.events import (
@@ -88,7 +87,7 @@ class RequestInfo:
         self.client_ip = client[0] if client else None
         agent = _header(scope, b"user-agent")
         self.user_agent = agent[:256] if agent else None
-        self.method = scope["method"]
+        self.method = str(scope.get("method", "GET"))
         query = scope.get("query_string", b"").decode("latin-1")
         self.path = (scope["path"] + ("?" + query if query else ""))[:2048]
         self.body = b""
@@ -144,7 +143,7 @@ class ActivityMiddleware(ASGIMiddleware):
         set_request_tags(scope.get("path_params", {}).get("tenant"), info.request_id)
         response: dict[str, Any] = {"status": 500, "body": bytearray()}
 
-        async def tee_receive() -> Message:
+        async def tee_receive() -> ReceiveMessage:
             message = await receive()
             if message["type"] == "http.request" and len(info.body) < _KEEP_BODY:
                 info.body += message.get("body", b"")[: _KEEP_BODY - len(info.body)]
@@ -155,7 +154,7 @@ class ActivityMiddleware(ASGIMiddleware):
                 response["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", info.request_id.encode()))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and response["status"] >= 400:
                 if len(response["body"]) < _KEEP_BODY:
                     response["body"] += message.get("body", b"")

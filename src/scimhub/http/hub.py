@@ -525,5 +525,5 @@ def hub_router() -> Router:
                         connector_page, connector_toggle, connector_rotate, connector_revoke, notifications_page,
                         notifications_save, notifications_test, activity_page, activity_entry, activity_csv,
                         admins_page, admins_invite, admins_api_key],
-        exception_handlers={HubError: _hub_error, SignInRequired: _sign_in},  # type: ignore[dict-item]
+        exception_handlers={HubError: _hub_error, SignInRequired: _sign_in},
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from scimhub.audit.outbox import add_event_text
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, NotFound, PreconditionFailed
 from scimhub.scim.filters import Node, matches, parse_bound, split_attr_path
@@ -20,7 +21,6 @@ from scimhub.scim.projection import Projection, apply_projection, parse_projecti
 from scimhub.scim.quirks import normalise_patch
 from scimhub.scim.resources import canonical_resource, etag, render
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResolvedAttr, ResourceType, resolve
-from scimhub.audit.outbox import add_event_text
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -292,6 +292,7 @@ async def replace(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any,
             await store.add_members(conn, rid, delta.add)
             outcome.changed.append("members")
         version = await store.update(conn, rtype, rid, doc, now, outbox=_event(ctx, outcome))
+        member_list: list[dict[str, Any]] | None
         if rtype is GROUP_TYPE and not replace_members and _wants_related(rtype, proj):
             member_list = await store.member_rows(conn, rid)
         else:

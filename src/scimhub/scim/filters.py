@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -384,7 +385,7 @@ def _cmp_scalar(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
     elif isinstance(expected, int | float):
         if isinstance(actual, bool) or not isinstance(actual, int | float):
             return op == "ne"
-    ops = {
+    ops: dict[str, Callable[[Any, Any], Any]] = {
         "eq": lambda a, b: a == b,
         "ne": lambda a, b: a != b,
         "co": lambda a, b: b in a,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scimhub.scim.filters import split_attr_path
 from scimhub.scim.errors import InvalidPath
+from scimhub.scim.filters import split_attr_path
 from scimhub.scim.schemas import ResourceType, resolve
 
 _ALWAYS = {"id", "schemas"}

@@ -161,7 +161,8 @@ async def delete(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, 
     activity event (if given) gets the deleted resource's name and is written in the same statement.
     """
     row = await conn.fetchrow(_DELETES[rtype.name], rid, now, outbox)
-    return row["name"]
+    name: str | None = row["name"]
+    return name
 
 
 async def list_page(

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
-from scimhub.tenancy.migrate import Migration, apply_tenant_migrations, load_migrations
 from scimhub.tenancy.db import read_install_id
+from scimhub.tenancy.migrate import Migration, apply_tenant_migrations, load_migrations
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import app_role_name, check_slug, schema_name, tenant_role_name
 from scimhub.tenancy.tokens import new_token, token_digest, token_hint

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 
-TOKEN_PREFIX = "shs_"
+TOKEN_PREFIX = "shs_"  # noqa: S105 - a prefix, not a secret
 
 
 def new_token() -> str:
