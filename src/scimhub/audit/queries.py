@@ -11,6 +11,9 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from piccolo.query import WhereRaw
+
+from scimhub.store.tables import ActivityHourly, ActivityLog, fetch
 
 OUTCOMES = ("success", "failure", "not found", "conflict")
 
@@ -29,53 +32,49 @@ class Cursor(msgspec.Struct, frozen=True):
     event_id: uuid.UUID
 
 
-_FIELDS = (
-    "event_id, received_at, duration_ms, request_id, client_ip, user_agent, method, path, operation, "
-    "resource_type, resource_id, target, status, outcome, error_type, error_detail, changed, rewrites, repeat"
+_SUMMARY = (
+    ActivityLog.event_id, ActivityLog.received_at, ActivityLog.duration_ms, ActivityLog.request_id,
+    ActivityLog.client_ip, ActivityLog.user_agent, ActivityLog.method, ActivityLog.path, ActivityLog.operation,
+    ActivityLog.resource_type, ActivityLog.resource_id, ActivityLog.target, ActivityLog.status, ActivityLog.outcome,
+    ActivityLog.error_type, ActivityLog.error_detail, ActivityLog.changed, ActivityLog.rewrites, ActivityLog.repeat,
 )
+_BODIES = (ActivityLog.request_body, ActivityLog.response_body)
 
 
-def _where(f: ActivityFilter, params: list[Any]) -> str:
-    clauses = []
-
-    def p(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
+def _conditions(f: ActivityFilter) -> list[Any]:
+    """Piccolo WHERE clauses for the filter; each served by an index of migrations m0002/m0004."""
+    where: list[Any] = []
     if f.since is not None:
-        clauses.append(f"received_at >= {p(f.since)}")
+        where.append(ActivityLog.received_at >= f.since)
     if f.until is not None:
-        clauses.append(f"received_at < {p(f.until)}")
+        where.append(ActivityLog.received_at < f.until)
     if f.outcome == "problems":
-        clauses.append("outcome <> 'success'")
+        where.append(ActivityLog.outcome != "success")
     elif f.outcome:
-        clauses.append(f"outcome = {p(f.outcome)}")
+        where.append(ActivityLog.outcome == f.outcome)
     if f.operation:
-        clauses.append(f"operation = {p(f.operation)}")
+        where.append(ActivityLog.operation == f.operation)
     if f.resource_type:
-        clauses.append(f"resource_type = {p(f.resource_type)}")
+        where.append(ActivityLog.resource_type == f.resource_type)
     if f.text:
         text = f.text.strip()
         like = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append(f"(lower(target) LIKE {p(like)} OR resource_id = {p(text)} OR request_id = {p(text)})")
-    return " AND ".join(clauses) or "true"
+        # lower(target) LIKE 'prefix%' uses the text_pattern_ops index on lower(target).
+        where.append(WhereRaw("(lower(target) LIKE {} OR resource_id = {} OR request_id = {})", like, text, text))
+    return where
 
 
 async def list_activity(conn: asyncpg.Connection, f: ActivityFilter, *, limit: int = 50,
                         after: Cursor | None = None, details: bool = False) -> tuple[list[dict[str, Any]], Cursor | None]:
     """A page of entries, newest first, and the cursor of the next page (None on the last)."""
-    params: list[Any] = []
-    where = _where(f, params)
+    query = ActivityLog.select(*_SUMMARY, *(_BODIES if details else ()))
+    for condition in _conditions(f):
+        query = query.where(condition)
     if after is not None:
-        params.extend([after.received_at, after.event_id])
-        where += f" AND (received_at, event_id) < (${len(params) - 1}, ${len(params)})"
-    params.append(limit + 1)
-    fields = _FIELDS + (", request_body, response_body" if details else "")
-    rows = await conn.fetch(
-        f"SELECT {fields} FROM activity_log WHERE {where} "  # noqa: S608 - only placeholders interpolated
-        f"ORDER BY received_at DESC, event_id DESC LIMIT ${len(params)}",
-        *params,
-    )
+        # (received_at, event_id) < cursor, written so the (received_at DESC, event_id DESC) index serves it.
+        query = query.where(WhereRaw("(received_at, event_id) < ({}, {})", after.received_at, after.event_id))
+    query = query.order_by(ActivityLog.received_at, ActivityLog.event_id, ascending=False).limit(limit + 1)
+    rows = await fetch(conn, query)
     items = [dict(r) for r in rows[:limit]]
     cursor = None
     if len(rows) > limit:
@@ -85,33 +84,17 @@ async def list_activity(conn: asyncpg.Connection, f: ActivityFilter, *, limit: i
 
 
 async def get_entry(conn: asyncpg.Connection, event_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_FIELDS}, request_body, response_body FROM activity_log WHERE event_id = $1",
-                              event_id)
-    return dict(row) if row is not None else None
-
-
-async def activity_histogram(conn: asyncpg.Connection, f: ActivityFilter, *, bucket: str) -> list[dict[str, Any]]:
-    """Requests per hour or day, split by outcome, for the chart."""
-    assert bucket in {"hour", "day"}
-    params: list[Any] = []
-    where = _where(f, params)
-    rows = await conn.fetch(
-        f"SELECT date_trunc('{bucket}', received_at) AS bucket, outcome, sum(repeat)::bigint AS n "  # noqa: S608
-        f"FROM activity_log WHERE {where} GROUP BY 1, 2 ORDER BY 1",
-        *params,
-    )
-    return [dict(r) for r in rows]
+    rows = await fetch(conn, ActivityLog.select(*_SUMMARY, *_BODIES).where(ActivityLog.event_id == event_id))
+    return dict(rows[0]) if rows else None
 
 
 async def activity_histogram_rollup(conn: asyncpg.Connection, since: dt.datetime, until: dt.datetime,
                                     outcome: str | None) -> list[dict[str, Any]]:
     """Hourly counts by outcome from the rollup the drain maintains (fast at any log size)."""
-    params: list[Any] = [since.replace(minute=0, second=0, microsecond=0), until]
-    where = "hour >= $1 AND hour < $2"
+    query = ActivityHourly.select(ActivityHourly.hour, ActivityHourly.outcome, ActivityHourly.n).where(
+        ActivityHourly.hour >= since.replace(minute=0, second=0, microsecond=0), ActivityHourly.hour < until)
     if outcome == "problems":
-        where += " AND outcome <> 'success'"
+        query = query.where(ActivityHourly.outcome != "success")
     elif outcome:
-        params.append(outcome)
-        where += " AND outcome = $3"
-    rows = await conn.fetch(f"SELECT hour, outcome, n FROM activity_hourly WHERE {where} ORDER BY hour", *params)  # noqa: S608
-    return [dict(r) for r in rows]
+        query = query.where(ActivityHourly.outcome == outcome)
+    return [dict(r) for r in await fetch(conn, query.order_by(ActivityHourly.hour))]
