@@ -25,12 +25,8 @@ _COLUMNS = (
     "resource_type, resource_id, target, status, outcome, error_type, error_detail, changed, rewrites, "
     "request_body, response_body, repeat, notify"
 )
-_DRAIN = f"""
-WITH batch AS (
-    DELETE FROM audit_outbox
-    WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-    RETURNING event
-), ins AS (
+_INTO_LOG = f"""
+ins AS (
     INSERT INTO activity_log ({_COLUMNS})
     SELECT r.event_id, r.received_at, r.duration_ms, r.request_id, r.client_ip, r.user_agent, r.method, r.path,
            r.operation, r.resource_type, r.resource_id, r.target, r.status, r.outcome, r.error_type,
@@ -63,6 +59,16 @@ SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS inse
        (SELECT n + auth FROM failures) AS failures,
        (SELECT extract(epoch FROM max(clock_timestamp() - received_at)) FROM ins) AS lag
 """
+# From the outbox (writes' events, committed with the change): moved and deleted in one statement.
+_DRAIN = """
+WITH batch AS (
+    DELETE FROM audit_outbox
+    WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING event
+), """ + _INTO_LOG
+# Straight from the web process's buffer (reads, rejected requests): the same insert and bookkeeping, without
+# the detour through the outbox, since these events belong to no transaction.
+INSERT_EVENTS = "WITH batch AS (SELECT e::jsonb AS event FROM unnest($1::text[]) AS e), " + _INTO_LOG
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Writing events into a tenant's outbox (always inside `tenant_transaction`)."""
+"""Writing events into a tenant's outbox or straight into its log (always inside `tenant_transaction`)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from scimhub.audit.drain import INSERT_EVENTS
 from scimhub.audit.events import ActivityEvent, encode_event
 
 _INSERT_ONE = "INSERT INTO audit_outbox (event) VALUES ($1::text::jsonb)"
-_INSERT_MANY = "INSERT INTO audit_outbox (event) SELECT e::jsonb FROM unnest($1::text[]) AS e"
 
 
 async def add_event(conn: asyncpg.Connection, event: ActivityEvent) -> None:
     await conn.execute(_INSERT_ONE, encode_event(event).decode())
 
 
-async def add_encoded(conn: asyncpg.Connection, events: Sequence[bytes]) -> None:
-    await conn.execute(_INSERT_MANY, [e.decode() for e in events])
+async def log_encoded(conn: asyncpg.Connection, events: Sequence[bytes]) -> None:
+    """Buffered events straight into the activity log (idempotent by event id), with the digest bookkeeping."""
+    await conn.execute(INSERT_EVENTS, [e.decode() for e in events])
 
 
 async def add_event_text(conn: asyncpg.Connection, event: str) -> None:

@@ -1,12 +1,13 @@
 """The web process's side of the activity log.
 
 Guarantees (also in the README):
-- a write that was answered with success has its event in the outbox, committed in the same transaction
-  as the change (`write_event`), so no failure of Redis, a worker or this process can lose it;
-- events of reads, rejected requests and failed writes change nothing; they are buffered here and flushed
-  to the outbox every `interval` (100 ms) or `max_batch` events. A process killed in between loses at most
-  those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events, then drops
-  the oldest (counted in the log line and the metrics);
+- a write that was answered with success has its event in the outbox, written by the write's own statement
+  in the same transaction (`store` `outbox=`), so no failure of Redis, a worker or this process can lose it;
+- events of reads, rejected requests and failed writes change nothing; they are buffered here and written
+  every `interval` (100 ms) or `max_batch` events straight into the activity log (they belong to no
+  transaction, so the outbox detour would only cost an insert and a delete each). A process killed in between
+  loses at most those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events,
+  then drops the oldest (counted in the metrics);
 - authentication failures are counted per tenant URL and written as one event per flush, so a flood of bad
   tokens cannot flood a tenant's log.
 After each flush the drain task is nudged, at most once per interval and from a thread with short broker
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from scimhub.audit.events import ActivityEvent, encode_event
-from scimhub.audit.outbox import add_encoded, add_event
+from scimhub.audit.outbox import log_encoded
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import schema_name, tenant_role_name
 from scimhub.tenancy.transaction import tenant_transaction
@@ -135,8 +136,7 @@ class ActivityRecorder:
                     continue
                 for start in range(0, len(item.events), 1000):
                     async with tenant_transaction(self._pool, item.tenant) as conn:
-                        await add_encoded(conn, item.events[start:start + 1000])
-                self._written.add(item.tenant.id)
+                        await log_encoded(conn, item.events[start:start + 1000])
                 self.flushed += len(item.events)
                 item.events = []
             if auth:
@@ -165,8 +165,7 @@ class ActivityRecorder:
                 first.error_detail = (f"{count} requests with a missing, wrong, revoked or expired token, or while "
                                       "the connector was switched off")
             async with tenant_transaction(self._pool, tenant) as conn:
-                await add_event(conn, first)
-            self._written.add(tenant.id)
+                await log_encoded(conn, [encode_event(first)])
 
     def _maybe_nudge(self) -> None:
         # At most one publish per nudge_interval (a Celery publish costs about a millisecond of CPU).

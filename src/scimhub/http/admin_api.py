@@ -17,7 +17,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from scimhub import admins
 from scimhub.audit.queries import get_entry, list_activity
@@ -140,7 +140,7 @@ async def api_activity(
 
 
 @get("/activity/{event_id:uuid}", summary="One activity entry with the request and response kept")
-async def api_activity_entry(request: Request[Any, Any, State], event_id: uuid.UUID) -> ActivityItem:
+async def api_activity_entry(request: Request[Any, Any, State], event_id: FromPath[uuid.UUID]) -> ActivityItem:
     services, _, row = await principal_of(request, write=False)
     async with tenant_transaction(services.db.pool, tenant_value(services, row)) as conn:
         entry = await get_entry(conn, event_id)

@@ -22,6 +22,7 @@ import asyncpg
 import jinja2
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie, State
+from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
 from scimhub import admins
@@ -142,14 +143,14 @@ def _fmt(ts: dt.datetime | None) -> str | None:
 
 
 @get("/{slug:str}/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def login_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     expired = request.query_params.get("expired") == "1"
     return html("login.html", slug=slug, next=request.query_params.get("next", ""), principal=None,
                 flash="Your session expired; sign in again." if expired else None)
 
 
 @post("/{slug:str}/login", include_in_schema=False)
-async def login_submit(request: Request[Any, Any, State], slug: str) -> Response[Any]:
+async def login_submit(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[Any]:
     services = _services(request)
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
@@ -174,7 +175,7 @@ async def login_submit(request: Request[Any, Any, State], slug: str) -> Response
 
 
 @post("/{slug:str}/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, State], slug: str) -> Response[Any]:
+async def logout(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[Any]:
     page = await open_page(request, slug, allow_password_change=True)
     await form_of(request, page)
     async with page.services.db.pool.acquire() as conn:
@@ -184,13 +185,13 @@ async def logout(request: Request[Any, Any, State], slug: str) -> Response[Any]:
 
 
 @get("/{slug:str}/password", include_in_schema=False)
-async def password_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def password_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug, allow_password_change=True)
     return html("password.html", **page.context("password"))
 
 
 @post("/{slug:str}/password", include_in_schema=False)
-async def password_submit(request: Request[Any, Any, State], slug: str) -> Response[Any]:
+async def password_submit(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[Any]:
     page = await open_page(request, slug, allow_password_change=True)
     form = await form_of(request, page)
     try:
@@ -205,7 +206,7 @@ async def password_submit(request: Request[Any, Any, State], slug: str) -> Respo
 
 
 @get("/{slug:str}/", include_in_schema=False)
-async def overview(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def overview(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     async with tenant_transaction(page.services.db.pool, page.tenant) as conn:
         counts = await count_resources(conn)
@@ -238,12 +239,12 @@ async def _connector(page: Page, status: int = 200, **more: Any) -> Response[str
 
 
 @get("/{slug:str}/connectors/scim", include_in_schema=False)
-async def connector_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def connector_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     return await _connector(await open_page(request, slug))
 
 
 @post("/{slug:str}/connectors/scim/active", include_in_schema=False)
-async def connector_toggle(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def connector_toggle(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     on = form.get("active") == "on"
@@ -254,7 +255,7 @@ async def connector_toggle(request: Request[Any, Any, State], slug: str) -> Resp
 
 
 @post("/{slug:str}/connectors/scim/rotate", include_in_schema=False)
-async def connector_rotate(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def connector_rotate(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     try:
@@ -272,7 +273,7 @@ async def connector_rotate(request: Request[Any, Any, State], slug: str) -> Resp
 
 
 @post("/{slug:str}/connectors/scim/revoke", include_in_schema=False)
-async def connector_revoke(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def connector_revoke(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     if form.get("confirm") != "yes":
@@ -297,7 +298,7 @@ async def _notifications(page: Page, status: int = 200, **more: Any) -> Response
 
 
 @get("/{slug:str}/notifications", include_in_schema=False)
-async def notifications_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def notifications_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     return await _notifications(await open_page(request, slug))
 
 
@@ -311,7 +312,7 @@ def parse_recipients(text: str) -> list[str]:
 
 
 @post("/{slug:str}/notifications", include_in_schema=False)
-async def notifications_save(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def notifications_save(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     try:
@@ -330,7 +331,7 @@ async def notifications_save(request: Request[Any, Any, State], slug: str) -> Re
 
 
 @post("/{slug:str}/notifications/test", include_in_schema=False)
-async def notifications_test(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def notifications_test(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     await form_of(request, page)
     digest_id = await notify_service.create_test_digest(page.services.db.pool, page.tenant)
@@ -393,7 +394,7 @@ def filter_query(f: ActivityFilter) -> str:
 
 
 @get("/{slug:str}/activity", include_in_schema=False)
-async def activity_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def activity_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     f, cursor = activity_filter(request.query_params)
     now = dt.datetime.now(dt.UTC)
@@ -414,7 +415,7 @@ async def activity_page(request: Request[Any, Any, State], slug: str) -> Respons
 
 
 @get("/{slug:str}/activity/{event_id:str}", include_in_schema=False)
-async def activity_entry(request: Request[Any, Any, State], slug: str, event_id: str) -> Response[str]:
+async def activity_entry(request: Request[Any, Any, State], slug: FromPath[str], event_id: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     try:
         eid = uuid.UUID(event_id)
@@ -433,7 +434,7 @@ CSV_COLUMNS = ["received_at", "status", "outcome", "operation", "resource_type",
 
 
 @get("/{slug:str}/activity.csv", include_in_schema=False)
-async def activity_csv(request: Request[Any, Any, State], slug: str) -> Stream:
+async def activity_csv(request: Request[Any, Any, State], slug: FromPath[str]) -> Stream:
     page = await open_page(request, slug)
     f, _ = activity_filter(request.query_params)
 
@@ -476,12 +477,12 @@ async def _admins(page: Page, status: int = 200, **more: Any) -> Response[str]:
 
 
 @get("/{slug:str}/admins", include_in_schema=False)
-async def admins_page(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def admins_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     return await _admins(await open_page(request, slug))
 
 
 @post("/{slug:str}/admins", include_in_schema=False)
-async def admins_invite(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def admins_invite(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     try:
@@ -493,7 +494,7 @@ async def admins_invite(request: Request[Any, Any, State], slug: str) -> Respons
 
 
 @post("/{slug:str}/admins/api-keys", include_in_schema=False)
-async def admins_api_key(request: Request[Any, Any, State], slug: str) -> Response[str]:
+async def admins_api_key(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     page = await open_page(request, slug)
     form = await form_of(request, page)
     async with page.services.db.pool.acquire() as conn:
