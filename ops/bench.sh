@@ -5,19 +5,13 @@
 # Then ops/bench_pipeline.py measures the activity pipeline (outbox cost, lag, backlog, drain rate).
 # Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64).
 set -euo pipefail
-SHARED="${SCIMHUB_SHARED:-$(cd .. && pwd)/shared}"
-COMPARE="$SHARED/bench/compare.sh"
-[ -x "$COMPARE" ] || { echo "bench: $COMPARE not found (set SCIMHUB_SHARED)" >&2; exit 1; }
-VENV="${VENV:-.venv}"
-export PATH="$PWD/$VENV/bin:$PATH"
-export RUN_DIR="$PWD/.run/bench"
+NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
 export SCIMHUB_DATABASE_URL="${BENCH_DATABASE_URL:-postgresql://127.0.0.1:5432/scimhub_bench}"
-export SCIMHUB_PUBLIC_URL="http://127.0.0.1:$PORT"
-export SCIMHUB_REDIS_URL="${SCIMHUB_REDIS_URL:-redis://127.0.0.1:6379/13}"
-rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
-trap 'bash ops/stop.sh' EXIT
-scimhub migrate > "$RUN_DIR/migrate.log"
+# shellcheck source=ops/scratch-server.sh
+. ops/scratch-server.sh
+COMPARE="$SHARED/bench/compare.sh"
+[ -x "$COMPARE" ] || { echo "bench: $COMPARE not found (set SCIMHUB_SHARED)" >&2; exit 1; }
 tenants="$RUN_DIR/tenants.txt"
 : > "$tenants"
 for i in $(seq "${TENANTS:-4}"); do

@@ -2,19 +2,13 @@
 # `make conformance`: Microsoft's and Okta's suites (../shared/conformance) against a running scimhub,
 # each suite on a fresh tenant, with ALLOW_KNOWN=1 (the listed deviations contradict the RFCs).
 set -euo pipefail
-SHARED="${SCIMHUB_SHARED:-$(cd .. && pwd)/shared}"
-RUNNER="$SHARED/conformance/run-postman.sh"
-[ -x "$RUNNER" ] || { echo "conformance: $RUNNER not found (set SCIMHUB_SHARED)" >&2; exit 1; }
-VENV="${VENV:-.venv}"
-export PATH="$PWD/$VENV/bin:$PATH"
-export RUN_DIR="$PWD/.run/conformance"
+NAME=conformance REDIS_DB=14
 export PORT="${CONFORMANCE_PORT:-18391}"
 export SCIMHUB_DATABASE_URL="${CONFORMANCE_DATABASE_URL:-postgresql://127.0.0.1:5432/scimhub_conformance}"
-export SCIMHUB_PUBLIC_URL="http://127.0.0.1:$PORT"
-export SCIMHUB_REDIS_URL="${SCIMHUB_REDIS_URL:-redis://127.0.0.1:6379/14}"
-rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
-trap 'bash ops/stop.sh' EXIT
-scimhub migrate > "$RUN_DIR/migrate.log"
+# shellcheck source=ops/scratch-server.sh
+. ops/scratch-server.sh
+RUNNER="$SHARED/conformance/run-postman.sh"
+[ -x "$RUNNER" ] || { echo "conformance: $RUNNER not found (set SCIMHUB_SHARED)" >&2; exit 1; }
 WITH_WORKER=1 bash ops/serve.sh
 status=0
 for suite in ms okta; do

@@ -151,13 +151,10 @@ async def api_activity_entry(request: Request[Any, Any, State], event_id: FromPa
 
 async def _connector(services: Services, tenant_id: int, slug: str) -> Connector:
     async with services.db.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token WHERE tenant_id = $1
-               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at DESC""",
-            tenant_id)
+        rows = await tenants.usable_tokens(conn, tenant_id)
         status = await conn.fetchval("SELECT status FROM public.tenant WHERE id = $1", tenant_id)
     return Connector(status == "active", tenants.scim_url(services.settings.public_url, slug),
-                     [msgspec.convert(dict(r), TokenInfo) for r in rows])
+                     [msgspec.convert(r, TokenInfo) for r in rows])
 
 
 @get("/connector", summary="The SCIM connector: switch, Tenant URL, token hints")

@@ -226,10 +226,7 @@ async def overview(request: Request[Any, Any, State], slug: FromPath[str]) -> Re
 
 async def _connector(page: Page, status: int = 200, **more: Any) -> Response[str]:
     async with page.services.db.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token
-               WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-               ORDER BY created_at DESC""", page.tenant.id)
+        rows = await tenants.usable_tokens(conn, page.tenant.id)
         active = (await conn.fetchval("SELECT status FROM public.tenant WHERE id = $1", page.tenant.id)) == "active"
     tokens = [{"hint": r["hint"], "created": _fmt(r["created_at"]), "last_used": _fmt(r["last_used_at"]),
                "expires": _fmt(r["expires_at"])} for r in rows]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -196,3 +197,12 @@ async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
     install_id = await read_install_id(conn)
     return Tenant(id=tid, slug=slug, schema=schema_name(tid), role=tenant_role_name(install_id, tid),
                   status=row["status"], keep_write_bodies=row["keep_write_bodies"])
+
+
+async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[dict[str, Any]]:
+    """Hints and times of the tenant's tokens that still open its URL (never the tokens themselves)."""
+    rows = await conn.fetch(
+        """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token
+           WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+           ORDER BY created_at DESC""", tenant_id)
+    return [dict(r) for r in rows]

@@ -18,15 +18,8 @@ from scimhub.tenancy.names import scope_sql
 
 @asynccontextmanager
 async def tenant_transaction(pool: asyncpg.Pool, tenant: Tenant) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn:
-        await conn.execute(scope_sql(tenant.schema, tenant.role))
-        try:
-            yield conn
-        except BaseException:
-            if not conn.is_closed():
-                await conn.execute("ROLLBACK")
-            raise
-        await conn.execute("COMMIT")
+    async with pool.acquire() as conn, scoped(conn, tenant):
+        yield conn
 
 
 @asynccontextmanager
