@@ -19,4 +19,5 @@ if [ -z "${SCIMHUB_SMTP_URL:-}" ]; then
   echo "no SCIMHUB_SMTP_URL: mails go to a local sink on $SCIMHUB_SMTP_URL, kept in $SCIMHUB_DEV_MAILDIR"
   procs="$procs smtp"
 fi
-exec honcho start -f Procfile.dev $procs
+# honcho hands each process PORT = base + 100 x its position; web comes first, so it gets the base port.
+exec honcho start -f Procfile.dev -p "${PORT:-8000}" $procs
