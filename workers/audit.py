@@ -42,8 +42,14 @@ def sweep(full: bool = False) -> int:
 
 
 async def _purge() -> int:
+    """Activity entries past each tenant's retention, and expired admin hub sessions."""
+    from scimhub.admins import purge_expired_sessions
+
     db = await database()
-    return await audit_drain.purge(db.pool, db.install_id)
+    removed = await audit_drain.purge(db.pool, db.install_id)
+    async with db.pool.acquire() as conn:
+        await purge_expired_sessions(conn)
+    return removed
 
 
 @app.task(name="audit.purge", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)

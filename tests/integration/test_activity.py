@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from scimhub.audit import drain as audit_drain
-from scimhub.audit.events import ActivityEvent
-from scimhub.audit.outbox import add_event
+from scimhub.audit.events import ActivityEvent, encode_event
+from scimhub.audit.outbox import add_event_text
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.conftest import TenantHandle
@@ -130,7 +130,7 @@ async def test_drain_is_idempotent_for_redelivered_events(
                           operation="Lookup", status=200, outcome="success")
     for _ in range(2):  # the same event reaches the outbox twice (a redelivered batch)
         async with tenant_transaction(services.db.pool, tenant.tenant) as conn:
-            await add_event(conn, event)
+            await add_event_text(conn, encode_event(event).decode())
     first, second = await asyncio.gather(audit_drain.drain_tenant(services.db.pool, tenant.tenant),
                                          audit_drain.drain_tenant(services.db.pool, tenant.tenant))
     assert first.moved + second.moved == 2 and first.inserted + second.inserted == 1

@@ -7,13 +7,8 @@ from collections.abc import Sequence
 import asyncpg
 
 from scimhub.audit.drain import INSERT_EVENTS
-from scimhub.audit.events import ActivityEvent, encode_event
 
 _INSERT_ONE = "INSERT INTO audit_outbox (event) VALUES ($1::text::jsonb)"
-
-
-async def add_event(conn: asyncpg.Connection, event: ActivityEvent) -> None:
-    await conn.execute(_INSERT_ONE, encode_event(event).decode())
 
 
 async def log_encoded(conn: asyncpg.Connection, events: Sequence[bytes]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scimhub.audit.recorder import ActivityRecorder
@@ -21,7 +21,6 @@ class Services:
     limits: Limits
     recorder: ActivityRecorder
     celery: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
