@@ -13,15 +13,12 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.response import Response as LResponse
 
 from scimhub.http.auth import CHALLENGE
 from scimhub.http.wire import error_response
 from scimhub.scim.errors import ScimError
 
 log = logging.getLogger("scimhub.http")
-
-_SCIM_TYPES = {413: None, 405: None, 404: None}
 
 
 def _is_scim(request: Request[Any, Any, Any]) -> bool:
@@ -35,14 +32,14 @@ def _remember(request: Request[Any, Any, Any], exc: ScimError) -> None:
 def scim_error_handler(request: Request[Any, Any, Any], exc: ScimError) -> Response[Any]:
     _remember(request, exc)
     if not _is_scim(request):
-        return LResponse(content={"status": exc.status, "detail": exc.detail}, status_code=exc.status)
+        return Response(content={"status": exc.status, "detail": exc.detail}, status_code=exc.status)
     return error_response(exc, headers=CHALLENGE if exc.status == 401 else None)
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if not _is_scim(request):
-        return LResponse(content={"status": status, "detail": exc.detail}, status_code=status,
+        return Response(content={"status": status, "detail": exc.detail}, status_code=status,
                          headers=exc.headers or None)
     if status == 404:
         detail = "no such SCIM endpoint; use /Users, /Groups, /Schemas, /ResourceTypes or /ServiceProviderConfig"
@@ -65,7 +62,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     scim = ScimError(f"internal error; quote request id {request_id} to support", status=500)
     _remember(request, scim)
     if not _is_scim(request):
-        return LResponse(content={"status": 500, "detail": scim.detail}, status_code=500)
+        return Response(content={"status": 500, "detail": scim.detail}, status_code=500)
     return error_response(scim)
 
 

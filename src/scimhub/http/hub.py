@@ -511,8 +511,6 @@ def _sign_in(request: Request[Any, Any, State], exc: SignInRequired) -> Response
     if exc.next_path == "password":
         return Redirect(f"/hub/{exc.slug}/password", status_code=303)
     query = urlencode({"next": exc.next_path, **({"expired": "1"} if exc.expired else {})})
-    if request.method != "GET":
-        return Redirect(f"/hub/{exc.slug}/login?{query}", status_code=303)
     return Redirect(f"/hub/{exc.slug}/login?{query}", status_code=303)
 
 

@@ -257,8 +257,6 @@ class _Element:
             expr = f"({self.var}->{_lit(res.sub.name)})"
         else:
             expr = f"({self.var}->>{_lit(res.sub.name)})"
-        if isinstance(node, Compare) and node.op == "ne" and node.value is not None and kind != "bool":
-            return self.outer._leaf(node, expr, kind, res, nullsafe=nullsafe)
         return self.outer._leaf(node, expr, kind, res, nullsafe=nullsafe)
 
 
