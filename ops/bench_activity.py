@@ -69,12 +69,15 @@ async def main() -> None:
         print(f"  filled {hi:,} rows ({time.perf_counter() - t0:.0f}s)", flush=True)
     if have < args.rows:
         await conn.execute(f"TRUNCATE {t.schema}.activity_hourly")
-        await conn.execute(f"INSERT INTO {t.schema}.activity_hourly SELECT date_trunc('hour', received_at), outcome, "
-                           f"sum(repeat) FROM {t.schema}.activity_log GROUP BY 1, 2")
+        await conn.execute(
+            f"INSERT INTO {t.schema}.activity_hourly SELECT date_trunc('hour', received_at), outcome, "
+            f"sum(repeat) FROM {t.schema}.activity_log GROUP BY 1, 2"
+        )
         await conn.execute(f"ANALYZE {t.schema}.activity_log")
     total = await conn.fetchval(f"SELECT count(*) FROM {t.schema}.activity_log")
-    sample = await conn.fetchrow(f"SELECT event_id, target, resource_id FROM {t.schema}.activity_log "
-                                 "WHERE request_id = 'bench-4242'")
+    sample = await conn.fetchrow(
+        f"SELECT event_id, target, resource_id FROM {t.schema}.activity_log WHERE request_id = 'bench-4242'"
+    )
     await conn.close()
     db = await AppDatabase.open(url, size=2)
     now = dt.datetime.now(dt.UTC)
@@ -102,11 +105,14 @@ async def main() -> None:
         for days in (1, 7, 90):
             ms = await timed(lambda days=days: activity_histogram_rollup(c, now - dt.timedelta(days=days), now, None))  # type: ignore[misc]
             print(f"  {f'chart, {days} day(s)':<32} {ms:8.1f} ms")
-        ms = await timed(lambda: c.fetchrow(
-            """SELECT (SELECT max(received_at) FROM activity_log WHERE outcome = 'success'),
+        ms = await timed(
+            lambda: c.fetchrow(
+                """SELECT (SELECT max(received_at) FROM activity_log WHERE outcome = 'success'),
                       (SELECT max(received_at) FROM activity_log WHERE outcome = 'failure'),
                       (SELECT coalesce(sum(repeat), 0) FROM activity_log WHERE outcome <> 'success' AND notify
-                        AND received_at > now() - interval '24 hours')"""))
+                        AND received_at > now() - interval '24 hours')"""
+            )
+        )
         print(f"  {'overview figures':<32} {ms:8.1f} ms")
     await db.close()
     if not args.keep:

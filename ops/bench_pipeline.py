@@ -37,8 +37,24 @@ def load(loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int
     text = tenants.read_text().replace(url_from, url_to)
     tfile = out.with_suffix(".tenants")
     tfile.write_text(text)
-    subprocess.run([*loader, "--tenants", str(tfile), "-c", str(conc), "--duration", str(duration), "--warmup", "1",
-                    "--json-out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [
+            *loader,
+            "--tenants",
+            str(tfile),
+            "-c",
+            str(conc),
+            "--duration",
+            str(duration),
+            "--warmup",
+            "1",
+            "--json-out",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     return json.loads(out.read_text())
 
 
@@ -75,7 +91,10 @@ async def main() -> None:
     database = settings.database_url
     tenants = run_dir / "tenants.txt"
     base = settings.public_url
-    loader = [args.loader_python, "/".join([os.environ.get("SCIMHUB_SHARED", str(ROOT.parent / "shared")), "bench", "scim_load.py"])]
+    loader = [
+        args.loader_python,
+        "/".join([os.environ.get("SCIMHUB_SHARED", str(ROOT.parent / "shared")), "bench", "scim_load.py"]),
+    ]
 
     same = {"SCIMHUB_REDIS_URL": settings.redis_url}  # the broker the bench worker listens on
     on = start_web(database, run_dir / "pipeline-on.log", same)
@@ -95,8 +114,9 @@ async def main() -> None:
                     started_at = await conn.fetchval("SELECT now()")
                     await conn.close()
                 out = run_dir / f"pipeline-{name}-{rep}.json"
-                result[name] = await asyncio.to_thread(load, loader, tenants, base, url, args.concurrency,
-                                                       args.duration, out)
+                result[name] = await asyncio.to_thread(
+                    load, loader, tenants, base, url, args.concurrency, args.duration, out
+                )
                 stop.set()
                 if sampler:
                     await sampler
@@ -105,8 +125,11 @@ async def main() -> None:
             ratios_p99.append(s_on["p99_ms"] / s_off["p99_ms"])
             writes = sum(v["count"] for k, v in result["on"]["ops"].items() if k in WRITES)
             write_rates.append(writes / s_on["elapsed_s"])
-            print(f"pipeline rep {rep + 1}: with activity log {s_on['rps']:.0f} rps p99 {s_on['p99_ms']:.1f} ms; "
-                  f"without {s_off['rps']:.0f} rps p99 {s_off['p99_ms']:.1f} ms", flush=True)
+            print(
+                f"pipeline rep {rep + 1}: with activity log {s_on['rps']:.0f} rps p99 {s_on['p99_ms']:.1f} ms; "
+                f"without {s_off['rps']:.0f} rps p99 {s_off['p99_ms']:.1f} ms",
+                flush=True,
+            )
     finally:
         stop_process(on.process)
         stop_process(off.process)
@@ -118,7 +141,9 @@ async def main() -> None:
     for r in await conn.fetch("SELECT schemaname FROM pg_tables WHERE tablename = 'activity_log'"):
         rows = await conn.fetch(
             f'SELECT extract(epoch FROM logged_at - received_at) AS lag FROM "{r["schemaname"]}".activity_log '
-            "WHERE received_at >= $1 AND request_id IS DISTINCT FROM 'drain-bench'", started_at)
+            "WHERE received_at >= $1 AND request_id IS DISTINCT FROM 'drain-bench'",
+            started_at,
+        )
         lags.extend(float(x["lag"]) for x in rows)
     await conn.close()
 
@@ -130,7 +155,8 @@ async def main() -> None:
         f"""INSERT INTO "{tenant.schema}".audit_outbox (event)
             SELECT jsonb_build_object('event_id', gen_random_uuid(), 'received_at', now(), 'duration_ms', 1,
                    'request_id', 'drain-bench', 'method', 'GET', 'path', '/Users', 'operation', 'Lookup',
-                   'status', 200, 'outcome', 'success') FROM generate_series(1, 50000)""")
+                   'status', 200, 'outcome', 'success') FROM generate_series(1, 50000)"""
+    )
     await conn.close()
     t0 = time.perf_counter()
     moved = (await audit_drain.drain_tenant(db.pool, tenant, max_batches=1000)).moved
@@ -140,15 +166,23 @@ async def main() -> None:
     peak_writes = max(write_rates)
     print()
     print("activity pipeline (issue #4), Entra mix at c=%d, %d rep(s):" % (args.concurrency, args.reps))
-    print(f"  outbox cost:   rps with/without activity log x{statistics.median(ratios_rps):.2f} "
-          f"(cost {100 * (1 - statistics.median(ratios_rps)):.0f}%, goal <= 10%), "
-          f"p99 x{statistics.median(ratios_p99):.2f}")
-    print(f"  lag request -> activity entry: p50 {pct(lags, 50):.2f} s, p99 {pct(lags, 99):.2f} s over {len(lags)} "
-          f"entries (goal p99 <= 2 s)")
-    print(f"  outbox backlog during load: median {statistics.median(backlog) if backlog else 0:.0f}, "
-          f"max {max(backlog) if backlog else 0} events")
-    print(f"  drain rate {drain_rate:,.0f} events/s vs API peak write rate {peak_writes:,.0f} writes/s: "
-          f"ratio x{drain_rate / peak_writes:.1f} (goal >= 3)")
+    print(
+        f"  outbox cost:   rps with/without activity log x{statistics.median(ratios_rps):.2f} "
+        f"(cost {100 * (1 - statistics.median(ratios_rps)):.0f}%, goal <= 10%), "
+        f"p99 x{statistics.median(ratios_p99):.2f}"
+    )
+    print(
+        f"  lag request -> activity entry: p50 {pct(lags, 50):.2f} s, p99 {pct(lags, 99):.2f} s over {len(lags)} "
+        f"entries (goal p99 <= 2 s)"
+    )
+    print(
+        f"  outbox backlog during load: median {statistics.median(backlog) if backlog else 0:.0f}, "
+        f"max {max(backlog) if backlog else 0} events"
+    )
+    print(
+        f"  drain rate {drain_rate:,.0f} events/s vs API peak write rate {peak_writes:,.0f} writes/s: "
+        f"ratio x{drain_rate / peak_writes:.1f} (goal >= 3)"
+    )
 
 
 if __name__ == "__main__":

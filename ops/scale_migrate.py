@@ -41,8 +41,13 @@ async def main() -> None:
     print(f"created {args.tenants - have} tenants in {created:.1f}s ({args.tenants} in all)")
 
     t0 = time.perf_counter()
-    out = subprocess.run([str(Path(sys.executable).parent / "scimhub"), "migrate"], capture_output=True, text=True,
-                         env={"SCIMHUB_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}, check=True)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "scimhub"), "migrate"],
+        capture_output=True,
+        text=True,
+        env={"SCIMHUB_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     print(f"scimhub migrate, nothing pending, {args.tenants} tenants: {time.perf_counter() - t0:.1f}s")
     print("  " + out.stdout.strip().splitlines()[-1])
 
@@ -50,8 +55,10 @@ async def main() -> None:
     lines: list[str] = []
     t0 = time.perf_counter()
     report = await migrate(url, progress=lines.append, tenant_migrations=probe)
-    print(f"a new tenant migration applied to {report.tenants} tenants: {time.perf_counter() - t0:.1f}s "
-          f"(+{report.tenant_applied}); progress lines look like: {lines[1]!r}")
+    print(
+        f"a new tenant migration applied to {report.tenants} tenants: {time.perf_counter() - t0:.1f}s "
+        f"(+{report.tenant_applied}); progress lines look like: {lines[1]!r}"
+    )
     if not args.keep:
         await drop_scratch(url)
         print("dropped the scratch database and its roles (--keep keeps them)")

@@ -65,12 +65,14 @@ async def drop_database(url: str) -> None:
 
 
 def make_settings(**overrides: Any) -> Settings:
-    base = load_settings({
-        "SCIMHUB_DATABASE_URL": TEST_DB_URL,
-        "SCIMHUB_PUBLIC_URL": PUBLIC_URL,
-        "SCIMHUB_REDIS_URL": REDIS_URL,
-        "SCIMHUB_TOKEN_CACHE_SECONDS": "0.2",
-    })
+    base = load_settings(
+        {
+            "SCIMHUB_DATABASE_URL": TEST_DB_URL,
+            "SCIMHUB_PUBLIC_URL": PUBLIC_URL,
+            "SCIMHUB_REDIS_URL": REDIS_URL,
+            "SCIMHUB_TOKEN_CACHE_SECONDS": "0.2",
+        }
+    )
     return msgspec.structs.replace(base, **overrides)
 
 
@@ -161,13 +163,35 @@ def start_web(database: str, log: Path, extra_env: dict[str, str] | None = None)
     """A real scimhub web process (granian, one worker) on a free loopback port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SCIMHUB_DATABASE_URL": database, "SCIMHUB_PUBLIC_URL": url,
-           "SCIMHUB_REDIS_URL": REDIS_URL, **(extra_env or {})}
+    env = {
+        **os.environ,
+        "SCIMHUB_DATABASE_URL": database,
+        "SCIMHUB_PUBLIC_URL": url,
+        "SCIMHUB_REDIS_URL": REDIS_URL,
+        **(extra_env or {}),
+    }
     granian = str(Path(sys.executable).parent / "granian")
     proc = subprocess.Popen(
-        [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--loop", "uvloop", "--log-level", "warning", "scimhub.asgi:app"],
-        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            granian,
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            "scimhub.asgi:app",
+        ],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -30,9 +30,22 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -62,25 +75,58 @@ class Stack:
         self.beat: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "SCIMHUB_DATABASE_URL": self.database, "SCIMHUB_REDIS_URL": self.redis.url,
-                "SCIMHUB_PUBLIC_URL": "http://127.0.0.1", **self.extra_env}
+        return {
+            **os.environ,
+            "SCIMHUB_DATABASE_URL": self.database,
+            "SCIMHUB_REDIS_URL": self.redis.url,
+            "SCIMHUB_PUBLIC_URL": "http://127.0.0.1",
+            **self.extra_env,
+        }
 
     def start_web(self) -> None:
-        self.web = start_web(self.database, self.tmp / "web.log", {"SCIMHUB_REDIS_URL": self.redis.url, **self.extra_env})
+        self.web = start_web(
+            self.database, self.tmp / "web.log", {"SCIMHUB_REDIS_URL": self.redis.url, **self.extra_env}
+        )
 
     def start_worker(self, concurrency: int = 1) -> None:
         self.worker = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", "audit,email", "-c", str(concurrency),
-             "--loglevel", "WARNING", "-n", f"w-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
-            env=self.env(), stdout=(self.tmp / "worker.log").open("ab"), stderr=subprocess.STDOUT,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "-Q",
+                "audit,email",
+                "-c",
+                str(concurrency),
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"w-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self.env(),
+            stdout=(self.tmp / "worker.log").open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
     def start_beat(self) -> None:
         self.beat = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "workers.celery_app", "beat", "--loglevel", "WARNING",
-             "--schedule", str(self.tmp / f"beat-{uuid.uuid4().hex[:6]}")],
-            env=self.env(), stdout=(self.tmp / "beat.log").open("ab"), stderr=subprocess.STDOUT,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers.celery_app",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(self.tmp / f"beat-{uuid.uuid4().hex[:6]}"),
+            ],
+            env=self.env(),
+            stdout=(self.tmp / "beat.log").open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -96,5 +142,3 @@ class Stack:
         if self.web is not None:
             stop_process(self.web.process)
         self.redis.stop()
-
-

@@ -56,8 +56,9 @@ async def _send(tenant_id: int, digest_id: uuid.UUID, *, final_attempt: bool) ->
         return "no such digest"
     if not settings.smtp_url or (summary.kind != "test" and not tn.enabled) or not tn.recipients:
         await service.finish_digest(db.pool, tn.tenant, digest_id, "skipped")
-        log.warning("digest not mailed: no SMTP configured, notifications off, or no recipients (tenant %s)",
-                    tn.tenant.slug)
+        log.warning(
+            "digest not mailed: no SMTP configured, notifications off, or no recipients (tenant %s)", tn.tenant.slug
+        )
         return "skipped"
     target = parse_smtp_url(settings.smtp_url)
     done = await service.delivered(db.pool, tn.tenant, digest_id)
@@ -97,4 +98,4 @@ def send_digest(self, tenant_id: int, digest_id: str) -> str:  # type: ignore[no
         return run(_send(int(tenant_id), uuid.UUID(digest_id), final_attempt=final))
     except TransientMailError as exc:
         # 1 s, 2 s, 4 s ... up to 10 minutes between attempts (about 1.5 hours in all).
-        raise self.retry(exc=exc, countdown=min(600, 2 ** self.request.retries)) from None
+        raise self.retry(exc=exc, countdown=min(600, 2**self.request.retries)) from None

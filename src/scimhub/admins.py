@@ -69,8 +69,12 @@ async def create_admin(conn: asyncpg.Connection, tenant_id: int, email: str, pas
     check_password(password)
     try:
         await conn.execute(
-            "INSERT INTO public.admin_user (tenant_id, email, password_hash, must_change_password) VALUES ($1, $2, $3, $4)",
-            tenant_id, email, _hasher.hash(password), generated is not None,
+            "INSERT INTO public.admin_user (tenant_id, email, password_hash, must_change_password) "
+            "VALUES ($1, $2, $3, $4)",
+            tenant_id,
+            email,
+            _hasher.hash(password),
+            generated is not None,
         )
     except asyncpg.UniqueViolationError:
         raise AdminError(f"{email} is already an administrator of this tenant") from None
@@ -84,7 +88,9 @@ async def throttle_seconds(conn: asyncpg.Connection, tenant_id: int, email: str)
            WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT success AND at > now() - $3::interval
              AND at > coalesce((SELECT max(at) FROM public.admin_signin WHERE tenant_id = $1
                                 AND lower(email) = lower($2) AND success), '-infinity')""",
-        tenant_id, email, THROTTLE_WINDOW,
+        tenant_id,
+        email,
+        THROTTLE_WINDOW,
     )
     failures = int(row["n"])
     if failures < THROTTLE_AFTER:
@@ -94,8 +100,9 @@ async def throttle_seconds(conn: asyncpg.Connection, tenant_id: int, email: str)
     return max(0, int(wait - elapsed + 0.999))
 
 
-async def sign_in(conn: asyncpg.Connection, tenant_id: int, email: str, password: str,
-                  client_ip: str | None) -> tuple[str, Principal]:
+async def sign_in(
+    conn: asyncpg.Connection, tenant_id: int, email: str, password: str, client_ip: str | None
+) -> tuple[str, Principal]:
     """Check the password; returns (session cookie token, principal). Raises AdminError."""
     email = email.strip()[:254]
     wait = await throttle_seconds(conn, tenant_id, email)
@@ -103,14 +110,22 @@ async def sign_in(conn: asyncpg.Connection, tenant_id: int, email: str, password
         raise AdminError(f"too many failed sign-ins; try again in {wait} seconds")
     row = await conn.fetchrow(
         "SELECT id, email, password_hash, must_change_password FROM public.admin_user "
-        "WHERE tenant_id = $1 AND lower(email) = lower($2)", tenant_id, email)
+        "WHERE tenant_id = $1 AND lower(email) = lower($2)",
+        tenant_id,
+        email,
+    )
     ok = False
     try:
         ok = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    await conn.execute("INSERT INTO public.admin_signin (tenant_id, email, client_ip, success) VALUES ($1, $2, $3, $4)",
-                       tenant_id, email, client_ip, ok)
+    await conn.execute(
+        "INSERT INTO public.admin_signin (tenant_id, email, client_ip, success) VALUES ($1, $2, $3, $4)",
+        tenant_id,
+        email,
+        client_ip,
+        ok,
+    )
     if not ok or row is None:
         raise AdminError("wrong email or password")
     token = secrets.token_urlsafe(32)
@@ -118,7 +133,11 @@ async def sign_in(conn: asyncpg.Connection, tenant_id: int, email: str, password
     await conn.execute(
         """INSERT INTO public.admin_session (digest, admin_id, tenant_id, csrf_token, expires_at)
            VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))""",
-        _digest(token), row["id"], tenant_id, csrf, SESSION_HOURS,
+        _digest(token),
+        row["id"],
+        tenant_id,
+        csrf,
+        SESSION_HOURS,
     )
     await conn.execute("UPDATE public.admin_user SET last_login_at = now() WHERE id = $1", row["id"])
     return token, Principal(tenant_id, row["id"], row["email"], csrf, row["must_change_password"])
@@ -142,27 +161,39 @@ async def sign_out(conn: asyncpg.Connection, token: str) -> None:
 
 async def change_password(conn: asyncpg.Connection, p: Principal, new_password: str) -> None:
     check_password(new_password)
-    await conn.execute("UPDATE public.admin_user SET password_hash = $2, must_change_password = false WHERE id = $1",
-                       p.admin_id, _hasher.hash(new_password))
+    await conn.execute(
+        "UPDATE public.admin_user SET password_hash = $2, must_change_password = false WHERE id = $1",
+        p.admin_id,
+        _hasher.hash(new_password),
+    )
 
 
 async def list_admins(conn: asyncpg.Connection, tenant_id: int) -> list[dict[str, object]]:
-    rows = await conn.fetch("SELECT id, email, created_at, last_login_at FROM public.admin_user WHERE tenant_id = $1 "
-                            "ORDER BY lower(email)", tenant_id)
+    rows = await conn.fetch(
+        "SELECT id, email, created_at, last_login_at FROM public.admin_user WHERE tenant_id = $1 ORDER BY lower(email)",
+        tenant_id,
+    )
     return [dict(r) for r in rows]
 
 
 async def create_api_key(conn: asyncpg.Connection, tenant_id: int, label: str = "") -> str:
     key = "sha_" + secrets.token_urlsafe(32)
-    await conn.execute("INSERT INTO public.admin_api_key (tenant_id, digest, hint, label) VALUES ($1, $2, $3, $4)",
-                       tenant_id, _digest(key), "…" + key[-4:], label[:80])
+    await conn.execute(
+        "INSERT INTO public.admin_api_key (tenant_id, digest, hint, label) VALUES ($1, $2, $3, $4)",
+        tenant_id,
+        _digest(key),
+        "…" + key[-4:],
+        label[:80],
+    )
     return key
 
 
 async def api_key_principal(conn: asyncpg.Connection, key: str) -> Principal | None:
     row = await conn.fetchrow(
-        "UPDATE public.admin_api_key SET last_used_at = now() WHERE digest = $1 AND revoked_at IS NULL RETURNING tenant_id",
-        _digest(key))
+        "UPDATE public.admin_api_key SET last_used_at = now() WHERE digest = $1 AND revoked_at IS NULL "
+        "RETURNING tenant_id",
+        _digest(key),
+    )
     return Principal(row["tenant_id"], None, None, None) if row else None
 
 

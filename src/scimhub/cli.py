@@ -91,8 +91,10 @@ async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     print(f"{'slug':<24} {'status':<9} {'tokens':>6}  {'schema':<10} scim url")
     for t in rows:
-        print(f"{t.slug:<24} {t.status:<9} {t.active_tokens:>6}  {t.schema:<10} "
-              f"{tenants.scim_url(settings.public_url, t.slug)}")
+        print(
+            f"{t.slug:<24} {t.status:<9} {t.active_tokens:>6}  {t.schema:<10} "
+            f"{tenants.scim_url(settings.public_url, t.slug)}"
+        )
     return 0
 
 
@@ -110,8 +112,10 @@ async def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> int
             found = [t for t in await tenants.list_tenants(conn) if t.slug == args.slug]
         if not found:
             raise tenants.TenantError(f"no tenant named {args.slug!r}")
-        print(f"would drop tenant {args.slug} (schema {found[0].schema}, all its users, groups and activity); "
-              "add --yes to do it")
+        print(
+            f"would drop tenant {args.slug} (schema {found[0].schema}, all its users, groups and activity); "
+            "add --yes to do it"
+        )
         return 0 if args.dry_run else 1
     async with admin_connection(settings.database_url) as conn:
         await tenants.delete_tenant(conn, args.slug)
@@ -132,8 +136,10 @@ async def cmd_token_rotate(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     async with admin_connection(settings.database_url) as conn:
         n = await tenants.revoke_tokens(conn, args.slug)
-    print(f"revoked {n} token(s) of tenant {args.slug}; SCIM requests now get 401 until a new token is issued "
-          f"(scimhub tenant token rotate {args.slug})")
+    print(
+        f"revoked {n} token(s) of tenant {args.slug}; SCIM requests now get 401 until a new token is issued "
+        f"(scimhub tenant token rotate {args.slug})"
+    )
     return 0
 
 
@@ -141,8 +147,9 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
     emails = parse_emails(args.notify_email) if args.notify_email is not None else None
     enabled = None if args.notify is None else args.notify == "on"
     async with admin_connection(settings.database_url) as conn:
-        await tenants.set_notifications(conn, args.slug, emails=emails, enabled=enabled,
-                                        window_minutes=args.digest_window)
+        await tenants.set_notifications(
+            conn, args.slug, emails=emails, enabled=enabled, window_minutes=args.digest_window
+        )
     print(f"tenant {args.slug}: notification settings saved")
     return 0
 
@@ -163,23 +170,38 @@ async def cmd_activity(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError(f"--outcome must be one of: {', '.join(OUTCOMES)}, problems")
     if not 1 <= args.limit <= 10_000:
         raise UsageError("--limit must be between 1 and 10000")
-    f = ActivityFilter(since=_parse_time(args.since) if args.since else None, outcome=args.outcome,
-                       operation=args.operation, text=args.search)
+    f = ActivityFilter(
+        since=_parse_time(args.since) if args.since else None,
+        outcome=args.outcome,
+        operation=args.operation,
+        text=args.search,
+    )
     async with admin_connection(settings.database_url) as conn:
         tenant = await tenants.get_tenant(conn, args.slug)
         async with scoped(conn, tenant):
             items, _ = await list_activity(conn, f, limit=args.limit)
     if args.json:
-        print(json.dumps([{k: (v.isoformat() if isinstance(v, dt.datetime) else str(v) if k == "event_id" else v)
-                           for k, v in item.items()} for item in items]))
+        print(
+            json.dumps(
+                [
+                    {
+                        k: (v.isoformat() if isinstance(v, dt.datetime) else str(v) if k == "event_id" else v)
+                        for k, v in item.items()
+                    }
+                    for item in items
+                ]
+            )
+        )
         return 0
     if not items:
         print(f"no activity for {args.slug} yet")
         return 0
     for item in items:
         detail = f"  {item['error_type']}: {item['error_detail']}" if item["error_detail"] else ""
-        print(f"{item['received_at']:%Y-%m-%d %H:%M:%S}  {item['status']}  {item['outcome']:<9}  "
-              f"{item['operation']:<16} {item['target'] or item['resource_id'] or ''}{detail}")
+        print(
+            f"{item['received_at']:%Y-%m-%d %H:%M:%S}  {item['status']}  {item['outcome']:<9}  "
+            f"{item['operation']:<16} {item['target'] or item['resource_id'] or ''}{detail}"
+        )
     return 0
 
 
@@ -241,8 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls = t.add_parser("list", help="list tenants")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_tenant_list)
-    for name, text in (("disable", "switch the SCIM connector off (requests get 401)"),
-                       ("enable", "switch the SCIM connector on")):
+    for name, text in (
+        ("disable", "switch the SCIM connector off (requests get 401)"),
+        ("enable", "switch the SCIM connector on"),
+    ):
         s = t.add_parser(name, help=text)
         s.add_argument("slug")
         s.set_defaults(func=cmd_tenant_status)
@@ -258,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--digest-window", type=int, help="minutes between digests (default 60)")
     st.set_defaults(func=cmd_tenant_set)
     tok = t.add_parser("token", help="rotate or revoke a tenant's Secret Token").add_subparsers(
-        dest="token_command", required=True)
+        dest="token_command", required=True
+    )
     r = tok.add_parser("rotate", help="issue a new token")
     r.add_argument("slug")
     r.add_argument("--keep-old-for", help="overlap during which older tokens still work (e.g. 30m, 24h)")
@@ -277,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_activity)
     adm = sub.add_parser("admin", help="tenant administrators of the admin hub").add_subparsers(
-        dest="admin_command", required=True)
+        dest="admin_command", required=True
+    )
     ac = adm.add_parser("create", help="create an administrator (prints a one-time password unless given)")
     ac.add_argument("slug")
     ac.add_argument("email")
@@ -306,8 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scimhub: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:
-        print(f"scimhub: database error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              file=sys.stderr)
+        print(
+            f"scimhub: database error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            file=sys.stderr,
+        )
         return 1
 
 

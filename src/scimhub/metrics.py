@@ -17,15 +17,25 @@ log = logging.getLogger("scimhub.metrics")
 REDIS_PREFIX = "scimhub:metrics:"
 
 REGISTRY = CollectorRegistry()
-REQUESTS = Counter("scimhub_requests_total", "SCIM requests by route template, method and status",
-                   ["route", "method", "status"], registry=REGISTRY)
-LATENCY = Histogram("scimhub_request_duration_seconds", "SCIM request latency", ["route", "method"],
-                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=REGISTRY)
+REQUESTS = Counter(
+    "scimhub_requests_total",
+    "SCIM requests by route template, method and status",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "scimhub_request_duration_seconds",
+    "SCIM request latency",
+    ["route", "method"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
 TENANT_REQUESTS = Counter("scimhub_tenant_requests_total", "SCIM requests per tenant", ["tenant"], registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge("scimhub_outbox_backlog", "activity events waiting in outboxes (all tenants)", registry=REGISTRY)
 ACTIVITY_BUFFERED = Gauge("scimhub_activity_buffered", "read events buffered in this web process", registry=REGISTRY)
-ACTIVITY_DROPPED = Gauge("scimhub_activity_dropped_total", "read events dropped by this process's full buffer",
-                         registry=REGISTRY)
+ACTIVITY_DROPPED = Gauge(
+    "scimhub_activity_dropped_total", "read events dropped by this process's full buffer", registry=REGISTRY
+)
 WORKER = Gauge("scimhub_worker_counter", "counters kept by the Celery workers", ["name"], registry=REGISTRY)
 ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the last drained batch", registry=REGISTRY)
 
@@ -64,7 +74,7 @@ async def refresh_from(pool: Any, redis_url: str, recorder: Any) -> None:
         keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=100)]
         values = await client.mget(keys) if keys else []
         for key, value in zip(keys, values, strict=True):
-            name = key.decode()[len(REDIS_PREFIX):]
+            name = key.decode()[len(REDIS_PREFIX) :]
             if value is None:
                 continue
             if name == "activity_lag_seconds":

@@ -24,13 +24,59 @@ log = logging.getLogger("scimhub")
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _TOKEN = re.compile(r"(?:shs_[\w-]{8,}|(?i:bearer)\s+\S+)")
 _PERSONAL_KEYS = {
-    "username", "displayname", "externalid", "email", "emails", "name", "givenname", "familyname", "formatted",
-    "password", "token", "authorization", "cookie", "cookies", "target", "value", "phonenumbers", "addresses",
-    "nickname", "title", "query_string", "data", "body", "notify_emails", "recipient", "recipients", "to",
+    "username",
+    "displayname",
+    "externalid",
+    "email",
+    "emails",
+    "name",
+    "givenname",
+    "familyname",
+    "formatted",
+    "password",
+    "token",
+    "authorization",
+    "cookie",
+    "cookies",
+    "target",
+    "value",
+    "phonenumbers",
+    "addresses",
+    "nickname",
+    "title",
+    "query_string",
+    "data",
+    "body",
+    "notify_emails",
+    "recipient",
+    "recipients",
+    "to",
 }
-_SAFE_KEYS = {"type", "module", "mechanism", "filename", "function", "lineno", "colno", "abs_path", "in_app",
-              "level", "logger", "platform", "timestamp", "event_id", "environment", "release", "tags",
-              "contexts", "sdk", "transaction", "fingerprint", "server_name", "category"}
+_SAFE_KEYS = {
+    "type",
+    "module",
+    "mechanism",
+    "filename",
+    "function",
+    "lineno",
+    "colno",
+    "abs_path",
+    "in_app",
+    "level",
+    "logger",
+    "platform",
+    "timestamp",
+    "event_id",
+    "environment",
+    "release",
+    "tags",
+    "contexts",
+    "sdk",
+    "transaction",
+    "fingerprint",
+    "server_name",
+    "category",
+}
 
 
 def mask(text: str) -> str:
@@ -76,15 +122,28 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
         event["message"] = mask(event["message"])
     crumbs = event.get("breadcrumbs")
     if isinstance(crumbs, dict):
-        crumbs["values"] = [{k: v for k, v in c.items() if k in {"category", "level", "timestamp", "type"}}
-                            for c in crumbs.get("values", [])]
+        crumbs["values"] = [
+            {k: v for k, v in c.items() if k in {"category", "level", "timestamp", "type"}}
+            for c in crumbs.get("values", [])
+        ]
     for key in list(event):
-        if key not in _SAFE_KEYS | {"exception", "request", "breadcrumbs", "logentry", "message", "spans",
-                                    "threads", "modules"}:
+        if key not in _SAFE_KEYS | {
+            "exception",
+            "request",
+            "breadcrumbs",
+            "logentry",
+            "message",
+            "spans",
+            "threads",
+            "modules",
+        }:
             event[key] = _scrub(event[key], key)
     if "tags" in event:
-        event["tags"] = {k: mask(str(v)) for k, v in dict(event["tags"]).items()} if isinstance(event["tags"], dict) \
+        event["tags"] = (
+            {k: mask(str(v)) for k, v in dict(event["tags"]).items()}
+            if isinstance(event["tags"], dict)
             else event["tags"]
+        )
     return event
 
 
@@ -112,8 +171,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)
         extra = " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
-        text = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {record.name}: " \
-               f"{mask(record.getMessage())}"
+        text = (
+            f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} {record.name}: "
+            f"{mask(record.getMessage())}"
+        )
         if extra:
             text += " " + extra
         if record.exc_info and record.exc_info[0] is not None:
@@ -188,8 +249,11 @@ def access_log(fields: dict[str, Any]) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
         line = _json_line({"ts": stamp, "level": "info", "logger": "scimhub", "msg": "request", **fields})
     else:
-        line = (f"{time.strftime('%H:%M:%S', time.localtime(now))} INFO    scimhub: request "
-                + " ".join(f"{k}={v}" for k, v in fields.items()) + "\n")
+        line = (
+            f"{time.strftime('%H:%M:%S', time.localtime(now))} INFO    scimhub: request "
+            + " ".join(f"{k}={v}" for k, v in fields.items())
+            + "\n"
+        )
     sys.stderr.write(line)
 
 

@@ -40,8 +40,10 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
             "retry_on_timeout": False,
             "max_retries": 1,
         },
-        beat_schedule={**BEAT_SCHEDULE,
-                       "email-flush": {"task": "email.flush_digests", "schedule": settings.digest_flush_seconds}},
+        beat_schedule={
+            **BEAT_SCHEDULE,
+            "email-flush": {"task": "email.flush_digests", "schedule": settings.digest_flush_seconds},
+        },
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,

@@ -45,9 +45,17 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         b = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         await b.close()
@@ -79,8 +87,7 @@ async def test_administrator_connects_entra_and_watches_provisioning(
     base = stack.web.url
     t = await create_tenant(database)
     scim_url = f"{base}/scim/v2/{t.slug}"
-    created = run(database, "admin", "create", t.slug, "it-admin@acme.test", "--json",
-                  env={"SCIMHUB_PUBLIC_URL": base})
+    created = run(database, "admin", "create", t.slug, "it-admin@acme.test", "--json", env={"SCIMHUB_PUBLIC_URL": base})
     otp = json.loads(created.stdout)["password"]
     context = await browser.new_context(accept_downloads=True, viewport={"width": 1366, "height": 900})
     page = await context.new_page()

@@ -44,7 +44,9 @@ async def test_answered_write_has_its_event_committed_before_the_answer(
     assert r.status_code == 201
     # No flush has run: the write's event is already in the outbox, in the user's own transaction.
     assert await outbox_count(admin, tenant) == before + 1
-    event = json.loads(await admin.fetchval(f"SELECT event::text FROM {tenant.tenant.schema}.audit_outbox ORDER BY seq DESC LIMIT 1"))
+    event = json.loads(
+        await admin.fetchval(f"SELECT event::text FROM {tenant.tenant.schema}.audit_outbox ORDER BY seq DESC LIMIT 1")
+    )
     assert event["operation"] == "Create user" and event["status"] == 201
     assert event["resource_id"] == r.json()["id"] and event["target"] == r.json()["userName"]
     assert event["request_id"] == r.headers["x-request-id"]
@@ -62,8 +64,16 @@ async def test_every_request_becomes_one_entry_with_plain_words(
         ("PATCH", f"/Users/{user['id']}", patch_body({"op": "Replace", "path": "active", "value": "False"})),
         ("PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "path": "active", "value": True})),
         ("PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "path": "displayName", "value": "Z"})),
-        ("PATCH", f"/Groups/{group['id']}", patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]})),
-        ("PATCH", f"/Groups/{group['id']}", patch_body({"op": "Remove", "path": "members", "value": [{"value": user["id"]}]})),
+        (
+            "PATCH",
+            f"/Groups/{group['id']}",
+            patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+        ),
+        (
+            "PATCH",
+            f"/Groups/{group['id']}",
+            patch_body({"op": "Remove", "path": "members", "value": [{"value": user["id"]}]}),
+        ),
         ("PATCH", f"/Groups/{group['id']}", patch_body({"op": "Replace", "path": "displayName", "value": "Renamed"})),
         ("POST", "/Users", entra_user(userName=user["userName"])),
         ("GET", f"/Users/{uuid.uuid4()}", None),
@@ -78,17 +88,33 @@ async def test_every_request_becomes_one_entry_with_plain_words(
     rows = await log_rows(admin, tenant)
     ops = [(r["operation"], r["outcome"]) for r in rows]
     assert ops == [
-        ("Create user", "success"), ("Create group", "success"), ("Test connection", "success"),
-        ("Get user", "success"), ("Disable user", "success"), ("Enable user", "success"), ("Update user", "success"),
-        ("Add members", "success"), ("Remove members", "success"), ("Rename group", "success"),
-        ("Create user", "conflict"), ("Get user", "not found"), ("Discovery", "success"),
-        ("Delete group", "success"), ("Delete user", "success"), ("Authentication failed", "failure"),
+        ("Create user", "success"),
+        ("Create group", "success"),
+        ("Test connection", "success"),
+        ("Get user", "success"),
+        ("Disable user", "success"),
+        ("Enable user", "success"),
+        ("Update user", "success"),
+        ("Add members", "success"),
+        ("Remove members", "success"),
+        ("Rename group", "success"),
+        ("Create user", "conflict"),
+        ("Get user", "not found"),
+        ("Discovery", "success"),
+        ("Delete group", "success"),
+        ("Delete user", "success"),
+        ("Authentication failed", "failure"),
     ]
     disable = rows[4]
     assert disable["changed"] == ["active"] and disable["target"] == user["userName"]
-    assert "op 'Replace' read as 'replace'" in disable["rewrites"] and "'False' read as false (active)" in disable["rewrites"]
+    assert (
+        "op 'Replace' read as 'replace'" in disable["rewrites"]
+        and "'False' read as false (active)" in disable["rewrites"]
+    )
     conflict = rows[10]
-    assert conflict["status"] == 409 and conflict["error_type"] == "uniqueness" and conflict["target"] == user["userName"]
+    assert (
+        conflict["status"] == 409 and conflict["error_type"] == "uniqueness" and conflict["target"] == user["userName"]
+    )
     assert conflict["notify"] is True and rows[11]["notify"] is False  # a lookup's 404 is expected
     assert json.loads(conflict["response_body"])["status"] == "409"
     assert all(r["duration_ms"] is not None and r["request_id"] for r in rows)
@@ -125,14 +151,26 @@ async def test_burst_of_bad_tokens_is_one_entry_per_flush(
 async def test_drain_is_idempotent_for_redelivered_events(
     admin: asyncpg.Connection, services: Services, tenant: TenantHandle
 ) -> None:
-    event = ActivityEvent(event_id=str(uuid.uuid4()), received_at="2026-11-29T10:00:00+00:00", duration_ms=1.0,
-                          request_id="r1", client_ip=None, user_agent=None, method="GET", path="/x",
-                          operation="Lookup", status=200, outcome="success")
+    event = ActivityEvent(
+        event_id=str(uuid.uuid4()),
+        received_at="2026-11-29T10:00:00+00:00",
+        duration_ms=1.0,
+        request_id="r1",
+        client_ip=None,
+        user_agent=None,
+        method="GET",
+        path="/x",
+        operation="Lookup",
+        status=200,
+        outcome="success",
+    )
     for _ in range(2):  # the same event reaches the outbox twice (a redelivered batch)
         async with tenant_transaction(services.db.pool, tenant.tenant) as conn:
             await add_event_text(conn, encode_event(event).decode())
-    first, second = await asyncio.gather(audit_drain.drain_tenant(services.db.pool, tenant.tenant),
-                                         audit_drain.drain_tenant(services.db.pool, tenant.tenant))
+    first, second = await asyncio.gather(
+        audit_drain.drain_tenant(services.db.pool, tenant.tenant),
+        audit_drain.drain_tenant(services.db.pool, tenant.tenant),
+    )
     assert first.moved + second.moved == 2 and first.inserted + second.inserted == 1
     assert await outbox_count(admin, tenant) == 0
     assert [r["event_id"] for r in await log_rows(admin, tenant)] == [uuid.UUID(event.event_id)]
@@ -152,8 +190,9 @@ async def test_sweep_finds_every_tenant_with_pending_events(
         assert len(await log_rows(admin, h)) == 1
 
 
-async def test_retention_purges_old_entries_only(admin: asyncpg.Connection, services: Services,
-                                                 tenant: TenantHandle) -> None:
+async def test_retention_purges_old_entries_only(
+    admin: asyncpg.Connection, services: Services, tenant: TenantHandle
+) -> None:
     schema = tenant.tenant.schema
     await admin.execute(
         f"""INSERT INTO {schema}.activity_log (event_id, received_at, method, path, operation, status, outcome)
@@ -186,8 +225,9 @@ async def test_activity_cli_shows_entries_newest_first(
 
 
 @pytest.mark.parametrize("n", [250])
-async def test_reads_are_flushed_in_batches(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                            services: Services, tenant: TenantHandle, n: int) -> None:
+async def test_reads_are_flushed_in_batches(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, tenant: TenantHandle, n: int
+) -> None:
     scim = Scim(client, tenant)
     await asyncio.gather(*(scim.req("GET", "/Users", params={"count": "1"}) for _ in range(n)))
     for _ in range(50):

@@ -22,6 +22,8 @@ from tests.factories import entra_user
 from tests.processes import Stack
 
 pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
     s = Stack(database, tmp_path)
@@ -50,8 +52,9 @@ async def wait_for_entries(admin: asyncpg.Connection, schema: str, expected: int
 
 async def send_mix(url: str, slug: str, token: str, writes: int, reads: int) -> list[int]:
     statuses = []
-    async with httpx.AsyncClient(base_url=f"{url}/scim/v2/{slug}", headers={"Authorization": f"Bearer {token}"},
-                                 timeout=15) as c:
+    async with httpx.AsyncClient(
+        base_url=f"{url}/scim/v2/{slug}", headers={"Authorization": f"Bearer {token}"}, timeout=15
+    ) as c:
         for _ in range(writes):
             statuses.append((await c.post("/Users", json=entra_user())).status_code)
         for _ in range(reads):
@@ -59,8 +62,9 @@ async def send_mix(url: str, slug: str, token: str, writes: int, reads: int) -> 
     return statuses
 
 
-async def test_redis_stopped_requests_succeed_and_every_event_arrives_later(stack: Stack, admin: asyncpg.Connection,
-                                                                           database: str) -> None:
+async def test_redis_stopped_requests_succeed_and_every_event_arrives_later(
+    stack: Stack, admin: asyncpg.Connection, database: str
+) -> None:
     t = await create_tenant(database)
     stack.start_web()
     stack.start_worker()
@@ -125,8 +129,9 @@ async def test_worker_killed_mid_batch_redoes_it_and_writes_each_event_once(
     assert await admin.fetchval(f"SELECT count(*) FROM {t.tenant.schema}.audit_outbox") == 0
 
 
-async def test_same_batch_delivered_twice_writes_each_event_once(stack: Stack, admin: asyncpg.Connection,
-                                                                 database: str) -> None:
+async def test_same_batch_delivered_twice_writes_each_event_once(
+    stack: Stack, admin: asyncpg.Connection, database: str
+) -> None:
     t = await create_tenant(database)
     total = 20_000
     await _fill_outbox(admin, t.tenant.schema, total)
@@ -146,8 +151,9 @@ async def test_web_killed_right_after_answering_a_write_keeps_its_event(
     t = await create_tenant(database)
     stack.start_web()
     assert stack.web is not None
-    async with httpx.AsyncClient(base_url=f"{stack.web.url}/scim/v2/{t.slug}",
-                                 headers={"Authorization": f"Bearer {t.token}"}, timeout=15) as c:
+    async with httpx.AsyncClient(
+        base_url=f"{stack.web.url}/scim/v2/{t.slug}", headers={"Authorization": f"Bearer {t.token}"}, timeout=15
+    ) as c:
         statuses = [(await c.post("/Users", json=entra_user())).status_code for _ in range(5)]
     stop_process(stack.web.process, signal.SIGKILL)
     stack.web = None

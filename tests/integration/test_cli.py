@@ -67,9 +67,14 @@ def test_duplicate_slug_is_refused(database: str) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [("tenant", "disable", "cli-none"), ("tenant", "enable", "cli-none"), ("tenant", "delete", "cli-none", "--yes"),
-     ("tenant", "token", "rotate", "cli-none"), ("tenant", "token", "revoke", "cli-none"),
-     ("tenant", "set", "cli-none", "--notify", "off")],
+    [
+        ("tenant", "disable", "cli-none"),
+        ("tenant", "enable", "cli-none"),
+        ("tenant", "delete", "cli-none", "--yes"),
+        ("tenant", "token", "rotate", "cli-none"),
+        ("tenant", "token", "revoke", "cli-none"),
+        ("tenant", "set", "cli-none", "--notify", "off"),
+    ],
 )
 def test_unknown_tenant_is_one_clear_line(database: str, args: tuple[str, ...]) -> None:
     assert "no tenant named 'cli-none'" in one_line_error(run(database, *args))
@@ -79,8 +84,11 @@ def test_disable_enable_delete(database: str) -> None:
     s = slug()
     assert run(database, "tenant", "create", s).returncode == 0
     assert "off" in run(database, "tenant", "disable", s).stdout
-    assert any(t["status"] == "disabled" for t in json.loads(run(database, "tenant", "list", "--json").stdout)
-               if t["slug"] == s)
+    assert any(
+        t["status"] == "disabled"
+        for t in json.loads(run(database, "tenant", "list", "--json").stdout)
+        if t["slug"] == s
+    )
     assert "on" in run(database, "tenant", "enable", s).stdout
     dry = run(database, "tenant", "delete", s, "--dry-run")
     assert dry.returncode == 0 and "would drop" in dry.stdout

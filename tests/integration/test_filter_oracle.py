@@ -24,8 +24,18 @@ from tests.conftest import TenantHandle, create_tenant
 from tests.factories import ENTERPRISE
 
 WORDS = ["ann", "Ann", "bob", "b_b", "c%d", "dee", "ANNA", "x.y", ""]
-ATTRS = ["userName", "displayName", "title", "name.givenName", "name.familyName", "emails.value", "emails.type",
-         f"{ENTERPRISE}:department", "externalId", "nickName"]
+ATTRS = [
+    "userName",
+    "displayName",
+    "title",
+    "name.givenName",
+    "name.familyName",
+    "emails.value",
+    "emails.type",
+    f"{ENTERPRISE}:department",
+    "externalId",
+    "nickName",
+]
 
 
 def population() -> list[dict[str, Any]]:
@@ -34,6 +44,7 @@ def population() -> list[dict[str, Any]]:
     rng = random.Random(42)
     docs = []
     for i in range(40):
+
         def word() -> str | None:
             return rng.choice([*WORDS, None, None])
 
@@ -46,8 +57,10 @@ def population() -> list[dict[str, Any]]:
         name = {k: w for k in ("givenName", "familyName") if (w := word()) is not None}
         if name:
             body["name"] = name
-        emails = [{"value": f"{rng.choice(WORDS[:-1])}@{rng.choice(['x', 'y'])}.test", "type": rng.choice(["work", "home"])}
-                  for _ in range(rng.randint(0, 3))]
+        emails = [
+            {"value": f"{rng.choice(WORDS[:-1])}@{rng.choice(['x', 'y'])}.test", "type": rng.choice(["work", "home"])}
+            for _ in range(rng.randint(0, 3))
+        ]
         if emails:
             body["emails"] = emails
         if (w := word()) is not None:
@@ -63,14 +76,20 @@ def quoted(s: str) -> str:
 values = st.sampled_from([*WORDS, "a", "B", "@x", ".test", "n", "1@"])
 comparison = st.builds(
     lambda a, op, v: f"{a} {op} {quoted(v)}",
-    st.sampled_from(ATTRS), st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]), values,
+    st.sampled_from(ATTRS),
+    st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]),
+    values,
 )
 other_leaf = st.one_of(
     st.builds(lambda a: f"{a} pr", st.sampled_from(ATTRS + ["active", "emails"])),
     st.builds(lambda op, b: f"active {op} {b}", st.sampled_from(["eq", "ne"]), st.sampled_from(["true", "false"])),
     st.builds(lambda a, op: f"{a} {op} null", st.sampled_from(["title", "displayName"]), st.sampled_from(["eq", "ne"])),
-    st.builds(lambda t, op, v: f'emails[type eq "{t}" and value {op} {quoted(v)}]',
-              st.sampled_from(["work", "home"]), st.sampled_from(["co", "sw", "eq", "ne"]), values),
+    st.builds(
+        lambda t, op, v: f'emails[type eq "{t}" and value {op} {quoted(v)}]',
+        st.sampled_from(["work", "home"]),
+        st.sampled_from(["co", "sw", "eq", "ne"]),
+        values,
+    ),
     st.builds(lambda v: f'emails[type eq "work"].value co {quoted(v)}', values),
 )
 leaf = st.one_of(comparison, other_leaf)
@@ -111,8 +130,9 @@ async def test_sql_filter_matches_the_in_memory_oracle(
     node = parse_bound(text, USER_TYPE)
     expected = {rid for rid, doc in docs.items() if matches(doc, node)}
     async with tenant_transaction(services.db.pool, t.tenant) as conn:
-        total, rows = await store.list_page(conn, USER_TYPE, node, sort_by=None, descending=False, offset=0,
-                                            limit=1000, related=False)
+        total, rows = await store.list_page(
+            conn, USER_TYPE, node, sort_by=None, descending=False, offset=0, limit=1000, related=False
+        )
     got = {r.id for r in rows}
     assert got == expected, text
     assert total == len(expected)

@@ -23,7 +23,9 @@ PASSWORD = "correct horse battery staple"
 async def make_admin(admin: asyncpg.Connection, t: TenantHandle, email: str | None = None) -> str:
     email = email or f"admin-{uuid.uuid4().hex[:6]}@{t.slug}.test"
     await admins.create_admin(admin, t.tenant.id, email, PASSWORD)
-    await admin.execute("UPDATE public.admin_user SET must_change_password = false WHERE lower(email) = lower($1)", email)
+    await admin.execute(
+        "UPDATE public.admin_user SET must_change_password = false WHERE lower(email) = lower($1)", email
+    )
     return email
 
 
@@ -40,7 +42,9 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-async def test_sign_in_and_pages_render(client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle) -> None:
+async def test_sign_in_and_pages_render(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     email = await make_admin(admin, tenant)
     c = await signed_in(client, tenant, email)
     for path in ("/", "/connectors/scim", "/notifications", "/activity", "/admins"):
@@ -57,8 +61,9 @@ async def test_sign_in_and_pages_render(client: httpx.AsyncClient, admin: asyncp
     assert set_cookie.has_nonstandard_attr("HttpOnly") or "httponly" in str(set_cookie._rest).lower()
 
 
-async def test_wrong_password_and_throttling(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                             tenant: TenantHandle) -> None:
+async def test_wrong_password_and_throttling(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     email = await make_admin(admin, tenant)
     statuses = []
     for _ in range(7):
@@ -66,15 +71,17 @@ async def test_wrong_password_and_throttling(client: httpx.AsyncClient, admin: a
         statuses.append(r.status_code)
     assert statuses[:5] == [401] * 5 and statuses[5] == 429
     assert "try again in" in r.text
-    recorded = await admin.fetchval("SELECT count(*) FROM public.admin_signin WHERE tenant_id = $1 AND NOT success",
-                                    tenant.tenant.id)
+    recorded = await admin.fetchval(
+        "SELECT count(*) FROM public.admin_signin WHERE tenant_id = $1 AND NOT success", tenant.tenant.id
+    )
     assert recorded == 5  # throttled attempts are refused before the password is even checked
     r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": PASSWORD})
     assert r.status_code == 429  # still throttled, even with the right password
 
 
-async def test_admin_of_one_tenant_gets_404_for_another(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                        services: Services, database: str) -> None:
+async def test_admin_of_one_tenant_gets_404_for_another(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, database: str
+) -> None:
     a = await create_tenant(database)
     b = await create_tenant(database)
     c = await signed_in(client, a, await make_admin(admin, a))
@@ -99,8 +106,9 @@ async def test_admin_of_one_tenant_gets_404_for_another(client: httpx.AsyncClien
     assert all(i["event_id"] != str(b_event) for i in items)
 
 
-async def test_forged_csrf_is_refused_and_changes_nothing(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                          tenant: TenantHandle) -> None:
+async def test_forged_csrf_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     c = await signed_in(client, tenant, await make_admin(admin, tenant))
     for data in ({"active": "off"}, {"active": "off", "csrf": "forged"}):
         r = await c.post(f"/hub/{tenant.slug}/connectors/scim/active", data=data)
@@ -111,11 +119,14 @@ async def test_forged_csrf_is_refused_and_changes_nothing(client: httpx.AsyncCli
     assert await admin.fetchval("SELECT status FROM public.tenant WHERE id = $1", tenant.tenant.id) == "active"
 
 
-async def test_expired_session_goes_back_to_sign_in(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                    tenant: TenantHandle) -> None:
+async def test_expired_session_goes_back_to_sign_in(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     c = await signed_in(client, tenant, await make_admin(admin, tenant))
-    await admin.execute("UPDATE public.admin_session SET expires_at = now() - interval '1 second' WHERE tenant_id = $1",
-                        tenant.tenant.id)
+    await admin.execute(
+        "UPDATE public.admin_session SET expires_at = now() - interval '1 second' WHERE tenant_id = $1",
+        tenant.tenant.id,
+    )
     r = await c.get(f"/hub/{tenant.slug}/activity")
     assert r.status_code == 303 and r.headers["location"].startswith(f"/hub/{tenant.slug}/login?")
     assert "expired=1" in r.headers["location"]
@@ -128,11 +139,20 @@ async def test_expired_session_goes_back_to_sign_in(client: httpx.AsyncClient, a
 
 @pytest.mark.parametrize(
     "query",
-    ["since=yesterday", "until=2026-13-45T99:00", "outcome=bogus", "type=Widget", "cursor=garbage",
-     "since=2026-11-29T10:00&until=2026-11-28T10:00", "q=" + "%" * 300, "operation=" + "x" * 500],
+    [
+        "since=yesterday",
+        "until=2026-13-45T99:00",
+        "outcome=bogus",
+        "type=Widget",
+        "cursor=garbage",
+        "since=2026-11-29T10:00&until=2026-11-28T10:00",
+        "q=" + "%" * 300,
+        "operation=" + "x" * 500,
+    ],
 )
-async def test_malformed_filters_are_clear_errors_never_500(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                           tenant: TenantHandle, query: str) -> None:
+async def test_malformed_filters_are_clear_errors_never_500(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle, query: str
+) -> None:
     c = await signed_in(client, tenant, await make_admin(admin, tenant))
     r = await c.get(f"/hub/{tenant.slug}/activity?{query}")
     assert r.status_code in (200, 400), r.text[:300]
@@ -143,8 +163,9 @@ async def test_malformed_filters_are_clear_errors_never_500(client: httpx.AsyncC
         assert api.status_code == 400 and api.json()["detail"]
 
 
-async def test_admin_api_with_key(client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services,
-                                  tenant: TenantHandle) -> None:
+async def test_admin_api_with_key(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, tenant: TenantHandle
+) -> None:
     key = await admins.create_api_key(admin, tenant.tenant.id, "ci")
     auth = {"Authorization": f"Bearer {key}"}
     user = entra_user()
@@ -155,29 +176,39 @@ async def test_admin_api_with_key(client: httpx.AsyncClient, admin: asyncpg.Conn
     page = (await client.get("/admin/api/activity", params={"outcome": "conflict"}, headers=auth)).json()
     assert [i["status"] for i in page["items"]] == [409] and page["next_cursor"] is None
     first = (await client.get("/admin/api/activity", params={"limit": 1}, headers=auth)).json()
-    second = (await client.get("/admin/api/activity", params={"limit": 1, "cursor": first["next_cursor"]},
-                               headers=auth)).json()
+    second = (
+        await client.get("/admin/api/activity", params={"limit": 1, "cursor": first["next_cursor"]}, headers=auth)
+    ).json()
     assert first["items"][0]["event_id"] != second["items"][0]["event_id"]
     conn = (await client.get("/admin/api/connector", headers=auth)).json()
     assert conn["active"] is True and conn["tenant_url"].endswith(f"/scim/v2/{tenant.slug}")
     r = await client.post("/admin/api/connector/token", json={"keep_old_for_minutes": 0}, headers=auth)
     assert r.status_code == 201
     new_token = r.json()["token"]
-    assert (await client.get(f"{tenant.base}/Users", headers={"Authorization": f"Bearer {new_token}"})).status_code == 200
+    assert (
+        await client.get(f"{tenant.base}/Users", headers={"Authorization": f"Bearer {new_token}"})
+    ).status_code == 200
     assert (await client.get(f"{tenant.base}/Users", headers=tenant.auth)).status_code == 401
-    r = await client.put("/admin/api/notifications", json={"recipients": ["a@x.test"], "enabled": True,
-                                                          "digest_window_minutes": 30}, headers=auth)
+    r = await client.put(
+        "/admin/api/notifications",
+        json={"recipients": ["a@x.test"], "enabled": True, "digest_window_minutes": 30},
+        headers=auth,
+    )
     assert r.status_code == 200 and r.json()["digest_window_minutes"] == 30
-    bad = await client.put("/admin/api/notifications", json={"recipients": ["nope"], "enabled": True,
-                                                            "digest_window_minutes": 30}, headers=auth)
+    bad = await client.put(
+        "/admin/api/notifications",
+        json={"recipients": ["nope"], "enabled": True, "digest_window_minutes": 30},
+        headers=auth,
+    )
     assert bad.status_code == 400
     assert (await client.get("/admin/api/activity", headers={"Authorization": "Bearer sha_wrong"})).status_code == 401
     schema = (await client.get("/schema/openapi.json")).json()
     assert "/admin/api/activity" in schema["paths"] and "/admin/api/connector/token" in schema["paths"]
 
 
-async def test_switching_the_connector_off_fails_scim_at_once(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                              tenant: TenantHandle) -> None:
+async def test_switching_the_connector_off_fails_scim_at_once(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     c = await signed_in(client, tenant, await make_admin(admin, tenant))
     assert (await client.get(f"{tenant.base}/Users", headers=tenant.auth)).status_code == 200
     html = (await c.get(f"/hub/{tenant.slug}/connectors/scim")).text

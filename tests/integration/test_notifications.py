@@ -76,12 +76,16 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def mail_stack(database: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Stack]:
-    s = Stack(database, tmp_path, {
-        "SCIMHUB_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
-        "SCIMHUB_MAIL_FROM": "scimhub <noreply@scimhub.test>",
-        "SCIMHUB_DIGEST_SETTLE_SECONDS": str(SETTLE),
-        "SCIMHUB_DIGEST_FLUSH_SECONDS": "1",
-    })
+    s = Stack(
+        database,
+        tmp_path,
+        {
+            "SCIMHUB_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+            "SCIMHUB_MAIL_FROM": "scimhub <noreply@scimhub.test>",
+            "SCIMHUB_DIGEST_SETTLE_SECONDS": str(SETTLE),
+            "SCIMHUB_DIGEST_FLUSH_SECONDS": "1",
+        },
+    )
     s.redis.start()
     s.start_web()
     s.start_worker(concurrency=2)
@@ -93,8 +97,9 @@ def mail_stack(database: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Stac
 async def fail_requests(stack: Stack, t: TenantHandle, n: int, concurrency: int = 16) -> None:
     """n failing provisioning requests: creates of a userName that is taken (409 uniqueness)."""
     assert stack.web is not None
-    async with httpx.AsyncClient(base_url=f"{stack.web.url}/scim/v2/{t.slug}", timeout=30,
-                                 headers={"Authorization": f"Bearer {t.token}"}) as c:
+    async with httpx.AsyncClient(
+        base_url=f"{stack.web.url}/scim/v2/{t.slug}", timeout=30, headers={"Authorization": f"Bearer {t.token}"}
+    ) as c:
         taken = entra_user()
         assert (await c.post("/Users", json=taken)).status_code == 201
         sem = asyncio.Semaphore(concurrency)
@@ -231,8 +236,11 @@ async def test_authentication_failures_are_named_plainly(mail_stack: Stack, smtp
     ops = f"ops-{uuid.uuid4().hex[:6]}@acme.test"
     t = await create_tenant(database, notify_emails=[ops])
     assert mail_stack.web is not None
-    async with httpx.AsyncClient(base_url=f"{mail_stack.web.url}/scim/v2/{t.slug}", timeout=10,
-                                 headers={"Authorization": "Bearer shs_an-old-rotated-token"}) as c:
+    async with httpx.AsyncClient(
+        base_url=f"{mail_stack.web.url}/scim/v2/{t.slug}",
+        timeout=10,
+        headers={"Authorization": "Bearer shs_an-old-rotated-token"},
+    ) as c:
         for _ in range(12):
             assert (await c.get("/Users")).status_code == 401
     msg = (await wait_mail(smtp, ops))[0]

@@ -106,10 +106,15 @@ def personal_values() -> dict[str, str]:
 
 
 def user_body(pv: dict[str, str]) -> dict[str, Any]:
-    return entra_user(userName=pv["userName"], externalId=pv["externalId"], displayName=pv["displayName"],
-                      name={"givenName": pv["givenName"], "familyName": pv["familyName"]},
-                      emails=[{"type": "work", "value": pv["email"], "primary": True}],
-                      password=f"pw-{secrets.token_hex(6)}", **{ENTERPRISE: {"department": "Sales"}})
+    return entra_user(
+        userName=pv["userName"],
+        externalId=pv["externalId"],
+        displayName=pv["displayName"],
+        name={"givenName": pv["givenName"], "familyName": pv["familyName"]},
+        emails=[{"type": "work", "value": pv["email"], "primary": True}],
+        password=f"pw-{secrets.token_hex(6)}",
+        **{ENTERPRISE: {"department": "Sales"}},
+    )
 
 
 def assert_nothing_personal(text: str, pv: dict[str, str], token: str, extra: list[str] = ()) -> None:
@@ -126,12 +131,14 @@ async def test_failing_request_reaches_sentry_without_personal_data(
     t = await create_tenant(database)
     pv = personal_values()
     # A constraint the app does not expect: PostgreSQL's error quotes the failing row, personal data and all.
-    await admin.execute(f"ALTER TABLE {t.tenant.schema}.scim_user ADD CONSTRAINT sentry_probe "
-                        f"CHECK (user_name <> '{pv['userName']}')")
+    await admin.execute(
+        f"ALTER TABLE {t.tenant.schema}.scim_user ADD CONSTRAINT sentry_probe CHECK (user_name <> '{pv['userName']}')"
+    )
     web = start_web(database, tmp_path / "web.log", {"SENTRY_DSN": sentry_sink.dsn, "SCIMHUB_LOG_FORMAT": "json"})
     try:
-        async with httpx.AsyncClient(base_url=f"{web.url}/scim/v2/{t.slug}", timeout=15,
-                                     headers={"Authorization": f"Bearer {t.token}"}) as c:
+        async with httpx.AsyncClient(
+            base_url=f"{web.url}/scim/v2/{t.slug}", timeout=15, headers={"Authorization": f"Bearer {t.token}"}
+        ) as c:
             r = await c.post("/Users", json=user_body(pv))
             ok = await c.get("/Users", params={"filter": f'userName eq "{pv["userName"]}"'})
             missing = await c.get("/Users/00000000-0000-0000-0000-000000000000")
@@ -158,18 +165,54 @@ async def test_failing_task_reaches_sentry_without_personal_data(
     t = await create_tenant(database)
     pv = personal_values()
     schema = t.tenant.schema
-    await admin.execute(f"ALTER TABLE {schema}.activity_log ADD CONSTRAINT sentry_probe CHECK (target <> '{pv['userName']}')")
+    await admin.execute(
+        f"ALTER TABLE {schema}.activity_log ADD CONSTRAINT sentry_probe CHECK (target <> '{pv['userName']}')"
+    )
     await admin.execute(
         f"INSERT INTO {schema}.audit_outbox (event) VALUES ($1::jsonb)",
-        json.dumps({"event_id": "6f1e1c9e-0000-4000-8000-000000000001", "received_at": "2026-11-29T10:00:00Z",
-                    "method": "POST", "path": "/Users", "operation": "Create user", "status": 201,
-                    "outcome": "success", "target": pv["userName"], "error_detail": pv["displayName"]}),
+        json.dumps(
+            {
+                "event_id": "6f1e1c9e-0000-4000-8000-000000000001",
+                "received_at": "2026-11-29T10:00:00Z",
+                "method": "POST",
+                "path": "/Users",
+                "operation": "Create user",
+                "status": 201,
+                "outcome": "success",
+                "target": pv["userName"],
+                "error_detail": pv["displayName"],
+            }
+        ),
     )
-    env = {**os.environ, "SCIMHUB_DATABASE_URL": database, "SCIMHUB_REDIS_URL": REDIS_URL, "SENTRY_DSN": sentry_sink.dsn}
+    env = {
+        **os.environ,
+        "SCIMHUB_DATABASE_URL": database,
+        "SCIMHUB_REDIS_URL": REDIS_URL,
+        "SENTRY_DSN": sentry_sink.dsn,
+    }
     worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", "audit", "-c", "1", "-P", "solo",
-         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"sentry-{t.slug}@%h"],
-        env=env, stdout=(tmp_path / "worker.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(BIN / "celery"),
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "audit",
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"sentry-{t.slug}@%h",
+        ],
+        env=env,
+        stdout=(tmp_path / "worker.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         from scimhub.queue import make_celery
@@ -191,13 +234,19 @@ async def test_logs_of_a_full_scim_session_hold_no_token_or_personal_data(databa
     pv = personal_values()
     web = start_web(database, tmp_path / "web.log", {"SCIMHUB_LOG_FORMAT": "json"})
     try:
-        async with httpx.AsyncClient(base_url=f"{web.url}/scim/v2/{t.slug}", timeout=15,
-                                     headers={"Authorization": f"Bearer {t.token}"}) as c:
+        async with httpx.AsyncClient(
+            base_url=f"{web.url}/scim/v2/{t.slug}", timeout=15, headers={"Authorization": f"Bearer {t.token}"}
+        ) as c:
             await c.get("/Users", params={"filter": f'userName eq "{pv["userName"]}"'})
             user = (await c.post("/Users", json=user_body(pv))).json()
             await c.post("/Users", json=user_body(pv))  # 409
-            await c.patch(f"/Users/{user['id']}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                          "Operations": [{"op": "Replace", "path": "displayName", "value": pv["displayName"] + "!"}]})
+            await c.patch(
+                f"/Users/{user['id']}",
+                json={
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "displayName", "value": pv["displayName"] + "!"}],
+                },
+            )
             await c.get(f"/Users/{user['id']}")
             await c.post("/Users", content=b"{broken", headers={"Content-Type": "application/scim+json"})
             await c.delete(f"/Users/{user['id']}")

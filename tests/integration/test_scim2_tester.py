@@ -11,8 +11,9 @@ from tests.conftest import LiveServer, create_tenant
 
 async def test_scim2_tester_passes_every_check(live_server: LiveServer, database: str) -> None:
     t = await create_tenant(database)
-    with httpx2.Client(base_url=f"{live_server.url}/scim/v2/{t.slug}",
-                       headers={"Authorization": f"Bearer {t.token}"}, timeout=30) as http:
+    with httpx2.Client(
+        base_url=f"{live_server.url}/scim/v2/{t.slug}", headers={"Authorization": f"Bearer {t.token}"}, timeout=30
+    ) as http:
         results = check_server(SyncSCIMClient(http))
     failures = [f"{r.title}: {r.reason}" for r in results if r.status not in (Status.SUCCESS, Status.SKIPPED)]
     assert not failures, "\n".join(failures)

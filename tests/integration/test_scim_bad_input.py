@@ -26,8 +26,9 @@ async def count_users(scim: Scim) -> int:
 @pytest.mark.parametrize("raw", [b"{bad json", b"", b"   ", b"[1,2", b"\xff\xfe", b'{"userName": "x",}', b"null"])
 async def test_malformed_json_is_400_invalid_syntax(scim: Scim, client: httpx.AsyncClient, raw: bytes) -> None:
     before = await count_users(scim)
-    r = await client.post(f"{scim.t.base}/Users", content=raw,
-                          headers={**scim.t.auth, "Content-Type": "application/scim+json"})
+    r = await client.post(
+        f"{scim.t.base}/Users", content=raw, headers={**scim.t.auth, "Content-Type": "application/scim+json"}
+    )
     assert_error(r, 400, "invalidSyntax")
     assert await count_users(scim) == before
 
@@ -58,16 +59,25 @@ async def test_wrong_json_types_and_missing_user_name_are_400(scim: Scim, body: 
 
 
 async def test_unknown_schema_urn_is_refused(scim: Scim) -> None:
-    r = await scim.req("POST", "/Users", entra_user(schemas=["urn:ietf:params:scim:schemas:core:2.0:User", "urn:example:unknown"]))
+    r = await scim.req(
+        "POST", "/Users", entra_user(schemas=["urn:ietf:params:scim:schemas:core:2.0:User", "urn:example:unknown"])
+    )
     body = assert_error(r, 400, "invalidSyntax")
     assert "urn:example:unknown" in body["detail"]
 
 
 async def test_read_only_attributes_sent_by_the_client_are_ignored(scim: Scim) -> None:
     fake_id = str(uuid.uuid4())
-    r = await scim.req("POST", "/Users", entra_user(id=fake_id, groups=[{"value": fake_id}],
-                                                    meta={"created": "1999-01-01T00:00:00Z", "version": 'W/"99"'},
-                                                    password="hunter2"))
+    r = await scim.req(
+        "POST",
+        "/Users",
+        entra_user(
+            id=fake_id,
+            groups=[{"value": fake_id}],
+            meta={"created": "1999-01-01T00:00:00Z", "version": 'W/"99"'},
+            password="hunter2",
+        ),
+    )
     assert r.status_code == 201
     got = await scim.get(f"/Users/{r.json()['id']}")
     assert got["id"] != fake_id
@@ -77,7 +87,9 @@ async def test_read_only_attributes_sent_by_the_client_are_ignored(scim: Scim) -
 
 async def test_password_is_never_stored_or_returned(scim: Scim, services: Any) -> None:
     user = await scim.create_user(password="s3cret-pass")
-    await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "add", "path": "password", "value": "other-pass"}))
+    await scim.req(
+        "PATCH", f"/Users/{user['id']}", patch_body({"op": "add", "path": "password", "value": "other-pass"})
+    )
     from scimhub.tenancy.transaction import tenant_transaction
 
     async with tenant_transaction(services.db.pool, scim.t.tenant) as conn:
@@ -110,8 +122,9 @@ async def test_patch_with_10000_operations_is_400_and_changes_nothing(scim: Scim
 async def test_body_of_10_megabytes_is_413(scim: Scim, client: httpx.AsyncClient) -> None:
     before = await count_users(scim)
     payload = json.dumps(entra_user(displayName="x" * (10 * 1024 * 1024))).encode()
-    r = await client.post(f"{scim.t.base}/Users", content=payload,
-                          headers={**scim.t.auth, "Content-Type": "application/scim+json"})
+    r = await client.post(
+        f"{scim.t.base}/Users", content=payload, headers={**scim.t.auth, "Content-Type": "application/scim+json"}
+    )
     assert_error(r, 413)
     assert await count_users(scim) == before
 
@@ -175,6 +188,9 @@ async def test_unknown_endpoint_and_method_are_scim_errors(scim: Scim, client: h
 
 
 async def test_json_content_type_is_accepted_too(scim: Scim, client: httpx.AsyncClient) -> None:
-    r = await client.post(f"{scim.t.base}/Users", content=json.dumps(entra_user()).encode(),
-                          headers={**scim.t.auth, "Content-Type": "application/json"})
+    r = await client.post(
+        f"{scim.t.base}/Users",
+        content=json.dumps(entra_user()).encode(),
+        headers={**scim.t.auth, "Content-Type": "application/json"},
+    )
     assert r.status_code == 201

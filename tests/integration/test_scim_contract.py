@@ -89,8 +89,16 @@ async def test_connection_group_query_excluding_members(scim: Scim) -> None:
 
 async def test_bad_token_gets_401_on_every_method(scim: Scim, client: httpx.AsyncClient) -> None:
     bad = {"Authorization": "Bearer nope"}
-    for method, path in [("GET", "/Users"), ("POST", "/Users"), ("GET", "/Users/x"), ("PUT", "/Users/x"),
-                         ("PATCH", "/Users/x"), ("DELETE", "/Users/x"), ("GET", "/Groups"), ("POST", "/Groups/.search")]:
+    for method, path in [
+        ("GET", "/Users"),
+        ("POST", "/Users"),
+        ("GET", "/Users/x"),
+        ("PUT", "/Users/x"),
+        ("PATCH", "/Users/x"),
+        ("DELETE", "/Users/x"),
+        ("GET", "/Groups"),
+        ("POST", "/Groups/.search"),
+    ]:
         r = await client.request(method, f"{scim.t.base}{path}", headers=bad, json={})
         assert_error(r, 401)
 
@@ -177,11 +185,15 @@ async def test_get_unknown_user_is_404_error(scim: Scim) -> None:
 
 async def test_match_by_user_name_external_id_and_case(scim: Scim) -> None:
     user = await scim.create_user()
-    for f in (f'userName eq "{user["userName"]}"', f'userName eq "{user["userName"].upper()}"',
-              f'USERNAME eq "{user["userName"]}"', f'externalId eq "{user["externalId"]}"',
-              f'userName eq "{user["userName"]}" and externalId eq "{user["externalId"]}"',
-              f'emails[type eq "work"].value eq "{user["emails"][0]["value"]}"',
-              f'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "{user["userName"]}"'):
+    for f in (
+        f'userName eq "{user["userName"]}"',
+        f'userName eq "{user["userName"].upper()}"',
+        f'USERNAME eq "{user["userName"]}"',
+        f'externalId eq "{user["externalId"]}"',
+        f'userName eq "{user["userName"]}" and externalId eq "{user["externalId"]}"',
+        f'emails[type eq "work"].value eq "{user["emails"][0]["value"]}"',
+        f'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "{user["userName"]}"',
+    ):
         body = await scim.find("/Users", f)
         assert body["totalResults"] == 1, f
         assert body["Resources"][0]["id"] == user["id"]
@@ -245,8 +257,12 @@ async def test_patch_legacy_replace_paths(scim: Scim) -> None:
 
 async def test_patch_pathless_replace_with_dotted_and_urn_keys(scim: Scim) -> None:
     user = await scim.create_user()
-    value = {"displayName": "Bjfe", "name.givenName": "Kkom", "name.familyName": "Unua",
-             f"{ENTERPRISE}:employeeNumber": "Aklq"}
+    value = {
+        "displayName": "Bjfe",
+        "name.givenName": "Kkom",
+        "name.familyName": "Unua",
+        f"{ENTERPRISE}:employeeNumber": "Aklq",
+    }
     r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "value": value}))
     assert r.status_code == 204
     got = await scim.get(f"/Users/{user['id']}")
@@ -258,8 +274,11 @@ async def test_patch_pathless_replace_with_dotted_and_urn_keys(scim: Scim) -> No
 
 async def test_patch_work_email_is_added_when_missing(scim: Scim) -> None:
     user = await scim.create_user(emails=None)
-    r = await scim.req("PATCH", f"/Users/{user['id']}",
-                       patch_body({"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@x.test"}))
+    r = await scim.req(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_body({"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@x.test"}),
+    )
     assert r.status_code == 204
     assert (await scim.get(f"/Users/{user['id']}"))["emails"] == [{"type": "work", "value": "w@x.test"}]
 
@@ -275,20 +294,28 @@ async def test_patch_add_single_valued_string(scim: Scim, op: str) -> None:
 @pytest.mark.parametrize(("disable", "enable"), [("False", "True"), (False, True), ("false", "TRUE")])
 async def test_patch_disable_and_enable(scim: Scim, disable: Any, enable: Any) -> None:
     user = await scim.create_user()
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "Replace", "path": "active", "value": disable}))
+    r = await scim.req(
+        "PATCH", f"/Users/{user['id']}", patch_body({"op": "Replace", "path": "active", "value": disable})
+    )
     assert r.status_code == 204
     got = await scim.get(f"/Users/{user['id']}")
     assert got["active"] is False
     assert (await scim.find("/Users", f'userName eq "{user["userName"]}"'))["Resources"][0]["active"] is False
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "path": "active", "value": enable}))
+    r = await scim.req(
+        "PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "path": "active", "value": enable})
+    )
     assert r.status_code == 204
     assert (await scim.get(f"/Users/{user['id']}"))["active"] is True
 
 
 async def test_okta_pathless_deactivate(scim: Scim) -> None:
     user = await scim.create_user()
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "replace", "value": {"active": False}}),
-                       headers={"User-Agent": "Okta SCIM Client 1.0.0"})
+    r = await scim.req(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_body({"op": "replace", "value": {"active": False}}),
+        headers={"User-Agent": "Okta SCIM Client 1.0.0"},
+    )
     assert r.status_code == 200  # Okta gets the resource back
     assert r.json()["active"] is False
 
@@ -296,7 +323,11 @@ async def test_okta_pathless_deactivate(scim: Scim) -> None:
 async def test_disabled_user_keeps_group_memberships(scim: Scim) -> None:
     user = await scim.create_user()
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}))
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+    )
     await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "Replace", "path": "active", "value": "False"}))
     assert await scim.members(group["id"]) == {user["id"]}
     assert [g["value"] for g in (await scim.get(f"/Users/{user['id']}"))["groups"]] == [group["id"]]
@@ -313,7 +344,9 @@ async def test_patch_rename_user_name(scim: Scim) -> None:
 async def test_patch_rename_to_a_taken_user_name_is_409(scim: Scim) -> None:
     a = await scim.create_user()
     b = await scim.create_user()
-    r = await scim.req("PATCH", f"/Users/{b['id']}", patch_body({"op": "replace", "path": "userName", "value": a["userName"]}))
+    r = await scim.req(
+        "PATCH", f"/Users/{b['id']}", patch_body({"op": "replace", "path": "userName", "value": a["userName"]})
+    )
     assert_error(r, 409, "uniqueness")
     assert (await scim.get(f"/Users/{b['id']}"))["userName"] == b["userName"]
 
@@ -330,16 +363,24 @@ async def test_manager_as_plain_string_is_stored_as_value_object(scim: Scim, op:
 async def test_manager_legacy_list_form_and_removals(scim: Scim) -> None:
     boss = await scim.create_user()
     user = await scim.create_user()
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body(
-        {"op": "Add", "path": "manager", "value": {"$ref": "http://x/Users/" + boss["id"], "value": boss["id"]}}))
+    r = await scim.req(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_body(
+            {"op": "Add", "path": "manager", "value": {"$ref": "http://x/Users/" + boss["id"], "value": boss["id"]}}
+        ),
+    )
     assert r.status_code == 204, r.text
     assert (await scim.get(f"/Users/{user['id']}"))[ENTERPRISE]["manager"]["value"] == boss["id"]
     # A value filter that does not match leaves the manager alone.
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body(
-        {"op": "Remove", "path": f'{MANAGER}[value eq "{uuid.uuid4()}"]'}))
+    r = await scim.req(
+        "PATCH", f"/Users/{user['id']}", patch_body({"op": "Remove", "path": f'{MANAGER}[value eq "{uuid.uuid4()}"]'})
+    )
     assert r.status_code == 204
     assert "manager" in (await scim.get(f"/Users/{user['id']}"))[ENTERPRISE]
-    r = await scim.req("PATCH", f"/Users/{user['id']}", patch_body({"op": "Remove", "path": f'manager[value eq "{boss["id"]}"]'}))
+    r = await scim.req(
+        "PATCH", f"/Users/{user['id']}", patch_body({"op": "Remove", "path": f'manager[value eq "{boss["id"]}"]'})
+    )
     assert r.status_code == 204
     got = await scim.get(f"/Users/{user['id']}")
     assert "manager" not in got[ENTERPRISE] and got[ENTERPRISE]["employeeNumber"] == "701984"
@@ -350,7 +391,9 @@ async def test_manager_legacy_list_form_and_removals(scim: Scim) -> None:
 
 
 async def test_patch_unknown_user_is_404(scim: Scim) -> None:
-    r = await scim.req("PATCH", f"/Users/{uuid.uuid4()}", patch_body({"op": "replace", "path": "active", "value": False}))
+    r = await scim.req(
+        "PATCH", f"/Users/{uuid.uuid4()}", patch_body({"op": "replace", "path": "active", "value": False})
+    )
     assert_error(r, 404)
 
 
@@ -360,7 +403,11 @@ async def test_patch_unknown_user_is_404(scim: Scim) -> None:
 async def test_delete_user_then_404_and_filter_empty(scim: Scim) -> None:
     user = await scim.create_user()
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "add", "path": "members", "value": [{"value": user["id"]}]}))
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "add", "path": "members", "value": [{"value": user["id"]}]}),
+    )
     r = await scim.req("DELETE", f"/Users/{user['id']}")
     assert r.status_code == 204 and r.content == b""
     assert_error(await scim.req("GET", f"/Users/{user['id']}"), 404)
@@ -387,30 +434,45 @@ async def test_create_entra_group_with_adscim_schema(scim: Scim) -> None:
 async def test_group_get_and_filter_excluding_members(scim: Scim) -> None:
     user = await scim.create_user()
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}))
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+    )
     one = await scim.get(f"/Groups/{group['id']}", excludedAttributes="members")
     assert "members" not in one and one["displayName"] == group["displayName"]
     found = await scim.find("/Groups", f'displayName eq "{group["displayName"]}"', excludedAttributes="members")
     assert found["totalResults"] == 1 and "members" not in found["Resources"][0]
     full = await scim.get(f"/Groups/{group['id']}")
-    assert full["members"] == [{"value": user["id"], "type": "User",
-                                "$ref": f"{PUBLIC_URL}/scim/v2/{scim.t.slug}/Users/{user['id']}"}]
+    assert full["members"] == [
+        {"value": user["id"], "type": "User", "$ref": f"{PUBLIC_URL}/scim/v2/{scim.t.slug}/Users/{user['id']}"}
+    ]
 
 
 async def test_duplicate_group_display_name_is_409(scim: Scim) -> None:
     group = await scim.create_group()
-    assert_error(await scim.req("POST", "/Groups", entra_group(displayName=group["displayName"].upper())), 409, "uniqueness")
+    assert_error(
+        await scim.req("POST", "/Groups", entra_group(displayName=group["displayName"].upper())), 409, "uniqueness"
+    )
 
 
 async def test_group_patch_add_members_legacy_and_multiple(scim: Scim) -> None:
     users = [await scim.create_user() for _ in range(3)]
     group = await scim.create_group()
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": users[0]["id"]}]}))
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Add", "path": "members", "value": [{"$ref": None, "value": users[0]["id"]}]}),
+    )
     assert r.status_code == 204 and r.content == b""
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "add", "path": "members", "value": [{"value": users[1]["id"]}, {"value": users[2]["id"]}]},
-        {"op": "add", "path": "members", "value": [{"value": users[0]["id"]}]}))
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body(
+            {"op": "add", "path": "members", "value": [{"value": users[1]["id"]}, {"value": users[2]["id"]}]},
+            {"op": "add", "path": "members", "value": [{"value": users[0]["id"]}]},
+        ),
+    )
     assert r.status_code == 204
     assert await scim.members(group["id"]) == {u["id"] for u in users}
 
@@ -418,10 +480,16 @@ async def test_group_patch_add_members_legacy_and_multiple(scim: Scim) -> None:
 async def test_group_remove_with_value_list_removes_only_listed(scim: Scim) -> None:
     users = [await scim.create_user() for _ in range(3)]
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "Add", "path": "members", "value": [{"value": u["id"]} for u in users]}))
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[0]["id"]}]}))
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Add", "path": "members", "value": [{"value": u["id"]} for u in users]}),
+    )
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[0]["id"]}]}),
+    )
     assert r.status_code == 204
     assert await scim.members(group["id"]) == {users[1]["id"], users[2]["id"]}
 
@@ -429,18 +497,25 @@ async def test_group_remove_with_value_list_removes_only_listed(scim: Scim) -> N
 async def test_group_remove_member_with_value_filter(scim: Scim) -> None:
     users = [await scim.create_user() for _ in range(2)]
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "add", "path": "members", "value": [{"value": u["id"]} for u in users]}))
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "remove", "path": f'members[value eq "{users[1]["id"]}"]'}))
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "add", "path": "members", "value": [{"value": u["id"]} for u in users]}),
+    )
+    r = await scim.req(
+        "PATCH", f"/Groups/{group['id']}", patch_body({"op": "remove", "path": f'members[value eq "{users[1]["id"]}"]'})
+    )
     assert r.status_code == 204
     assert await scim.members(group["id"]) == {users[0]["id"]}
 
 
 async def test_group_replace_display_name(scim: Scim) -> None:
     group = await scim.create_group()
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "Replace", "path": "displayName", "value": "…updatedDisplayName"}))
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "Replace", "path": "displayName", "value": "…updatedDisplayName"}),
+    )
     assert r.status_code == 204
     assert (await scim.get(f"/Groups/{group['id']}"))["displayName"] == "…updatedDisplayName"
 
@@ -448,8 +523,11 @@ async def test_group_replace_display_name(scim: Scim) -> None:
 async def test_group_add_unknown_member_is_400_and_changes_nothing(scim: Scim) -> None:
     user = await scim.create_user()
     group = await scim.create_group()
-    r = await scim.req("PATCH", f"/Groups/{group['id']}", patch_body(
-        {"op": "add", "path": "members", "value": [{"value": user["id"]}, {"value": str(uuid.uuid4())}]}))
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "add", "path": "members", "value": [{"value": user["id"]}, {"value": str(uuid.uuid4())}]}),
+    )
     assert_error(r, 400, "invalidValue")
     assert await scim.members(group["id"]) == set()
 
@@ -458,4 +536,7 @@ async def test_delete_group_then_404(scim: Scim) -> None:
     group = await scim.create_group()
     assert (await scim.req("DELETE", f"/Groups/{group['id']}")).status_code == 204
     assert_error(await scim.req("GET", f"/Groups/{group['id']}"), 404)
-    assert_error(await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "add", "path": "members", "value": []})), 404)
+    assert_error(
+        await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "add", "path": "members", "value": []})),
+        404,
+    )

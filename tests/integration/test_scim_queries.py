@@ -25,9 +25,16 @@ async def people(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[Scim,
     users = []
     for name, given, dept, active, etype in rows:
         ext = {"employeeNumber": given[0]} | ({"department": dept} if dept else {})
-        users.append(await scim.create_user(userName=name, name={"givenName": given, "familyName": "Fam"},
-                                            active=active, emails=[{"type": etype, "value": name.lower()}],
-                                            displayName=given, **{ENTERPRISE: ext}))
+        users.append(
+            await scim.create_user(
+                userName=name,
+                name={"givenName": given, "familyName": "Fam"},
+                active=active,
+                emails=[{"type": etype, "value": name.lower()}],
+                displayName=given,
+                **{ENTERPRISE: ext},
+            )
+        )
     return scim, users
 
 
@@ -44,20 +51,23 @@ async def names(scim: Scim, f: str, **params: str) -> list[str]:
         ('userName co "y.t"', ["carol@y.test", "dave@y.test"]),
         ('userName gt "carol@y.test"', ["Eve@X.test", "dave@y.test"]),
         ('userName le "bob@x.test"', ["alice@x.test", "bob@x.test"]),
-        ('active eq false', ["bob@x.test"]),
-        ('active ne false', ["Eve@X.test", "alice@x.test", "carol@y.test", "dave@y.test"]),
+        ("active eq false", ["bob@x.test"]),
+        ("active ne false", ["Eve@X.test", "alice@x.test", "carol@y.test", "dave@y.test"]),
         (f'{ENTERPRISE}:department eq "engineering"', ["alice@x.test", "carol@y.test"]),
-        (f'{ENTERPRISE}:department pr', ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test"]),
-        (f'not ({ENTERPRISE}:department pr)', ["dave@y.test"]),
+        (f"{ENTERPRISE}:department pr", ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test"]),
+        (f"not ({ENTERPRISE}:department pr)", ["dave@y.test"]),
         (f'not ({ENTERPRISE}:department eq "Sales")', ["alice@x.test", "carol@y.test", "dave@y.test"]),
         ('name.givenName eq "alice" or name.givenName eq "BOB"', ["alice@x.test", "bob@x.test"]),
         ('(userName sw "a" or userName sw "b") and active eq true', ["alice@x.test"]),
         ('emails[type eq "work" and value co "@y."]', ["carol@y.test"]),
         ('emails.type eq "home"', ["bob@x.test"]),
         ('emails.value ew "x.test" and not (emails.type eq "work")', ["bob@x.test"]),
-        ('meta.created gt "2000-01-01T00:00:00Z"', ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test", "dave@y.test"]),
-        ('title pr', []),
-        ('title eq null', ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test", "dave@y.test"]),
+        (
+            'meta.created gt "2000-01-01T00:00:00Z"',
+            ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test", "dave@y.test"],
+        ),
+        ("title pr", []),
+        ("title eq null", ["Eve@X.test", "alice@x.test", "bob@x.test", "carol@y.test", "dave@y.test"]),
         ('userName eq "%"', []),
         ('userName co "_"', []),
     ],
@@ -69,11 +79,27 @@ async def test_filter_grammar(people: tuple[Scim, list[dict]], filter_text: str,
 
 @pytest.mark.parametrize(
     "filter_text",
-    ['nosuch eq "x"', 'userName eq', 'userName xx "a"', '(userName eq "a"', 'userName eq "a")', 'active eq "yes"',
-     'userName eq Test1', 'emails[value eq "a"', 'name[givenName eq "a"]', 'userName gt true', '', 'password eq "x"',
-     'members.value eq "x"', 'userName eq "a" and', 'urn:bad:schema:userName eq "a"'],
+    [
+        'nosuch eq "x"',
+        "userName eq",
+        'userName xx "a"',
+        '(userName eq "a"',
+        'userName eq "a")',
+        'active eq "yes"',
+        "userName eq Test1",
+        'emails[value eq "a"',
+        'name[givenName eq "a"]',
+        "userName gt true",
+        "",
+        'password eq "x"',
+        'members.value eq "x"',
+        'userName eq "a" and',
+        'urn:bad:schema:userName eq "a"',
+    ],
 )
-async def test_bad_filters_are_400_invalid_filter_never_match_all(people: tuple[Scim, list[dict]], filter_text: str) -> None:
+async def test_bad_filters_are_400_invalid_filter_never_match_all(
+    people: tuple[Scim, list[dict]], filter_text: str
+) -> None:
     scim, _ = people
     r = await scim.req("GET", "/Users", params={"filter": filter_text})
     assert_error(r, 400, "invalidFilter")
@@ -105,22 +131,38 @@ async def test_sorting(people: tuple[Scim, list[dict]]) -> None:
 
 async def test_attributes_and_excluded_attributes(people: tuple[Scim, list[dict]]) -> None:
     scim, users = people
-    only = await scim.get(f"/Users/{users[0]['id']}", attributes="userName,name.givenName," + f"{ENTERPRISE}:department")
-    assert only == {"schemas": users[0]["schemas"], "id": users[0]["id"], "userName": "alice@x.test",
-                    "name": {"givenName": "Alice"}, ENTERPRISE: {"department": "Engineering"}}
+    only = await scim.get(
+        f"/Users/{users[0]['id']}", attributes="userName,name.givenName," + f"{ENTERPRISE}:department"
+    )
+    assert only == {
+        "schemas": users[0]["schemas"],
+        "id": users[0]["id"],
+        "userName": "alice@x.test",
+        "name": {"givenName": "Alice"},
+        ENTERPRISE: {"department": "Engineering"},
+    }
     excluded = await scim.get(f"/Users/{users[0]['id']}", excludedAttributes="emails,meta,id")
     assert "emails" not in excluded and "meta" not in excluded and excluded["id"] == users[0]["id"]
     created = await scim.req("POST", "/Users", entra_user(), params={"attributes": "userName"})
     assert created.status_code == 201 and set(created.json()) == {"schemas", "id", "userName"}
-    patched = await scim.req("PATCH", f"/Users/{users[0]['id']}", patch_body({"op": "replace", "path": "title", "value": "CTO"}),
-                             params={"attributes": "title"})
+    patched = await scim.req(
+        "PATCH",
+        f"/Users/{users[0]['id']}",
+        patch_body({"op": "replace", "path": "title", "value": "CTO"}),
+        params={"attributes": "title"},
+    )
     assert patched.status_code == 200 and patched.json()["title"] == "CTO" and "userName" not in patched.json()
 
 
 async def test_post_search(people: tuple[Scim, list[dict]]) -> None:
     scim, _ = people
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName sw "c"',
-            "attributes": ["userName"], "startIndex": 1, "count": 10}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName sw "c"',
+        "attributes": ["userName"],
+        "startIndex": 1,
+        "count": 10,
+    }
     r = await scim.req("POST", "/Users/.search", body)
     assert r.status_code == 200
     assert [x["userName"] for x in r.json()["Resources"]] == ["carol@y.test"]
@@ -132,8 +174,17 @@ async def test_post_search(people: tuple[Scim, list[dict]]) -> None:
 async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> None:
     scim, users = people
     u = users[0]
-    r = await scim.req("PUT", f"/Users/{u['id']}", {"schemas": u["schemas"], "userName": u["userName"], "active": True,
-                                                    "id": "ignored", "meta": {"created": "1999-01-01T00:00:00Z"}})
+    r = await scim.req(
+        "PUT",
+        f"/Users/{u['id']}",
+        {
+            "schemas": u["schemas"],
+            "userName": u["userName"],
+            "active": True,
+            "id": "ignored",
+            "meta": {"created": "1999-01-01T00:00:00Z"},
+        },
+    )
     assert r.status_code == 200, r.text
     got = r.json()
     assert got["id"] == u["id"] and "emails" not in got and "name" not in got
@@ -145,8 +196,14 @@ async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> Non
 async def test_put_group_replaces_members(scim_pair: tuple[Scim, list[dict]]) -> None:
     scim, users = scim_pair
     group = await scim.create_group()
-    await scim.req("PATCH", f"/Groups/{group['id']}", patch_body({"op": "add", "path": "members", "value": [{"value": users[0]["id"]}]}))
-    r = await scim.req("PUT", f"/Groups/{group['id']}", {"displayName": group["displayName"], "members": [{"value": users[1]["id"]}]})
+    await scim.req(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_body({"op": "add", "path": "members", "value": [{"value": users[0]["id"]}]}),
+    )
+    r = await scim.req(
+        "PUT", f"/Groups/{group['id']}", {"displayName": group["displayName"], "members": [{"value": users[1]["id"]}]}
+    )
     assert r.status_code == 200
     assert [m["value"] for m in r.json()["members"]] == [users[1]["id"]]
     assert await scim.members(group["id"]) == {users[1]["id"]}
@@ -164,15 +221,25 @@ async def test_etags_if_match_and_if_none_match(people: tuple[Scim, list[dict]])
     r = await scim.req("GET", f"/Users/{u['id']}", headers={"If-None-Match": u["meta"]["version"]})
     assert r.status_code == 304 and r.content == b""
     stale = u["meta"]["version"]
-    ok = await scim.req("PATCH", f"/Users/{u['id']}", patch_body({"op": "replace", "path": "title", "value": "A"}),
-                        headers={"If-Match": stale})
+    ok = await scim.req(
+        "PATCH",
+        f"/Users/{u['id']}",
+        patch_body({"op": "replace", "path": "title", "value": "A"}),
+        headers={"If-Match": stale},
+    )
     assert ok.status_code == 204 and ok.headers["etag"] != stale
-    refused = await scim.req("PATCH", f"/Users/{u['id']}", patch_body({"op": "replace", "path": "title", "value": "B"}),
-                             headers={"If-Match": stale})
+    refused = await scim.req(
+        "PATCH",
+        f"/Users/{u['id']}",
+        patch_body({"op": "replace", "path": "title", "value": "B"}),
+        headers={"If-Match": stale},
+    )
     assert_error(refused, 412)
     assert (await scim.get(f"/Users/{u['id']}"))["title"] == "A"
     assert_error(await scim.req("DELETE", f"/Users/{u['id']}", headers={"If-Match": stale}), 412)
-    assert_error(await scim.req("PUT", f"/Users/{u['id']}", {"userName": u["userName"]}, headers={"If-Match": stale}), 412)
+    assert_error(
+        await scim.req("PUT", f"/Users/{u['id']}", {"userName": u["userName"]}, headers={"If-Match": stale}), 412
+    )
     assert (await scim.req("DELETE", f"/Users/{u['id']}", headers={"If-Match": "*"})).status_code == 204
 
 

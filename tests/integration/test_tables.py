@@ -9,16 +9,30 @@ from piccolo.columns import Array
 from scimhub.store.tables import TENANT_TABLES
 from tests.conftest import TenantHandle
 
-UDT = {"uuid": "uuid", "text": "text", "boolean": "bool", "bigint": "int8", "timestamptz": "timestamptz",
-       "jsonb": "jsonb", "real": "float4", "smallint": "int2", "integer": "int4", "bigserial": "int8"}
+UDT = {
+    "uuid": "uuid",
+    "text": "text",
+    "boolean": "bool",
+    "bigint": "int8",
+    "timestamptz": "timestamptz",
+    "jsonb": "jsonb",
+    "real": "float4",
+    "smallint": "int2",
+    "integer": "int4",
+    "bigserial": "int8",
+}
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES, ids=lambda t: t._meta.tablename)
-async def test_piccolo_table_matches_the_migrated_schema(admin: asyncpg.Connection, tenant: TenantHandle,
-                                                         table: type) -> None:
+async def test_piccolo_table_matches_the_migrated_schema(
+    admin: asyncpg.Connection, tenant: TenantHandle, table: type
+) -> None:
     rows = await admin.fetch(
         "SELECT column_name, udt_name, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = $1 AND table_name = $2", tenant.tenant.schema, table._meta.tablename)
+        "WHERE table_schema = $1 AND table_name = $2",
+        tenant.tenant.schema,
+        table._meta.tablename,
+    )
     live = {r["column_name"]: (r["udt_name"], r["is_nullable"] == "YES") for r in rows}
     declared = {}
     for column in table._meta.columns:

@@ -48,8 +48,17 @@ async def test_unknown_tenant_and_wrong_token_answer_alike(client: httpx.AsyncCl
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer a b", "Token abc", "Bearer " + "x" * 5000,
-     "non-token"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "bearer a b",
+        "Token abc",
+        "Bearer " + "x" * 5000,
+        "non-token",
+    ],
 )
 async def test_malformed_authorization_gets_401_not_500(
     client: httpx.AsyncClient, tenant: TenantHandle, header: str | None
@@ -63,8 +72,9 @@ async def test_discovery_needs_a_token_too(client: httpx.AsyncClient, tenant: Te
         assert_401(await client.get(f"{tenant.base}{path}"))
 
 
-async def test_query_outside_tenant_transaction_reaches_no_tenant_table(services: Services,
-                                                                        tenant: TenantHandle) -> None:
+async def test_query_outside_tenant_transaction_reaches_no_tenant_table(
+    services: Services, tenant: TenantHandle
+) -> None:
     async with services.db.pool.acquire() as conn:
         with pytest.raises(asyncpg.UndefinedTableError):
             await conn.fetch("SELECT * FROM scim_user")

@@ -31,8 +31,9 @@ async def test_token_is_stored_only_as_its_digest(admin: asyncpg.Connection, ten
     assert len(tenant.token) >= 4 + 43  # 256 bits, url-safe
 
 
-async def test_rotation_without_overlap_stops_the_old_token(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                                           tenant: TenantHandle) -> None:
+async def test_rotation_without_overlap_stops_the_old_token(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     assert await status(client, tenant, tenant.token) == 200
     issued = await tenants.rotate_token(admin, tenant.slug, public_url=PUBLIC_URL)
     await asyncio.sleep(CACHE_WAIT)
@@ -43,8 +44,7 @@ async def test_rotation_without_overlap_stops_the_old_token(client: httpx.AsyncC
 async def test_rotation_with_overlap_keeps_the_old_token_for_a_while(
     client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
 ) -> None:
-    issued = await tenants.rotate_token(admin, tenant.slug, public_url=PUBLIC_URL,
-                                        keep_old_for=dt.timedelta(seconds=2))
+    issued = await tenants.rotate_token(admin, tenant.slug, public_url=PUBLIC_URL, keep_old_for=dt.timedelta(seconds=2))
     await asyncio.sleep(CACHE_WAIT)
     assert await status(client, tenant, tenant.token) == 200
     assert await status(client, tenant, issued.token) == 200
@@ -53,8 +53,9 @@ async def test_rotation_with_overlap_keeps_the_old_token_for_a_while(
     assert await status(client, tenant, issued.token) == 200
 
 
-async def test_revoke_stops_every_token(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                        tenant: TenantHandle) -> None:
+async def test_revoke_stops_every_token(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     assert await tenants.revoke_tokens(admin, tenant.slug) == 1
     await asyncio.sleep(CACHE_WAIT)
     assert await status(client, tenant, tenant.token) == 401
@@ -71,17 +72,18 @@ async def test_disabled_tenant_gets_401_and_enabled_again_works(
     assert await status(client, tenant, tenant.token) == 200
 
 
-async def test_last_used_time_is_recorded(client: httpx.AsyncClient, admin: asyncpg.Connection,
-                                          tenant: TenantHandle) -> None:
+async def test_last_used_time_is_recorded(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
     await asyncio.sleep(CACHE_WAIT)
     assert await status(client, tenant, tenant.token) == 200
-    used = await admin.fetchval("SELECT last_used_at FROM public.tenant_token WHERE tenant_id = $1",
-                                tenant.tenant.id)
+    used = await admin.fetchval("SELECT last_used_at FROM public.tenant_token WHERE tenant_id = $1", tenant.tenant.id)
     assert used is not None
 
 
-async def test_token_never_appears_in_logs(client: httpx.AsyncClient, tenant: TenantHandle,
-                                           caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+async def test_token_never_appears_in_logs(
+    client: httpx.AsyncClient, tenant: TenantHandle, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.DEBUG)
     for token in (tenant.token, "shs_not-a-real-token-but-secret"):
         await client.get(f"{tenant.base}/Users", headers={"Authorization": f"Bearer {token}"})

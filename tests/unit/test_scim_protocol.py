@@ -44,8 +44,18 @@ def test_entra_work_email_value_path_with_sub_attribute() -> None:
     assert matches(doc, node)
 
 
-@pytest.mark.parametrize("text", ['nosuch eq "x"', 'userName eq unquoted', 'emails[nosuch eq "x"]', 'a eq "x" b',
-                                  'userName eq "x', "userName", 'active eq "true"'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'nosuch eq "x"',
+        "userName eq unquoted",
+        'emails[nosuch eq "x"]',
+        'a eq "x" b',
+        'userName eq "x',
+        "userName",
+        'active eq "true"',
+    ],
+)
 def test_bad_filters_raise_invalid_filter(text: str) -> None:
     with pytest.raises(InvalidFilter):
         parse_bound(text, USER_TYPE)
@@ -67,8 +77,11 @@ def test_legacy_dialect_rewrites_are_reported() -> None:
 
 
 def test_pathless_dotted_and_urn_keys_become_paths() -> None:
-    new, changed, _, rewrites = patch(USER_TYPE, {"userName": "u", "name": {"familyName": "F"}},
-                                      {"op": "replace", "value": {"name.givenName": "G", f"{ENT}:department": "D"}})
+    new, changed, _, rewrites = patch(
+        USER_TYPE,
+        {"userName": "u", "name": {"familyName": "F"}},
+        {"op": "replace", "value": {"name.givenName": "G", f"{ENT}:department": "D"}},
+    )
     assert new == {"userName": "u", "name": {"familyName": "F", "givenName": "G"}, ENT: {"department": "D"}}
     assert sorted(changed) == ["department", "name.givenName"]
     assert any("name.givenName" in r and "read as path" in r for r in rewrites)
@@ -76,9 +89,12 @@ def test_pathless_dotted_and_urn_keys_become_paths() -> None:
 
 def test_member_remove_with_value_list_removes_only_listed() -> None:
     a, b = "7f4bc1a3-285e-48ae-8202-5accb43efb0e", "8f4bc1a3-285e-48ae-8202-5accb43efb0e"
-    _, _, delta, rewrites = patch(GROUP_TYPE, {"displayName": "g"},
-                                  {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}]},
-                                  {"op": "Add", "path": "members", "value": [{"value": b}]})
+    _, _, delta, rewrites = patch(
+        GROUP_TYPE,
+        {"displayName": "g"},
+        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}]},
+        {"op": "Add", "path": "members", "value": [{"value": b}]},
+    )
     assert delta is not None and not delta.remove_all
     assert {str(x) for x in delta.remove} == {a} and {str(x) for x in delta.add} == {b}
     assert any("removing only the 1 listed" in r for r in rewrites)
@@ -112,9 +128,12 @@ def test_add_primary_email_demotes_the_old_primary() -> None:
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [({"Operations": "x"}, InvalidSyntax), ({"schemas": ["bad"], "Operations": []}, InvalidSyntax),
-     ({"Operations": [{"op": "replace", "path": "a[b", "value": 1}]}, InvalidPath),
-     ({"Operations": [{"op": "replace", "value": 3}]}, InvalidValue)],
+    [
+        ({"Operations": "x"}, InvalidSyntax),
+        ({"schemas": ["bad"], "Operations": []}, InvalidSyntax),
+        ({"Operations": [{"op": "replace", "path": "a[b", "value": 1}]}, InvalidPath),
+        ({"Operations": [{"op": "replace", "value": 3}]}, InvalidValue),
+    ],
 )
 def test_unreadable_patch_bodies(body: dict, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -123,10 +142,23 @@ def test_unreadable_patch_bodies(body: dict, error: type[Exception]) -> None:
 
 
 def test_projection_keeps_always_returned_attributes() -> None:
-    resource = {"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "g", "familyName": "f"},
-                ENT: {"department": "d", "costCenter": "c"}, "meta": {"version": "W/\"1\""}}
-    only = apply_projection(resource, USER_TYPE, parse_projection(USER_TYPE, "NAME.givenName," + f"{ENT}:department", None))
+    resource = {
+        "schemas": ["s"],
+        "id": "1",
+        "userName": "u",
+        "name": {"givenName": "g", "familyName": "f"},
+        ENT: {"department": "d", "costCenter": "c"},
+        "meta": {"version": 'W/"1"'},
+    }
+    only = apply_projection(
+        resource, USER_TYPE, parse_projection(USER_TYPE, "NAME.givenName," + f"{ENT}:department", None)
+    )
     assert only == {"schemas": ["s"], "id": "1", "name": {"givenName": "g"}, ENT: {"department": "d"}}
     without = apply_projection(resource, USER_TYPE, parse_projection(USER_TYPE, None, "id,meta,name.familyName"))
-    assert without == {"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "g"},
-                       ENT: {"department": "d", "costCenter": "c"}}
+    assert without == {
+        "schemas": ["s"],
+        "id": "1",
+        "userName": "u",
+        "name": {"givenName": "g"},
+        ENT: {"department": "d", "costCenter": "c"},
+    }

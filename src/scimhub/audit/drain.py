@@ -60,12 +60,15 @@ SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS inse
        (SELECT extract(epoch FROM max(clock_timestamp() - received_at)) FROM ins) AS lag
 """
 # From the outbox (writes' events, committed with the change): moved and deleted in one statement.
-_DRAIN = """
+_DRAIN = (
+    """
 WITH batch AS (
     DELETE FROM audit_outbox
     WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
     RETURNING event
-), """ + _INTO_LOG
+), """
+    + _INTO_LOG
+)
 # Straight from the web process's buffer (reads, rejected requests): the same insert and bookkeeping, without
 # the detour through the outbox, since these events belong to no transaction.
 INSERT_EVENTS = "WITH batch AS (SELECT e::jsonb AS event FROM unnest($1::text[]) AS e), " + _INTO_LOG
@@ -79,7 +82,9 @@ class DrainResult:
     lag_seconds: float | None = None
 
 
-async def drain_tenant(pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200) -> DrainResult:
+async def drain_tenant(
+    pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200
+) -> DrainResult:
     """Move the tenant's outbox into its activity log, batch by batch, until the outbox is empty."""
     result = DrainResult()
     for _ in range(max_batches):
@@ -101,10 +106,19 @@ async def tenants_by_id(pool: asyncpg.Pool, install_id: str, ids: Iterable[int] 
         if ids is None:
             rows = await conn.fetch("SELECT id, slug, status FROM public.tenant ORDER BY id")
         else:
-            rows = await conn.fetch("SELECT id, slug, status FROM public.tenant WHERE id = ANY($1::bigint[])",
-                                    list(ids))
-    return [Tenant(id=r["id"], slug=r["slug"], schema=schema_name(r["id"]), role=tenant_role_name(install_id, r["id"]),
-                   status=r["status"]) for r in rows]
+            rows = await conn.fetch(
+                "SELECT id, slug, status FROM public.tenant WHERE id = ANY($1::bigint[])", list(ids)
+            )
+    return [
+        Tenant(
+            id=r["id"],
+            slug=r["slug"],
+            schema=schema_name(r["id"]),
+            role=tenant_role_name(install_id, r["id"]),
+            status=r["status"],
+        )
+        for r in rows
+    ]
 
 
 async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> list[Tenant]:
@@ -126,7 +140,9 @@ class SweepError(Exception):
 async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
     """Drain every tenant with pending events. One tenant's failure does not stop the others: the sweep goes
     on and raises SweepError at the end, so the failure is reported and retried."""
-    tenants = await tenants_by_id(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
+    tenants = (
+        await tenants_by_id(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
+    )
     total = DrainResult()
     failed: list[tuple[str, BaseException]] = []
     for tenant in tenants:
@@ -155,20 +171,25 @@ async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, 
                 """DELETE FROM activity_log WHERE event_id IN (
                        SELECT event_id FROM activity_log WHERE received_at < now() - make_interval(days => $1)
                        LIMIT $2)""",
-                retention_days, chunk,
+                retention_days,
+                chunk,
             )
         n = int(result.split()[-1])
         removed += n
         if n < chunk:
             async with tenant_transaction(pool, tenant) as conn:
-                await conn.execute("DELETE FROM activity_hourly WHERE hour < date_trunc('hour', now() - "
-                                   "make_interval(days => $1))", retention_days)
+                await conn.execute(
+                    "DELETE FROM activity_hourly WHERE hour < date_trunc('hour', now() - make_interval(days => $1))",
+                    retention_days,
+                )
             return removed
 
 
 async def purge(pool: asyncpg.Pool, install_id: str) -> int:
     async with pool.acquire() as conn:
-        retention = {r["id"]: r["retention_days"] for r in await conn.fetch("SELECT id, retention_days FROM public.tenant")}
+        retention = {
+            r["id"]: r["retention_days"] for r in await conn.fetch("SELECT id, retention_days FROM public.tenant")
+        }
     removed = 0
     for tenant in await tenants_by_id(pool, install_id, None):
         removed += await purge_tenant(pool, tenant, retention.get(tenant.id, 90))

@@ -33,10 +33,25 @@ class Cursor(msgspec.Struct, frozen=True):
 
 
 _SUMMARY = (
-    ActivityLog.event_id, ActivityLog.received_at, ActivityLog.duration_ms, ActivityLog.request_id,
-    ActivityLog.client_ip, ActivityLog.user_agent, ActivityLog.method, ActivityLog.path, ActivityLog.operation,
-    ActivityLog.resource_type, ActivityLog.resource_id, ActivityLog.target, ActivityLog.status, ActivityLog.outcome,
-    ActivityLog.error_type, ActivityLog.error_detail, ActivityLog.changed, ActivityLog.rewrites, ActivityLog.repeat,
+    ActivityLog.event_id,
+    ActivityLog.received_at,
+    ActivityLog.duration_ms,
+    ActivityLog.request_id,
+    ActivityLog.client_ip,
+    ActivityLog.user_agent,
+    ActivityLog.method,
+    ActivityLog.path,
+    ActivityLog.operation,
+    ActivityLog.resource_type,
+    ActivityLog.resource_id,
+    ActivityLog.target,
+    ActivityLog.status,
+    ActivityLog.outcome,
+    ActivityLog.error_type,
+    ActivityLog.error_detail,
+    ActivityLog.changed,
+    ActivityLog.rewrites,
+    ActivityLog.repeat,
 )
 _BODIES = (ActivityLog.request_body, ActivityLog.response_body)
 
@@ -64,8 +79,9 @@ def _conditions(f: ActivityFilter) -> list[Any]:
     return where
 
 
-async def list_activity(conn: asyncpg.Connection, f: ActivityFilter, *, limit: int = 50,
-                        after: Cursor | None = None, details: bool = False) -> tuple[list[dict[str, Any]], Cursor | None]:
+async def list_activity(
+    conn: asyncpg.Connection, f: ActivityFilter, *, limit: int = 50, after: Cursor | None = None, details: bool = False
+) -> tuple[list[dict[str, Any]], Cursor | None]:
     """A page of entries, newest first, and the cursor of the next page (None on the last)."""
     query = ActivityLog.select(*_SUMMARY, *(_BODIES if details else ()))
     for condition in _conditions(f):
@@ -88,11 +104,13 @@ async def get_entry(conn: asyncpg.Connection, event_id: uuid.UUID) -> dict[str, 
     return dict(rows[0]) if rows else None
 
 
-async def activity_histogram_rollup(conn: asyncpg.Connection, since: dt.datetime, until: dt.datetime,
-                                    outcome: str | None) -> list[dict[str, Any]]:
+async def activity_histogram_rollup(
+    conn: asyncpg.Connection, since: dt.datetime, until: dt.datetime, outcome: str | None
+) -> list[dict[str, Any]]:
     """Hourly counts by outcome from the rollup the drain maintains (fast at any log size)."""
     query = ActivityHourly.select(ActivityHourly.hour, ActivityHourly.outcome, ActivityHourly.n).where(
-        ActivityHourly.hour >= since.replace(minute=0, second=0, microsecond=0), ActivityHourly.hour < until)
+        ActivityHourly.hour >= since.replace(minute=0, second=0, microsecond=0), ActivityHourly.hour < until
+    )
     if outcome == "problems":
         query = query.where(ActivityHourly.outcome != "success")
     elif outcome:

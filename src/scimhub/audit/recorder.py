@@ -136,7 +136,7 @@ class ActivityRecorder:
                     continue
                 for start in range(0, len(item.events), 1000):
                     async with tenant_transaction(self._pool, item.tenant) as conn:
-                        await log_encoded(conn, item.events[start:start + 1000])
+                        await log_encoded(conn, item.events[start : start + 1000])
                 self.flushed += len(item.events)
                 item.events = []
             if auth:
@@ -158,12 +158,18 @@ class ActivityRecorder:
             rows = await conn.fetch("SELECT id, slug FROM public.tenant WHERE slug = ANY($1::text[])", list(auth))
         for r in rows:
             count, first = auth[r["slug"]]
-            tenant = Tenant(id=r["id"], slug=r["slug"], schema=schema_name(r["id"]),
-                            role=tenant_role_name(self._install_id, r["id"]))
+            tenant = Tenant(
+                id=r["id"],
+                slug=r["slug"],
+                schema=schema_name(r["id"]),
+                role=tenant_role_name(self._install_id, r["id"]),
+            )
             first.repeat = count
             if count > 1:
-                first.error_detail = (f"{count} requests with a missing, wrong, revoked or expired token, or while "
-                                      "the connector was switched off")
+                first.error_detail = (
+                    f"{count} requests with a missing, wrong, revoked or expired token, or while "
+                    "the connector was switched off"
+                )
             async with tenant_transaction(self._pool, tenant) as conn:
                 await log_encoded(conn, [encode_event(first)])
 
@@ -183,8 +189,11 @@ class ActivityRecorder:
             try:
                 nudge(ids)
             except Exception as exc:  # noqa: BLE001 - the beat sweep covers a lost nudge
-                log.warning("audit nudge not published (%s after %.1fs); the sweep will pick it up",
-                            type(exc).__name__, time.monotonic() - started)
+                log.warning(
+                    "audit nudge not published (%s after %.1fs); the sweep will pick it up",
+                    type(exc).__name__,
+                    time.monotonic() - started,
+                )
 
         task = asyncio.get_running_loop().run_in_executor(None, publish)
         task.add_done_callback(lambda _f: setattr(self, "_nudging", False))

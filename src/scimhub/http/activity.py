@@ -184,21 +184,42 @@ class ActivityMiddleware(ASGIMiddleware):
         tenant = state.get("tenant")
         slug = tenant.slug if tenant is not None else None
         metrics.observe(route, info.method, status, seconds, slug)
-        access_log({"request_id": info.request_id, "tenant": slug or "-", "method": info.method, "route": route,
-                    "status": status, "ms": round(seconds * 1000, 2)})
+        access_log(
+            {
+                "request_id": info.request_id,
+                "tenant": slug or "-",
+                "method": info.method,
+                "route": route,
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+            }
+        )
 
-    def _record(self, services: Services, scope: Scope, state: dict[str, Any], info: RequestInfo,
-                response: dict[str, Any], error: ScimError | None) -> None:
+    def _record(
+        self,
+        services: Services,
+        scope: Scope,
+        state: dict[str, Any],
+        info: RequestInfo,
+        response: dict[str, Any],
+        error: ScimError | None,
+    ) -> None:
         recorder = services.recorder
         params = scope.get("path_params", {})
         tenant = state.get("tenant")
         status = int(response["status"])
         if tenant is None:
             if status == 401 and params.get("tenant"):
-                recorder.auth_failure(params["tenant"], info.event(
-                    operation="Authentication failed", status=401, error_type="unauthorized",
-                    error_detail="a request with a missing, wrong, revoked or expired token, or while the "
-                                 "connector was switched off"))
+                recorder.auth_failure(
+                    params["tenant"],
+                    info.event(
+                        operation="Authentication failed",
+                        status=401,
+                        error_type="unauthorized",
+                        error_detail="a request with a missing, wrong, revoked or expired token, or while the "
+                        "connector was switched off",
+                    ),
+                )
             return
         outcome: Outcome | None = state.get("outcome")
         if outcome is not None and outcome.audited:

@@ -130,8 +130,17 @@ async def api_activity(
 ) -> ActivityPage:
     services, _, row = await principal_of(request, write=False)
     try:
-        f, after = activity_filter({"since": since, "until": until, "outcome": outcome, "operation": operation,
-                                    "type": resource_type, "q": q, "cursor": cursor})
+        f, after = activity_filter(
+            {
+                "since": since,
+                "until": until,
+                "outcome": outcome,
+                "operation": operation,
+                "type": resource_type,
+                "q": q,
+                "cursor": cursor,
+            }
+        )
     except HubError as exc:
         raise _bad(exc) from None
     async with tenant_transaction(services.db.pool, tenant_value(services, row)) as conn:
@@ -153,8 +162,11 @@ async def _connector(services: Services, tenant_id: int, slug: str) -> Connector
     async with services.db.pool.acquire() as conn:
         rows = await tenants.usable_tokens(conn, tenant_id)
         status = await conn.fetchval("SELECT status FROM public.tenant WHERE id = $1", tenant_id)
-    return Connector(status == "active", tenants.scim_url(services.settings.public_url, slug),
-                     [msgspec.convert(r, TokenInfo) for r in rows])
+    return Connector(
+        status == "active",
+        tenants.scim_url(services.settings.public_url, slug),
+        [msgspec.convert(r, TokenInfo) for r in rows],
+    )
 
 
 @get("/connector", summary="The SCIM connector: switch, Tenant URL, token hints")
@@ -178,8 +190,12 @@ async def api_token_rotate(request: Request[Any, Any, State], data: TokenRotatio
     if not 0 <= data.keep_old_for_minutes <= 10080:
         raise ValidationException(detail="keep_old_for_minutes must be between 0 and 10080")
     async with services.db.pool.acquire() as conn:
-        issued = await tenants.rotate_token(conn, row["slug"], public_url=services.settings.public_url,
-                                            keep_old_for=dt.timedelta(minutes=data.keep_old_for_minutes))
+        issued = await tenants.rotate_token(
+            conn,
+            row["slug"],
+            public_url=services.settings.public_url,
+            keep_old_for=dt.timedelta(minutes=data.keep_old_for_minutes),
+        )
     services.resolver.forget_all()
     return NewToken(issued.scim_url, issued.token)
 
@@ -209,8 +225,9 @@ async def api_notifications_update(request: Request[Any, Any, State], data: Noti
     if not 1 <= data.digest_window_minutes <= 10080:
         raise ValidationException(detail="digest_window_minutes must be between 1 and 10080")
     async with services.db.pool.acquire() as conn:
-        await tenants.set_notifications(conn, row["slug"], emails=emails, enabled=data.enabled,
-                                        window_minutes=data.digest_window_minutes)
+        await tenants.set_notifications(
+            conn, row["slug"], emails=emails, enabled=data.enabled, window_minutes=data.digest_window_minutes
+        )
     return Notifications(emails, data.enabled, data.digest_window_minutes)
 
 
@@ -229,8 +246,17 @@ def _json_error(request: Request[Any, Any, State], exc: HTTPException) -> Respon
 def admin_api_router() -> Router:
     return Router(
         path="/admin/api",
-        route_handlers=[api_activity, api_activity_entry, api_connector, api_connector_update, api_token_rotate,
-                        api_token_revoke, api_notifications, api_notifications_update, api_notifications_test],
+        route_handlers=[
+            api_activity,
+            api_activity_entry,
+            api_connector,
+            api_connector_update,
+            api_token_rotate,
+            api_token_revoke,
+            api_notifications,
+            api_notifications_update,
+            api_notifications_test,
+        ],
         exception_handlers={HTTPException: _json_error},
         tags=["admin"],
     )

@@ -39,8 +39,9 @@ def scim_error_handler(request: Request[Any, Any, Any], exc: ScimError) -> Respo
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if not _is_scim(request):
-        return Response(content={"status": status, "detail": exc.detail}, status_code=status,
-                         headers=exc.headers or None)
+        return Response(
+            content={"status": status, "detail": exc.detail}, status_code=status, headers=exc.headers or None
+        )
     if status == 404:
         detail = "no such SCIM endpoint; use /Users, /Groups, /Schemas, /ResourceTypes or /ServiceProviderConfig"
     elif status == 405:
@@ -57,8 +58,13 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     request_id = request.scope.get("state", {}).get("request_id", "")
     # Only the exception type is logged; its message may carry personal data (observability scrubs too).
-    log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method,
-              request.scope.get("path_template", request.url.path.split("/scim/v2/")[0] or "/scim"), request_id)
+    log.error(
+        "unhandled %s on %s %s (request %s)",
+        type(exc).__name__,
+        request.method,
+        request.scope.get("path_template", request.url.path.split("/scim/v2/")[0] or "/scim"),
+        request_id,
+    )
     scim = ScimError(f"internal error; quote request id {request_id} to support", status=500)
     _remember(request, scim)
     if not _is_scim(request):

@@ -45,8 +45,12 @@ async def ready(request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
             ok = False
     if checks["database"] == "ok":
         async with services.db.pool.acquire() as conn:
-            checks["outbox_backlog"] = int(await conn.fetchval(
-                "SELECT coalesce(sum(n_live_tup), 0) FROM pg_catalog.pg_stat_user_tables WHERE relname = 'audit_outbox'"))
+            checks["outbox_backlog"] = int(
+                await conn.fetchval(
+                    "SELECT coalesce(sum(n_live_tup), 0) FROM pg_catalog.pg_stat_user_tables "
+                    "WHERE relname = 'audit_outbox'"
+                )
+            )
     checks["activity_buffered"] = services.recorder._count
     return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
@@ -66,7 +70,10 @@ async def metrics_endpoint(request: Request[Any, Any, State]) -> Response[bytes]
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return Response(b"unauthorized\n", status_code=401, media_type="text/plain")
     elif (request.client.host if request.client else "") not in {"127.0.0.1", "::1", "testclient"}:
-        return Response(b"forbidden: set SCIMHUB_METRICS_TOKEN to scrape from another host\n", status_code=403,
-                        media_type="text/plain")
+        return Response(
+            b"forbidden: set SCIMHUB_METRICS_TOKEN to scrape from another host\n",
+            status_code=403,
+            media_type="text/plain",
+        )
     await metrics.refresh_from(services.db.pool, services.settings.redis_url, services.recorder)
     return Response(metrics.render(), media_type="text/plain; version=0.0.4")

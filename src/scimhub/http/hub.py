@@ -57,9 +57,27 @@ def _pretty(text: str | None) -> str:
 
 
 _env.filters["pretty"] = _pretty
-OPERATIONS = ["Test connection", "Lookup", "Get user", "Create user", "Update user", "Disable user", "Enable user",
-              "Replace user", "Delete user", "Create group", "Add members", "Remove members", "Update members",
-              "Rename group", "Update group", "Replace group", "Delete group", "Discovery", "Authentication failed"]
+OPERATIONS = [
+    "Test connection",
+    "Lookup",
+    "Get user",
+    "Create user",
+    "Update user",
+    "Disable user",
+    "Enable user",
+    "Replace user",
+    "Delete user",
+    "Create group",
+    "Add members",
+    "Remove members",
+    "Update members",
+    "Rename group",
+    "Update group",
+    "Replace group",
+    "Delete group",
+    "Discovery",
+    "Authentication failed",
+]
 
 
 class HubError(Exception):
@@ -80,9 +98,13 @@ def _services(request: Request[Any, Any, State]) -> Services:
 
 
 def html(template: str, status: int = 200, cookies: list[Cookie] | None = None, **context: Any) -> Response[str]:
-    return Response(_env.get_template(template).render(**context), status_code=status, media_type="text/html",
-                    cookies=cookies, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                              "Referrer-Policy": "same-origin"})
+    return Response(
+        _env.get_template(template).render(**context),
+        status_code=status,
+        media_type="text/html",
+        cookies=cookies,
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"},
+    )
 
 
 async def tenant_row(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
@@ -92,8 +114,13 @@ async def tenant_row(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | No
 
 
 def tenant_value(services: Services, row: asyncpg.Record) -> Tenant:
-    return Tenant(id=row["id"], slug=row["slug"], schema=schema_name(row["id"]),
-                  role=tenant_role_name(services.db.install_id, row["id"]), status=row["status"])
+    return Tenant(
+        id=row["id"],
+        slug=row["slug"],
+        schema=schema_name(row["id"]),
+        role=tenant_role_name(services.db.install_id, row["id"]),
+        status=row["status"],
+    )
 
 
 class Page:
@@ -106,8 +133,13 @@ class Page:
         self.tenant = tenant_value(services, row)
 
     def context(self, page: str, **more: Any) -> dict[str, Any]:
-        return {"principal": self.principal, "slug": self.row["slug"], "tenant_name": self.row["name"], "page": page,
-                **more}
+        return {
+            "principal": self.principal,
+            "slug": self.row["slug"],
+            "tenant_name": self.row["name"],
+            "page": page,
+            **more,
+        }
 
 
 async def open_page(request: Request[Any, Any, State], slug: str, *, allow_password_change: bool = False) -> Page:
@@ -130,8 +162,12 @@ async def form_of(request: Request[Any, Any, State], page: Page) -> dict[str, st
     data = {k: str(v) for k, v in form.items()}
     expected = page.principal.csrf_token or ""
     if not hmac.compare_digest(data.get("csrf", "").encode(), expected.encode()):
-        raise HubError(403, "This form has expired", "The form was not accepted (its security token is missing or "
-                       "out of date). Reload the page and try again; nothing was changed.")
+        raise HubError(
+            403,
+            "This form has expired",
+            "The form was not accepted (its security token is missing or "
+            "out of date). Reload the page and try again; nothing was changed.",
+        )
     return data
 
 
@@ -145,8 +181,13 @@ def _fmt(ts: dt.datetime | None) -> str | None:
 @get("/{slug:str}/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[str]:
     expired = request.query_params.get("expired") == "1"
-    return html("login.html", slug=slug, next=request.query_params.get("next", ""), principal=None,
-                flash="Your session expired; sign in again." if expired else None)
+    return html(
+        "login.html",
+        slug=slug,
+        next=request.query_params.get("next", ""),
+        principal=None,
+        flash="Your session expired; sign in again." if expired else None,
+    )
 
 
 @post("/{slug:str}/login", include_in_schema=False)
@@ -164,13 +205,30 @@ async def login_submit(request: Request[Any, Any, State], slug: FromPath[str]) -
                 raise AdminError("wrong email or password")
             token, principal = await admins.sign_in(conn, row["id"], email, password, client)
     except AdminError as exc:
-        return html("login.html", status=401 if "wrong" in str(exc) else 429, slug=slug, next=nxt, email=email,
-                    principal=None, error=str(exc))
+        return html(
+            "login.html",
+            status=401 if "wrong" in str(exc) else 429,
+            slug=slug,
+            next=nxt,
+            email=email,
+            principal=None,
+            error=str(exc),
+        )
     secure = services.settings.public_url.startswith("https://")
-    cookie = Cookie(key=COOKIE, value=token, httponly=True, samesite="lax", secure=secure, path="/",
-                    max_age=admins.SESSION_HOURS * 3600)
-    target = f"/hub/{slug}/password" if principal.must_change_password else (
-        nxt if nxt.startswith(f"/hub/{slug}/") else f"/hub/{slug}/")
+    cookie = Cookie(
+        key=COOKIE,
+        value=token,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+        max_age=admins.SESSION_HOURS * 3600,
+    )
+    target = (
+        f"/hub/{slug}/password"
+        if principal.must_change_password
+        else (nxt if nxt.startswith(f"/hub/{slug}/") else f"/hub/{slug}/")
+    )
     return Redirect(target, status_code=303, cookies=[cookie])
 
 
@@ -180,8 +238,11 @@ async def logout(request: Request[Any, Any, State], slug: FromPath[str]) -> Resp
     await form_of(request, page)
     async with page.services.db.pool.acquire() as conn:
         await admins.sign_out(conn, request.cookies.get(COOKIE, ""))
-    return Redirect(f"/hub/{slug}/login", status_code=303,
-                    cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/", httponly=True, samesite="lax")])
+    return Redirect(
+        f"/hub/{slug}/login",
+        status_code=303,
+        cookies=[Cookie(key=COOKIE, value="", max_age=0, path="/", httponly=True, samesite="lax")],
+    )
 
 
 @get("/{slug:str}/password", include_in_schema=False)
@@ -215,10 +276,18 @@ async def overview(request: Request[Any, Any, State], slug: FromPath[str]) -> Re
                       (SELECT max(received_at) FROM activity_log WHERE outcome = 'failure') AS last_failed,
                       (SELECT max(received_at) FROM activity_log) AS last_any,
                       (SELECT coalesce(sum(repeat), 0) FROM activity_log
-                        WHERE outcome <> 'success' AND notify AND received_at > now() - interval '24 hours') AS f24""")
-    return html("overview.html", counts=counts, last_ok=_fmt(row["last_ok"]), last_failed=_fmt(row["last_failed"]),
-                last_any=row["last_any"], failures_24h=row["f24"], active=page.row["status"] == "active",
-                **page.context("overview"))
+                        WHERE outcome <> 'success' AND notify AND received_at > now() - interval '24 hours') AS f24"""
+        )
+    return html(
+        "overview.html",
+        counts=counts,
+        last_ok=_fmt(row["last_ok"]),
+        last_failed=_fmt(row["last_failed"]),
+        last_any=row["last_any"],
+        failures_24h=row["f24"],
+        active=page.row["status"] == "active",
+        **page.context("overview"),
+    )
 
 
 # ----------------------------------------------------------------------------------------- connector
@@ -228,11 +297,23 @@ async def _connector(page: Page, status: int = 200, **more: Any) -> Response[str
     async with page.services.db.pool.acquire() as conn:
         rows = await tenants.usable_tokens(conn, page.tenant.id)
         active = (await conn.fetchval("SELECT status FROM public.tenant WHERE id = $1", page.tenant.id)) == "active"
-    tokens = [{"hint": r["hint"], "created": _fmt(r["created_at"]), "last_used": _fmt(r["last_used_at"]),
-               "expires": _fmt(r["expires_at"])} for r in rows]
-    return html("connector.html", status=status, tokens=tokens, active=active,
-                scim_url=tenants.scim_url(page.services.settings.public_url, page.tenant.slug),
-                **page.context("connector", **more))
+    tokens = [
+        {
+            "hint": r["hint"],
+            "created": _fmt(r["created_at"]),
+            "last_used": _fmt(r["last_used_at"]),
+            "expires": _fmt(r["expires_at"]),
+        }
+        for r in rows
+    ]
+    return html(
+        "connector.html",
+        status=status,
+        tokens=tokens,
+        active=active,
+        scim_url=tenants.scim_url(page.services.settings.public_url, page.tenant.slug),
+        **page.context("connector", **more),
+    )
 
 
 @get("/{slug:str}/connectors/scim", include_in_schema=False)
@@ -262,11 +343,15 @@ async def connector_rotate(request: Request[Any, Any, State], slug: FromPath[str
     except ValueError:
         raise HubError(400, "Bad overlap", "Choose how long older tokens keep working (0 to 7 days).") from None
     async with page.services.db.pool.acquire() as conn:
-        issued = await tenants.rotate_token(conn, slug, public_url=page.services.settings.public_url,
-                                            keep_old_for=dt.timedelta(minutes=minutes))
+        issued = await tenants.rotate_token(
+            conn, slug, public_url=page.services.settings.public_url, keep_old_for=dt.timedelta(minutes=minutes)
+        )
     page.services.resolver.forget_all()
-    return await _connector(page, new_token=issued.token,
-                            flash="A new token was generated. Paste it into Entra ID now: it is shown only once.")
+    return await _connector(
+        page,
+        new_token=issued.token,
+        flash="A new token was generated. Paste it into Entra ID now: it is shown only once.",
+    )
 
 
 @post("/{slug:str}/connectors/scim/revoke", include_in_schema=False)
@@ -286,12 +371,20 @@ async def connector_revoke(request: Request[Any, Any, State], slug: FromPath[str
 
 async def _notifications(page: Page, status: int = 200, **more: Any) -> Response[str]:
     async with page.services.db.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT notify_emails, notify_enabled, digest_window_minutes FROM public.tenant "
-                                  "WHERE id = $1", page.tenant.id)
+        row = await conn.fetchrow(
+            "SELECT notify_emails, notify_enabled, digest_window_minutes FROM public.tenant WHERE id = $1",
+            page.tenant.id,
+        )
     deliveries = (await notify_service.deliveries(page.services.db.pool, page.tenant))[-10:][::-1]
-    return html("notifications.html", status=status, recipients=list(row["notify_emails"]),
-                enabled=row["notify_enabled"], window=row["digest_window_minutes"], deliveries=deliveries,
-                **page.context("notifications", **more))
+    return html(
+        "notifications.html",
+        status=status,
+        recipients=list(row["notify_emails"]),
+        enabled=row["notify_enabled"],
+        window=row["digest_window_minutes"],
+        deliveries=deliveries,
+        **page.context("notifications", **more),
+    )
 
 
 @get("/{slug:str}/notifications", include_in_schema=False)
@@ -322,8 +415,9 @@ async def notifications_save(request: Request[Any, Any, State], slug: FromPath[s
     except AdminError as exc:
         return await _notifications(page, status=400, error=f"Not saved: {exc}.")
     async with page.services.db.pool.acquire() as conn:
-        await tenants.set_notifications(conn, slug, emails=emails, enabled=form.get("enabled") == "on",
-                                        window_minutes=window)
+        await tenants.set_notifications(
+            conn, slug, emails=emails, enabled=form.get("enabled") == "on", window_minutes=window
+        )
     return await _notifications(page, flash="Notification settings saved.")
 
 
@@ -335,7 +429,9 @@ async def notifications_test(request: Request[Any, Any, State], slug: FromPath[s
     try:
         await asyncio.to_thread(page.services.publish, "email.send_digest", [page.tenant.id, str(digest_id)], "email")
     except Exception:  # noqa: BLE001
-        return await _notifications(page, status=503, error="The mail queue is unavailable right now; try again shortly.")
+        return await _notifications(
+            page, status=503, error="The mail queue is unavailable right now; try again shortly."
+        )
     return await _notifications(page, flash="A test message is on its way to the recipients.")
 
 
@@ -348,8 +444,9 @@ def parse_time(raw: str | None, name: str) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise HubError(400, "Bad date", f"'{raw[:40]}' is not a date and time for '{name}' "
-                       "(use the picker, or 2026-11-29T10:00).") from None
+        raise HubError(
+            400, "Bad date", f"'{raw[:40]}' is not a date and time for '{name}' (use the picker, or 2026-11-29T10:00)."
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -363,8 +460,14 @@ def activity_filter(params: Any) -> tuple[ActivityFilter, Cursor | None]:
     since, until = parse_time(params.get("since"), "since"), parse_time(params.get("until"), "until")
     if since and until and since >= until:
         raise HubError(400, "Bad filter", "'From' must be before 'To'.")
-    f = ActivityFilter(since=since, until=until, outcome=outcome, operation=(params.get("operation") or None),
-                       resource_type=rtype, text=(params.get("q") or None))
+    f = ActivityFilter(
+        since=since,
+        until=until,
+        outcome=outcome,
+        operation=(params.get("operation") or None),
+        resource_type=rtype,
+        text=(params.get("q") or None),
+    )
     cursor = decode_cursor(params.get("cursor"))
     return f, cursor
 
@@ -384,9 +487,14 @@ def decode_cursor(raw: str | None) -> Cursor | None:
 
 
 def filter_query(f: ActivityFilter) -> str:
-    q = {"since": f.since.strftime("%Y-%m-%dT%H:%M") if f.since else "",
-         "until": f.until.strftime("%Y-%m-%dT%H:%M") if f.until else "",
-         "outcome": f.outcome or "", "operation": f.operation or "", "type": f.resource_type or "", "q": f.text or ""}
+    q = {
+        "since": f.since.strftime("%Y-%m-%dT%H:%M") if f.since else "",
+        "until": f.until.strftime("%Y-%m-%dT%H:%M") if f.until else "",
+        "outcome": f.outcome or "",
+        "operation": f.operation or "",
+        "type": f.resource_type or "",
+        "q": f.text or "",
+    }
     return urlencode({k: v for k, v in q.items() if v})
 
 
@@ -402,17 +510,30 @@ async def activity_page(request: Request[Any, Any, State], slug: FromPath[str]) 
         items, next_cursor = await list_activity(conn, f, limit=50, after=cursor)
         rows = await activity_histogram_rollup(conn, since, until, f.outcome)
     svg = chart.render_svg(chart.series(rows, since, until, bucket), bucket)
-    return html("activity.html", items=items, next_cursor=encode_cursor(next_cursor), query=filter_query(f),
-                f={**{k: getattr(f, k) for k in ("outcome", "operation", "resource_type", "text")},
-                   "since_input": f.since.strftime("%Y-%m-%dT%H:%M") if f.since else "",
-                   "until_input": f.until.strftime("%Y-%m-%dT%H:%M") if f.until else ""},
-                filtered=bool(filter_query(f)), operations=OPERATIONS, chart=svg, bucket=bucket,
-                chart_range=f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M}",
-                colours=[(o, chart.COLOURS[o]) for o in chart.ORDER], **page.context("activity"))
+    return html(
+        "activity.html",
+        items=items,
+        next_cursor=encode_cursor(next_cursor),
+        query=filter_query(f),
+        f={
+            **{k: getattr(f, k) for k in ("outcome", "operation", "resource_type", "text")},
+            "since_input": f.since.strftime("%Y-%m-%dT%H:%M") if f.since else "",
+            "until_input": f.until.strftime("%Y-%m-%dT%H:%M") if f.until else "",
+        },
+        filtered=bool(filter_query(f)),
+        operations=OPERATIONS,
+        chart=svg,
+        bucket=bucket,
+        chart_range=f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M}",
+        colours=[(o, chart.COLOURS[o]) for o in chart.ORDER],
+        **page.context("activity"),
+    )
 
 
 @get("/{slug:str}/activity/{event_id:str}", include_in_schema=False)
-async def activity_entry(request: Request[Any, Any, State], slug: FromPath[str], event_id: FromPath[str]) -> Response[str]:
+async def activity_entry(
+    request: Request[Any, Any, State], slug: FromPath[str], event_id: FromPath[str]
+) -> Response[str]:
     page = await open_page(request, slug)
     try:
         eid = uuid.UUID(event_id)
@@ -425,9 +546,25 @@ async def activity_entry(request: Request[Any, Any, State], slug: FromPath[str],
     return html("entry.html", e=entry, **page.context("activity"))
 
 
-CSV_COLUMNS = ["received_at", "status", "outcome", "operation", "resource_type", "resource_id", "target",
-               "error_type", "error_detail", "changed", "rewrites", "duration_ms", "repeat", "request_id", "client_ip",
-               "method", "path"]
+CSV_COLUMNS = [
+    "received_at",
+    "status",
+    "outcome",
+    "operation",
+    "resource_type",
+    "resource_id",
+    "target",
+    "error_type",
+    "error_detail",
+    "changed",
+    "rewrites",
+    "duration_ms",
+    "repeat",
+    "request_id",
+    "client_ip",
+    "method",
+    "path",
+]
 
 
 @get("/{slug:str}/activity.csv", include_in_schema=False)
@@ -445,8 +582,16 @@ async def activity_csv(request: Request[Any, Any, State], slug: FromPath[str]) -
             async with tenant_transaction(page.services.db.pool, page.tenant) as conn:
                 items, cursor = await list_activity(conn, f, limit=1000, after=cursor)
             for e in items:
-                writer.writerow([e["received_at"].isoformat() if k == "received_at" else
-                                 ";".join(e[k]) if k in ("changed", "rewrites") else e[k] for k in CSV_COLUMNS])
+                writer.writerow(
+                    [
+                        e["received_at"].isoformat()
+                        if k == "received_at"
+                        else ";".join(e[k])
+                        if k in ("changed", "rewrites")
+                        else e[k]
+                        for k in CSV_COLUMNS
+                    ]
+                )
             sent += len(items)
             yield buf.getvalue()
             buf.seek(0)
@@ -455,8 +600,11 @@ async def activity_csv(request: Request[Any, Any, State], slug: FromPath[str]) -
                 break
 
     name = f"activity-{slug}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.csv"
-    return Stream(rows(), media_type="text/csv; charset=utf-8",
-                  headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return Stream(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 # ------------------------------------------------------------------------------------------- admins
@@ -465,12 +613,22 @@ async def activity_csv(request: Request[Any, Any, State], slug: FromPath[str]) -
 async def _admins(page: Page, status: int = 200, **more: Any) -> Response[str]:
     async with page.services.db.pool.acquire() as conn:
         listed = await admins.list_admins(conn, page.tenant.id)
-        keys = [dict(r) for r in await conn.fetch(
-            "SELECT hint, label, created_at, last_used_at FROM public.admin_api_key WHERE tenant_id = $1 "
-            "AND revoked_at IS NULL ORDER BY created_at", page.tenant.id)]
-    return html("admins.html", status=status, admins=listed, keys=keys,
-                hub_url=f"{page.services.settings.public_url}/hub/{page.tenant.slug}/login",
-                **page.context("admins", **more))
+        keys = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT hint, label, created_at, last_used_at FROM public.admin_api_key WHERE tenant_id = $1 "
+                "AND revoked_at IS NULL ORDER BY created_at",
+                page.tenant.id,
+            )
+        ]
+    return html(
+        "admins.html",
+        status=status,
+        admins=listed,
+        keys=keys,
+        hub_url=f"{page.services.settings.public_url}/hub/{page.tenant.slug}/login",
+        **page.context("admins", **more),
+    )
 
 
 @get("/{slug:str}/admins", include_in_schema=False)
@@ -517,9 +675,26 @@ def _sign_in(request: Request[Any, Any, State], exc: SignInRequired) -> Response
 def hub_router() -> Router:
     return Router(
         path="/hub",
-        route_handlers=[login_page, login_submit, logout, password_page, password_submit, overview,
-                        connector_page, connector_toggle, connector_rotate, connector_revoke, notifications_page,
-                        notifications_save, notifications_test, activity_page, activity_entry, activity_csv,
-                        admins_page, admins_invite, admins_api_key],
+        route_handlers=[
+            login_page,
+            login_submit,
+            logout,
+            password_page,
+            password_submit,
+            overview,
+            connector_page,
+            connector_toggle,
+            connector_rotate,
+            connector_revoke,
+            notifications_page,
+            notifications_save,
+            notifications_test,
+            activity_page,
+            activity_entry,
+            activity_csv,
+            admins_page,
+            admins_invite,
+            admins_api_key,
+        ],
         exception_handlers={HubError: _hub_error, SignInRequired: _sign_in},
     )

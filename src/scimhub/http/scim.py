@@ -45,7 +45,8 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
         base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
         limits=services.limits,
         audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant)
-        if services.settings.activity_log else None,
+        if services.settings.activity_log
+        else None,
         # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
         # clients that ask for attributes or a representation get the resource.
         patch_returns_resource=(
@@ -62,8 +63,9 @@ def _resource_type(segment: str) -> ResourceType:
     if rtype is None and segment.lower() in _DISCOVERY:
         raise ScimError(f"/{segment} is read-only; only GET is allowed", status=405)
     if rtype is None:
-        raise NotFound(f"no SCIM endpoint /{segment[:80]}; use /Users, /Groups, /Schemas, /ResourceTypes "
-                       "or /ServiceProviderConfig")
+        raise NotFound(
+            f"no SCIM endpoint /{segment[:80]}; use /Users, /Groups, /Schemas, /ResourceTypes or /ServiceProviderConfig"
+        )
     return rtype
 
 
@@ -96,7 +98,8 @@ def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -
         if item is not None:
             raise NotFound("ServiceProviderConfig has no sub-resources")
         doc = discovery.service_provider_config(
-            base, max_results=services.limits.max_page_size,
+            base,
+            max_results=services.limits.max_page_size,
             max_patch_operations=services.limits.max_patch_operations,
         )
     elif kind == "schemas":
@@ -113,8 +116,13 @@ async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
     # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer.
     request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
     base = f"{_services(request).settings.public_url}/scim/v2/{tenant}"
-    return scim_response({"serviceProviderConfig": f"{base}/ServiceProviderConfig",
-                          "resourceTypes": f"{base}/ResourceTypes", "schemas": f"{base}/Schemas"})
+    return scim_response(
+        {
+            "serviceProviderConfig": f"{base}/ServiceProviderConfig",
+            "resourceTypes": f"{base}/ResourceTypes",
+            "schemas": f"{base}/Schemas",
+        }
+    )
 
 
 @get("/{tenant:str}/{resource:str}", include_in_schema=False)
@@ -125,7 +133,8 @@ async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
     rtype = _resource_type(resource)
     q = request.query_params
     outcome = await uc.search(
-        _context(request), rtype,
+        _context(request),
+        rtype,
         filter_text=q.get("filter"),
         start_index=q.get("startIndex"),
         count=q.get("count"),
@@ -153,8 +162,9 @@ async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     if resource.lower() in _DISCOVERY:
         return _discovery(request, resource.lower(), rid)
     rtype = _resource_type(resource)
-    outcome = await uc.get(_context(request), rtype, rid, _projection(request, rtype),
-                           request.headers.get("if-none-match"))
+    outcome = await uc.get(
+        _context(request), rtype, rid, _projection(request, rtype), request.headers.get("if-none-match")
+    )
     return _answer(request, outcome)
 
 
@@ -198,8 +208,9 @@ async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
-    outcome = await uc.replace(_context(request), rtype, rid, body, _projection(request, rtype),
-                               request.headers.get("if-match"))
+    outcome = await uc.replace(
+        _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
+    )
     return _answer(request, outcome)
 
 
@@ -208,8 +219,9 @@ async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
-    outcome = await uc.patch(_context(request), rtype, rid, body, _projection(request, rtype),
-                             request.headers.get("if-match"))
+    outcome = await uc.patch(
+        _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
+    )
     return _answer(request, outcome)
 
 
@@ -224,7 +236,15 @@ async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 def scim_router() -> Router:
     return Router(
         path="/scim/v2",
-        route_handlers=[tenant_root, list_resources, create_resource, get_resource, search_resources,
-                        replace_resource, patch_resource, delete_resource],
+        route_handlers=[
+            tenant_root,
+            list_resources,
+            create_resource,
+            get_resource,
+            search_resources,
+            replace_resource,
+            patch_resource,
+            delete_resource,
+        ],
         middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
     )

@@ -13,8 +13,12 @@ import jinja2
 import msgspec
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
-_text_env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=False,  # noqa: S701 - plain text
-                               trim_blocks=True, keep_trailing_newline=True)
+_text_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_TEMPLATES),
+    autoescape=False,  # noqa: S701 - plain text
+    trim_blocks=True,
+    keep_trailing_newline=True,
+)
 _html_env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True)
 
 

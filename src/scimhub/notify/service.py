@@ -35,7 +35,9 @@ class TenantNotify:
     window: dt.timedelta
 
 
-async def notify_settings(pool: asyncpg.Pool, install_id: str, tenant_ids: list[int] | None = None) -> list[TenantNotify]:
+async def notify_settings(
+    pool: asyncpg.Pool, install_id: str, tenant_ids: list[int] | None = None
+) -> list[TenantNotify]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             """SELECT id, slug, name, status, notify_emails, notify_enabled, digest_window_minutes
@@ -44,8 +46,13 @@ async def notify_settings(pool: asyncpg.Pool, install_id: str, tenant_ids: list[
         )
     return [
         TenantNotify(
-            tenant=Tenant(id=r["id"], slug=r["slug"], schema=schema_name(r["id"]),
-                          role=tenant_role_name(install_id, r["id"]), status=r["status"]),
+            tenant=Tenant(
+                id=r["id"],
+                slug=r["slug"],
+                schema=schema_name(r["id"]),
+                role=tenant_role_name(install_id, r["id"]),
+                status=r["status"],
+            ),
             name=r["name"],
             recipients=list(r["notify_emails"]),
             enabled=r["notify_enabled"],
@@ -55,8 +62,9 @@ async def notify_settings(pool: asyncpg.Pool, install_id: str, tenant_ids: list[
     ]
 
 
-async def claim_due_digest(pool: asyncpg.Pool, tn: TenantNotify, *, settle: dt.timedelta,
-                           now: dt.datetime | None = None) -> list[uuid.UUID]:
+async def claim_due_digest(
+    pool: asyncpg.Pool, tn: TenantNotify, *, settle: dt.timedelta, now: dt.datetime | None = None
+) -> list[uuid.UUID]:
     """Create the digest rows that are due for this tenant now; returns digests to send (new ones and
     pending ones whose send task may have been lost)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -66,8 +74,10 @@ async def claim_due_digest(pool: asyncpg.Pool, tn: TenantNotify, *, settle: dt.t
         pending = st["pending_failures"] + st["pending_auth_failures"]
         if not (tn.enabled and tn.recipients):
             if pending or st["recovered_due"]:
-                await conn.execute("UPDATE notify_state SET pending_failures = 0, pending_auth_failures = 0, "
-                                   "first_failure_at = NULL, recovered_due = false")
+                await conn.execute(
+                    "UPDATE notify_state SET pending_failures = 0, pending_auth_failures = 0, "
+                    "first_failure_at = NULL, recovered_due = false"
+                )
             return []
         last_sent = st["last_sent_at"]
         quiet = last_sent is None or now - last_sent >= tn.window
@@ -78,22 +88,38 @@ async def claim_due_digest(pool: asyncpg.Pool, tn: TenantNotify, *, settle: dt.t
                 await conn.execute(
                     """INSERT INTO notify_digest (id, kind, window_start, window_end, failures, auth_failures)
                        VALUES ($1, 'failures', $2, $3, $4, $5)""",
-                    digest_id, st["first_failure_at"], now, st["pending_failures"], st["pending_auth_failures"],
+                    digest_id,
+                    st["first_failure_at"],
+                    now,
+                    st["pending_failures"],
+                    st["pending_auth_failures"],
                 )
-                await conn.execute("UPDATE notify_state SET pending_failures = 0, pending_auth_failures = 0, "
-                                   "first_failure_at = NULL, last_sent_at = $1, recovered_due = true", now)
+                await conn.execute(
+                    "UPDATE notify_state SET pending_failures = 0, pending_auth_failures = 0, "
+                    "first_failure_at = NULL, last_sent_at = $1, recovered_due = true",
+                    now,
+                )
                 out.append(digest_id)
-        elif not pending and st["recovered_due"] and st["last_failure_at"] is not None \
-                and now - st["last_failure_at"] >= tn.window and (last_sent is None or now - last_sent >= tn.window):
+        elif (
+            not pending
+            and st["recovered_due"]
+            and st["last_failure_at"] is not None
+            and now - st["last_failure_at"] >= tn.window
+            and (last_sent is None or now - last_sent >= tn.window)
+        ):
             digest_id = uuid.uuid4()
             await conn.execute(
                 "INSERT INTO notify_digest (id, kind, window_start, window_end) VALUES ($1, 'recovered', $2, $3)",
-                digest_id, st["last_failure_at"], now,
+                digest_id,
+                st["last_failure_at"],
+                now,
             )
             await conn.execute("UPDATE notify_state SET recovered_due = false")
             out.append(digest_id)
         stale = await conn.fetch(
-            "SELECT id FROM notify_digest WHERE status = 'pending' AND created_at < $1::timestamptz - interval '2 minutes'", now
+            "SELECT id FROM notify_digest WHERE status = 'pending' "
+            "AND created_at < $1::timestamptz - interval '2 minutes'",
+            now,
         )
         out.extend(r["id"] for r in stale)
     return out
@@ -106,32 +132,58 @@ async def create_test_digest(pool: asyncpg.Pool, tenant: Tenant) -> uuid.UUID:
     return digest_id
 
 
-async def summarise(pool: asyncpg.Pool, tn: TenantNotify, digest_id: uuid.UUID, public_url: str) -> DigestSummary | None:
+async def summarise(
+    pool: asyncpg.Pool, tn: TenantNotify, digest_id: uuid.UUID, public_url: str
+) -> DigestSummary | None:
     async with tenant_transaction(pool, tn.tenant) as conn:
         d = await conn.fetchrow("SELECT * FROM notify_digest WHERE id = $1", digest_id)
         if d is None:
             return None
-        summary = DigestSummary(digest_id=str(digest_id), kind=d["kind"], tenant_slug=tn.tenant.slug,
-                                tenant_name=tn.name, failures=d["failures"], auth_failures=d["auth_failures"],
-                                window_start=fmt(d["window_start"]), window_end=fmt(d["window_end"]),
-                                last_failure=fmt(d["window_start"]),
-                                link=activity_link(public_url, tn.tenant.slug, d["window_start"], d["window_end"]))
+        summary = DigestSummary(
+            digest_id=str(digest_id),
+            kind=d["kind"],
+            tenant_slug=tn.tenant.slug,
+            tenant_name=tn.name,
+            failures=d["failures"],
+            auth_failures=d["auth_failures"],
+            window_start=fmt(d["window_start"]),
+            window_end=fmt(d["window_end"]),
+            last_failure=fmt(d["window_start"]),
+            link=activity_link(public_url, tn.tenant.slug, d["window_start"], d["window_end"]),
+        )
         if d["kind"] != "failures":
             return summary
         bounds = (d["window_start"], d["window_end"])
-        summary.by_operation = [(r["operation"], int(r["n"])) for r in await conn.fetch(
-            """SELECT operation, sum(repeat) AS n FROM activity_log
-               WHERE notify AND received_at >= $1 AND received_at <= $2 GROUP BY 1 ORDER BY 2 DESC LIMIT 10""", *bounds)]
-        summary.by_error = [(r["kind"], int(r["n"])) for r in await conn.fetch(
-            """SELECT coalesce(error_type, 'http ' || status) || ' (' || status || ')' AS kind, sum(repeat) AS n
+        summary.by_operation = [
+            (r["operation"], int(r["n"]))
+            for r in await conn.fetch(
+                """SELECT operation, sum(repeat) AS n FROM activity_log
+               WHERE notify AND received_at >= $1 AND received_at <= $2 GROUP BY 1 ORDER BY 2 DESC LIMIT 10""",
+                *bounds,
+            )
+        ]
+        summary.by_error = [
+            (r["kind"], int(r["n"]))
+            for r in await conn.fetch(
+                """SELECT coalesce(error_type, 'http ' || status) || ' (' || status || ')' AS kind, sum(repeat) AS n
                FROM activity_log WHERE notify AND received_at >= $1 AND received_at <= $2
-               GROUP BY 1 ORDER BY 2 DESC LIMIT 10""", *bounds)]
+               GROUP BY 1 ORDER BY 2 DESC LIMIT 10""",
+                *bounds,
+            )
+        ]
         summary.examples = [
-            Example(time=fmt(r["received_at"]), status=r["status"], operation=r["operation"], target=r["target"],
-                    detail=(r["error_detail"] or "")[:300])
+            Example(
+                time=fmt(r["received_at"]),
+                status=r["status"],
+                operation=r["operation"],
+                target=r["target"],
+                detail=(r["error_detail"] or "")[:300],
+            )
             for r in await conn.fetch(
                 """SELECT received_at, status, operation, target, error_detail FROM activity_log
-                   WHERE notify AND received_at >= $1 AND received_at <= $2 ORDER BY received_at LIMIT 5""", *bounds)
+                   WHERE notify AND received_at >= $1 AND received_at <= $2 ORDER BY received_at LIMIT 5""",
+                *bounds,
+            )
         ]
     return summary
 
@@ -142,13 +194,17 @@ async def delivered(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID) ->
     return {r["recipient"]: r["status"] for r in rows}
 
 
-async def record_delivery(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, recipient: str, status: str,
-                          detail: str | None = None) -> None:
+async def record_delivery(
+    pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, recipient: str, status: str, detail: str | None = None
+) -> None:
     async with tenant_transaction(pool, tenant) as conn:
         await conn.execute(
             """INSERT INTO notify_delivery (digest_id, recipient, status, detail) VALUES ($1, $2, $3, $4)
                ON CONFLICT (digest_id, recipient) DO UPDATE SET status = excluded.status, detail = excluded.detail""",
-            digest_id, recipient, status, detail,
+            digest_id,
+            recipient,
+            status,
+            detail,
         )
 
 

@@ -44,9 +44,13 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     if mode is None or not parts.hostname:
         raise ValueError("SCIMHUB_SMTP_URL must look like smtp://host:port, smtp+starttls://... or smtps://...")
     default_port = {"plain": 25, "starttls": 587, "ssl": 465}[mode]
-    return SmtpTarget(parts.hostname, parts.port or default_port, mode,
-                      unquote(parts.username) if parts.username else None,
-                      unquote(parts.password) if parts.password else None)
+    return SmtpTarget(
+        parts.hostname,
+        parts.port or default_port,
+        mode,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
 
 
 def _classify(code: int, reason: str) -> MailError:
@@ -57,8 +61,9 @@ def send(target: SmtpTarget, message: EmailMessage, recipient: str, *, timeout: 
     """Deliver `message` to one recipient. Raises TransientMailError or PermanentMailError."""
     try:
         if target.mode == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout,
-                                                    context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                target.host, target.port, timeout=timeout, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(target.host, target.port, timeout=timeout)
         with client:

@@ -47,8 +47,9 @@ def _target(rtype: ResourceType, doc: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _render(ctx: ScimContext, rtype: ResourceType, row: store.Row, proj: Projection,
-            members: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _render(
+    ctx: ScimContext, rtype: ResourceType, row: store.Row, proj: Projection, members: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     rid = str(row.id)
     extra: dict[str, Any] = {}
     related = members if members is not None else row.related
@@ -61,8 +62,16 @@ def _render(ctx: ScimContext, rtype: ResourceType, row: store.Row, proj: Project
         extra[key] = items
     elif rtype is GROUP_TYPE and members is not None:
         extra["members"] = []
-    body = render(rtype, id=rid, doc=row.doc, created=row.created, last_modified=row.last_modified,
-                  version=row.version, location=ctx.location(rtype.name, rid), extra=extra)
+    body = render(
+        rtype,
+        id=rid,
+        doc=row.doc,
+        created=row.created,
+        last_modified=row.last_modified,
+        version=row.version,
+        location=ctx.location(rtype.name, rid),
+        extra=extra,
+    )
     return apply_projection(body, rtype, proj)
 
 
@@ -103,9 +112,15 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
             delta.do_add(mid, mtype)
     rid = uuid.uuid4()
     now = _now()
-    outcome = Outcome(201, operation=f"Create {rtype.name.lower()}", resource_type=rtype.name,
-                      resource_id=str(rid), target=_target(rtype, doc), rewrites=rewrites,
-                      changed=sorted(doc))
+    outcome = Outcome(
+        201,
+        operation=f"Create {rtype.name.lower()}",
+        resource_type=rtype.name,
+        resource_id=str(rid),
+        target=_target(rtype, doc),
+        rewrites=rewrites,
+        changed=sorted(doc),
+    )
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
         row = await store.insert(conn, rtype, rid, doc, now, outbox=_event(ctx, outcome))
         if delta.add:
@@ -120,8 +135,9 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
 # ------------------------------------------------------------------------------------------------- get
 
 
-async def get(ctx: ScimContext, rtype: ResourceType, raw_id: str, proj: Projection,
-              if_none_match: str | None = None) -> Outcome:
+async def get(
+    ctx: ScimContext, rtype: ResourceType, raw_id: str, proj: Projection, if_none_match: str | None = None
+) -> Outcome:
     rid = parse_id(raw_id, rtype)
     outcome = Outcome(200, operation=f"Get {rtype.name.lower()}", resource_type=rtype.name, resource_id=str(rid))
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
@@ -192,7 +208,13 @@ async def search(
     descending = str(sort_order).lower() == "descending" if sort_order else False
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
         total, rows = await store.list_page(
-            conn, rtype, node, sort_by=sort, descending=descending, offset=start - 1, limit=size,
+            conn,
+            rtype,
+            node,
+            sort_by=sort,
+            descending=descending,
+            offset=start - 1,
+            limit=size,
             related=_wants_related(rtype, proj),
         )
     resources = [_render(ctx, rtype, r, proj) for r in rows]
@@ -206,9 +228,15 @@ async def search(
     target = None
     if len(rows) == 1:
         target = _target(rtype, rows[0].doc)
-    return Outcome(200, body=body, operation="Lookup" if node is not None else f"List {rtype.name.lower()}s",
-                   resource_type=rtype.name, target=target, results=total,
-                   resource_id=str(rows[0].id) if len(rows) == 1 else None)
+    return Outcome(
+        200,
+        body=body,
+        operation="Lookup" if node is not None else f"List {rtype.name.lower()}s",
+        resource_type=rtype.name,
+        target=target,
+        results=total,
+        resource_id=str(rows[0].id) if len(rows) == 1 else None,
+    )
 
 
 async def search_all(
@@ -248,25 +276,40 @@ async def search_all(
                 sort = parse_sort(rtype, sort_by)
             except InvalidValue:
                 sort = None
-            n, _ = await store.list_page(conn, rtype, node, sort_by=None, descending=False, offset=0, limit=0,
-                                         related=False)
+            n, _ = await store.list_page(
+                conn, rtype, node, sort_by=None, descending=False, offset=0, limit=0, related=False
+            )
             want = size - len(resources)
             if want > 0 and offset < n:
-                _, rows = await store.list_page(conn, rtype, node, sort_by=sort, descending=descending,
-                                                offset=offset, limit=want, related=_wants_related(rtype, proj))
+                _, rows = await store.list_page(
+                    conn,
+                    rtype,
+                    node,
+                    sort_by=sort,
+                    descending=descending,
+                    offset=offset,
+                    limit=want,
+                    related=_wants_related(rtype, proj),
+                )
                 resources.extend(_render(ctx, rtype, r, proj) for r in rows)
             offset = max(0, offset - n)
             total += n
-    body = {"schemas": [LIST_SCHEMA], "totalResults": total, "Resources": resources, "startIndex": start,
-            "itemsPerPage": len(resources)}
+    body = {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "Resources": resources,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+    }
     return Outcome(200, body=body, operation="Lookup", results=total)
 
 
 # --------------------------------------------------------------------------------------------- replace
 
 
-async def replace(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, proj: Projection,
-                  if_match: str | None = None) -> Outcome:
+async def replace(
+    ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, proj: Projection, if_match: str | None = None
+) -> Outcome:
     """PUT (RFC 7644 §3.5.1): every writable attribute is replaced; read-only ones are ignored."""
     rid = parse_id(raw_id, rtype)
     rewrites: list[str] = []
@@ -278,8 +321,14 @@ async def replace(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any,
         delta.do_clear()
         for mid, mtype in members_to_delta(members or []):
             delta.do_add(mid, mtype)
-    outcome = Outcome(200, operation=f"Replace {rtype.name.lower()}", resource_type=rtype.name,
-                      resource_id=str(rid), target=_target(rtype, doc), rewrites=rewrites)
+    outcome = Outcome(
+        200,
+        operation=f"Replace {rtype.name.lower()}",
+        resource_type=rtype.name,
+        resource_id=str(rid),
+        target=_target(rtype, doc),
+        rewrites=rewrites,
+    )
     now = _now()
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
         row = await store.get(conn, rtype, rid, related=rtype is USER_TYPE, for_update=True)
@@ -306,8 +355,9 @@ async def replace(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any,
 # ----------------------------------------------------------------------------------------------- patch
 
 
-def _operation_name(rtype: ResourceType, before: dict[str, Any], after: dict[str, Any], delta: MemberDelta | None,
-                    changed: list[str]) -> str:
+def _operation_name(
+    rtype: ResourceType, before: dict[str, Any], after: dict[str, Any], delta: MemberDelta | None, changed: list[str]
+) -> str:
     if rtype is USER_TYPE:
         if before.get("active") is not False and after.get("active") is False:
             return "Disable user"
@@ -316,7 +366,7 @@ def _operation_name(rtype: ResourceType, before: dict[str, Any], after: dict[str
         return "Update user"
     only_members = changed == ["members"]
     if delta is not None and only_members:
-        if (delta.add and not (delta.remove or delta.remove_all or delta.remove_where)):
+        if delta.add and not (delta.remove or delta.remove_all or delta.remove_where):
             return "Add members"
         if not delta.add:
             return "Remove members"
@@ -326,8 +376,9 @@ def _operation_name(rtype: ResourceType, before: dict[str, Any], after: dict[str
     return "Update group"
 
 
-async def patch(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, proj: Projection,
-                if_match: str | None = None) -> Outcome:
+async def patch(
+    ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, proj: Projection, if_match: str | None = None
+) -> Outcome:
     """PATCH (RFC 7644 §3.5.2) in any supported dialect; applies completely or not at all."""
     rid = parse_id(raw_id, rtype)
     ops, rewrites = normalise_patch(rtype, body, max_operations=ctx.limits.max_patch_operations)
@@ -335,8 +386,7 @@ async def patch(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, p
     wants_body = rtype is USER_TYPE and ctx.patch_returns_resource
     now = _now()
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        row = await store.get(conn, rtype, rid, related=wants_body and _wants_related(rtype, proj),
-                              for_update=True)
+        row = await store.get(conn, rtype, rid, related=wants_body and _wants_related(rtype, proj), for_update=True)
         if row is None:
             raise _not_found(rtype, rid)
         _check_if_match(if_match, row.version, rtype)
@@ -358,8 +408,12 @@ async def patch(ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, p
     outcome.etag = etag(version)
     if wants_body:
         outcome.status = 200
-        outcome.body = _render(ctx, rtype, store.Row(rid, new_doc, row.created, now if changed else row.last_modified,
-                                                     version, row.related), proj)
+        outcome.body = _render(
+            ctx,
+            rtype,
+            store.Row(rid, new_doc, row.created, now if changed else row.last_modified, version, row.related),
+            proj,
+        )
     return outcome
 
 

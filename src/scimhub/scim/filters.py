@@ -229,8 +229,9 @@ class _Parser:
         op_tok = self.take()
         op = op_tok.text.lower()
         if op_tok.kind != "word" or (op not in COMPARE_OPS and op != "pr"):
-            raise InvalidFilter(f"expected an operator after {path} at position {op_tok.pos + 1}, "
-                                f"found {op_tok.text!r}")
+            raise InvalidFilter(
+                f"expected an operator after {path} at position {op_tok.pos + 1}, found {op_tok.text!r}"
+            )
         if op == "pr":
             return Present(path)
         val = self.take()
@@ -316,8 +317,7 @@ def bind(node: Node, rtype: ResourceType, *, within: ResolvedAttr | None = None)
             raise InvalidFilter("value filters cannot nest")
         res = _resolve(node.path, rtype)
         if res.sub is not None or res.attr.type != "complex" or not res.attr.multi_valued:
-            raise InvalidFilter(f"{node.path} is not a multi-valued complex attribute; "
-                                "a [filter] cannot follow it")
+            raise InvalidFilter(f"{node.path} is not a multi-valued complex attribute; a [filter] cannot follow it")
         return ValuePath(AttrPath(node.path.urn, node.path.name, None, res), bind(node.filter, rtype, within=res))
     path = node.path
     if within is not None:

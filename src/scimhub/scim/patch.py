@@ -70,8 +70,13 @@ def members_to_delta(items: Any) -> list[tuple[uuid.UUID, str]]:
 
 def _ids_in_filter(node: Node) -> list[str] | None:
     """`value eq "a" or value eq "b"` -> ["a", "b"]; None for any other shape."""
-    if isinstance(node, Compare) and node.op == "eq" and isinstance(node.value, str) \
-            and node.path.resolved is not None and node.path.resolved.leaf.name == "value":
+    if (
+        isinstance(node, Compare)
+        and node.op == "eq"
+        and isinstance(node.value, str)
+        and node.path.resolved is not None
+        and node.path.resolved.leaf.name == "value"
+    ):
         return [node.value]
     if isinstance(node, Or):
         left, right = _ids_in_filter(node.left), _ids_in_filter(node.right)
@@ -82,8 +87,13 @@ def _ids_in_filter(node: Node) -> list[str] | None:
 
 def _eq_fields(node: Node) -> dict[str, Any] | None:
     """`type eq "work"` (and-ed equalities) -> {"type": "work"}; the element to create when none matches."""
-    if isinstance(node, Compare) and node.op == "eq" and node.value is not None \
-            and node.path.resolved is not None and node.path.resolved.sub is not None:
+    if (
+        isinstance(node, Compare)
+        and node.op == "eq"
+        and node.value is not None
+        and node.path.resolved is not None
+        and node.path.resolved.sub is not None
+    ):
         return {node.path.resolved.sub.name: node.value}
     if isinstance(node, And):
         left, right = _eq_fields(node.left), _eq_fields(node.right)
@@ -150,7 +160,7 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
     if sub is not None:
         new_sub = d.coerce(sub, op.value, where)
         if attr.multi_valued:
-            raise NoTarget(f"{where}: name the entry with a filter, e.g. {attr.name}[type eq \"work\"].{sub.name}")
+            raise NoTarget(f'{where}: name the entry with a filter, e.g. {attr.name}[type eq "work"].{sub.name}')
         base = dict(current) if isinstance(current, dict) else {}
         if new_sub is _ABSENT:
             base.pop(sub.name, None)

@@ -147,19 +147,26 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
         if ext is not None and ext is not rtype.schema:
             # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
             if op == "remove":
-                ops.extend(PatchOp("remove", parse_path(rtype, f"{ext.id}:{a.name}"), None)
-                           for a in ext.attributes if a.mutability != "readOnly")
+                ops.extend(
+                    PatchOp("remove", parse_path(rtype, f"{ext.id}:{a.name}"), None)
+                    for a in ext.attributes
+                    if a.mutability != "readOnly"
+                )
             else:
                 ops.extend(_expand_pathless(rtype, op, {ext.id: value}, i, rewrites))
             continue
         target = parse_path(rtype, path)
-        if op == "remove" and value is not None and target.filter is None and target.res.attr.multi_valued \
-                and target.res.sub is None:
+        if (
+            op == "remove"
+            and value is not None
+            and target.filter is None
+            and target.res.attr.multi_valued
+            and target.res.sub is None
+        ):
             values = _listed_values(value, i)
             if values:
                 rewrites.append(
-                    f"remove of {target.res.attr.name} with a value list read as removing only the "
-                    f"{len(values)} listed"
+                    f"remove of {target.res.attr.name} with a value list read as removing only the {len(values)} listed"
                 )
                 target = Target(target.res, _value_filter(target.res, values), target.text)
             value = None
@@ -202,8 +209,7 @@ def _expand_pathless(rtype: ResourceType, op: str, value: Any, i: int, rewrites:
     return [o for o in out if o.target is not None]
 
 
-def _pathless_one(rtype: ResourceType, op: str, key: str, value: Any, rewrites: list[str],
-                  *, quiet: bool) -> PatchOp:
+def _pathless_one(rtype: ResourceType, op: str, key: str, value: Any, rewrites: list[str], *, quiet: bool) -> PatchOp:
     try:
         target = parse_path(rtype, key)
     except InvalidPath:

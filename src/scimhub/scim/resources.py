@@ -98,7 +98,7 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
         return _ABSENT
     if attr.name == "manager" and isinstance(value, str):
         # Entra sends the manager as a plain id (contract §2.6); RFC 7643 §4.3 makes it complex.
-        rewrites.append("manager given as a plain id; stored as {\"value\": id}")
+        rewrites.append('manager given as a plain id; stored as {"value": id}')
         value = {"value": value}
     if attr.multi_valued:
         if isinstance(value, dict):
@@ -112,7 +112,7 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
                 continue
             if attr.type == "complex":
                 if isinstance(item, str) and attr.sub("value") is not None:
-                    rewrites.append(f"bare string in {where} read as {{\"value\": ...}}")
+                    rewrites.append(f'bare string in {where} read as {{"value": ...}}')
                     item = {"value": item}
                 got = _coerce_complex(attr, item, f"{where}[{i}]", rewrites)
             else:
@@ -210,8 +210,9 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
     return doc
 
 
-def _take(doc: dict[str, Any], rtype: ResourceType, schema: Schema, attr: Attribute, value: Any,
-          rewrites: list[str]) -> None:
+def _take(
+    doc: dict[str, Any], rtype: ResourceType, schema: Schema, attr: Attribute, value: Any, rewrites: list[str]
+) -> None:
     if attr.mutability == "readOnly":
         return
     if attr.mutability == "writeOnly":

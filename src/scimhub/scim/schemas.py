@@ -98,8 +98,14 @@ def _s(name: str, **kw: Any) -> Attribute:
     return Attribute(name, **kw)
 
 
-def _multi(name: str, description: str, *, types: tuple[str, ...] = ("work", "home", "other"),
-           value_type: str = "string", extra: tuple[Attribute, ...] = ()) -> Attribute:
+def _multi(
+    name: str,
+    description: str,
+    *,
+    types: tuple[str, ...] = ("work", "home", "other"),
+    value_type: str = "string",
+    extra: tuple[Attribute, ...] = (),
+) -> Attribute:
     return Attribute(
         name,
         type="complex",
@@ -115,10 +121,17 @@ def _multi(name: str, description: str, *, types: tuple[str, ...] = ("work", "ho
     )
 
 
-ID = _s("id", case_exact=True, mutability="readOnly", returned="always", uniqueness="server",
-        description="Unique identifier for the SCIM resource as defined by the service provider.")
-EXTERNAL_ID = _s("externalId", case_exact=True,
-                 description="An identifier for the resource as defined by the provisioning client.")
+ID = _s(
+    "id",
+    case_exact=True,
+    mutability="readOnly",
+    returned="always",
+    uniqueness="server",
+    description="Unique identifier for the SCIM resource as defined by the service provider.",
+)
+EXTERNAL_ID = _s(
+    "externalId", case_exact=True, description="An identifier for the resource as defined by the provisioning client."
+)
 META = _s(
     "meta",
     type="complex",
@@ -139,15 +152,23 @@ USER = Schema(
     "User",
     "User Account",
     (
-        _s("userName", required=True, uniqueness="server",
-           description="Unique identifier for the User, typically used by the user to directly authenticate."),
+        _s(
+            "userName",
+            required=True,
+            uniqueness="server",
+            description="Unique identifier for the User, typically used by the user to directly authenticate.",
+        ),
         _s(
             "name",
             type="complex",
             description="The components of the user's real name.",
             sub_attributes=(
-                _s("formatted"), _s("familyName"), _s("givenName"), _s("middleName"),
-                _s("honorificPrefix"), _s("honorificSuffix"),
+                _s("formatted"),
+                _s("familyName"),
+                _s("givenName"),
+                _s("middleName"),
+                _s("honorificPrefix"),
+                _s("honorificSuffix"),
             ),
         ),
         _s("displayName", description="The name of the User, suitable for display to end-users."),
@@ -159,11 +180,16 @@ USER = Schema(
         _s("locale"),
         _s("timezone"),
         _s("active", type="boolean", description="The User's administrative status."),
-        _s("password", mutability="writeOnly", returned="never",
-           description="Accepted and discarded: scimhub never stores passwords."),
+        _s(
+            "password",
+            mutability="writeOnly",
+            returned="never",
+            description="Accepted and discarded: scimhub never stores passwords.",
+        ),
         _multi("emails", "Email addresses for the user."),
-        _multi("phoneNumbers", "Phone numbers for the User.",
-               types=("work", "home", "mobile", "fax", "pager", "other")),
+        _multi(
+            "phoneNumbers", "Phone numbers for the User.", types=("work", "home", "mobile", "fax", "pager", "other")
+        ),
         _multi("ims", "Instant messaging addresses for the User."),
         _multi("photos", "URLs of photos of the User.", types=("photo", "thumbnail"), value_type="reference"),
         Attribute(
@@ -172,8 +198,13 @@ USER = Schema(
             multi_valued=True,
             description="A physical mailing address for this User.",
             sub_attributes=(
-                _s("formatted"), _s("streetAddress"), _s("locality"), _s("region"), _s("postalCode"),
-                _s("country"), _s("type", canonical_values=("work", "home", "other")),
+                _s("formatted"),
+                _s("streetAddress"),
+                _s("locality"),
+                _s("region"),
+                _s("postalCode"),
+                _s("country"),
+                _s("type", canonical_values=("work", "home", "other")),
                 _s("primary", type="boolean"),
             ),
         ),
@@ -224,8 +255,7 @@ GROUP = Schema(
     "Group",
     "Group",
     (
-        _s("displayName", required=True, uniqueness="server",
-           description="A human-readable name for the Group."),
+        _s("displayName", required=True, uniqueness="server", description="A human-readable name for the Group."),
         Attribute(
             "members",
             type="complex",

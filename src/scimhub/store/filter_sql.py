@@ -169,7 +169,7 @@ class SqlFilter:
         if op in _LIKE:
             pre, post = _LIKE[op]
             return f"({text} LIKE lower({self.param(pre + escape_like(value) + post)}::text) ESCAPE '\\')"
-        return f"({text} COLLATE \"C\" {_ORDER_OPS[op]} lower({self.param(value)}::text) COLLATE \"C\")"
+        return f'({text} COLLATE "C" {_ORDER_OPS[op]} lower({self.param(value)}::text) COLLATE "C")'
 
     def _multi(self, node: Compare | Present, res: ResolvedAttr) -> str:
         elems = self._array(res)
@@ -195,7 +195,7 @@ class SqlFilter:
         if self.rtype.name == "Group" and res.attr.name == "members":
             return self._members(None, node.filter)
         if self.rtype.name == "User" and res.attr.name == "groups":
-            raise InvalidFilter("groups[...] filters are not supported; use groups.value eq \"<group id>\"")
+            raise InvalidFilter('groups[...] filters are not supported; use groups.value eq "<group id>"')
         inner = _Element(self, "e.v")
         return f"(EXISTS (SELECT 1 FROM {self._array(res)} AS e(v) WHERE {inner.compile(node.filter)}))"
 
@@ -289,7 +289,9 @@ class _MemberRows:
         raise InvalidFilter(f"members.{sub} cannot be filtered on; use members.value or members.type")
 
 
-def compile_filter(rtype: ResourceType, node: Node | None, alias: str, params: list[Any] | None = None) -> tuple[str, list[Any]]:
+def compile_filter(
+    rtype: ResourceType, node: Node | None, alias: str, params: list[Any] | None = None
+) -> tuple[str, list[Any]]:
     """(WHERE clause text, bind parameters) for a bound filter; `TRUE` for no filter."""
     ctx = SqlFilter(alias, rtype, params if params is not None else [])
     if node is None:

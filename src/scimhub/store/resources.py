@@ -32,8 +32,7 @@ class Row:
 
 
 def _row(r: asyncpg.Record, related: bool) -> Row:
-    return Row(r["id"], r["doc"], r["created"], r["last_modified"], r["version"],
-               r["related"] if related else None)
+    return Row(r["id"], r["doc"], r["created"], r["last_modified"], r["version"], r["related"] if related else None)
 
 
 def _user_columns(doc: dict[str, Any]) -> tuple[str, str | None, str | None, bool | None]:
@@ -62,10 +61,14 @@ _TABLE = {"User": "scim_user", "Group": "scim_group"}
 
 def _unique_error(rtype: ResourceType, exc: asyncpg.UniqueViolationError, doc: dict[str, Any]) -> Uniqueness:
     if rtype.name == "User":
-        return Uniqueness(f"userName {doc.get('userName')!r} is already used by another user of this tenant "
-                          "(userName is unique, compared case-insensitively)")
-    return Uniqueness(f"displayName {doc.get('displayName')!r} is already used by another group of this tenant "
-                      "(group displayName is unique, compared case-insensitively)")
+        return Uniqueness(
+            f"userName {doc.get('userName')!r} is already used by another user of this tenant "
+            "(userName is unique, compared case-insensitively)"
+        )
+    return Uniqueness(
+        f"displayName {doc.get('displayName')!r} is already used by another group of this tenant "
+        "(group displayName is unique, compared case-insensitively)"
+    )
 
 
 _OUTBOX = ", ob AS (INSERT INTO audit_outbox (event) SELECT ${n}::text::jsonb FROM w)"
@@ -81,28 +84,42 @@ def _with_outbox(write_sql: str, n_params: int, outbox: str | None) -> tuple[str
     return sql + " SELECT * FROM w", outbox is not None
 
 
-async def insert(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
-                 now: dt.datetime, *, outbox: str | None = None) -> Row:
+async def insert(
+    conn: asyncpg.Connection,
+    rtype: ResourceType,
+    rid: uuid.UUID,
+    doc: dict[str, Any],
+    now: dt.datetime,
+    *,
+    outbox: str | None = None,
+) -> Row:
     try:
         if rtype is USER_TYPE:
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, now, doc]
             sql, extra = _with_outbox(
                 "INSERT INTO scim_user (id, user_name, external_id, display_name, active, version, created, "
-                "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7) RETURNING id", len(args), outbox)
+                "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7) RETURNING id",
+                len(args),
+                outbox,
+            )
         else:
             args = [rid, doc["displayName"], doc.get("externalId"), now, doc]
             sql, extra = _with_outbox(
                 "INSERT INTO scim_group (id, display_name, external_id, version, created, last_modified, doc) "
-                "VALUES ($1, $2, $3, 1, $4, $4, $5) RETURNING id", len(args), outbox)
+                "VALUES ($1, $2, $3, 1, $4, $4, $5) RETURNING id",
+                len(args),
+                outbox,
+            )
         await conn.execute(sql, *args, *([outbox] if extra else []))
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, exc, doc) from None
     return Row(rid, doc, now, now, 1)
 
 
-async def get(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, related: bool,
-              for_update: bool = False) -> Row | None:
+async def get(
+    conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, related: bool, for_update: bool = False
+) -> Row | None:
     sql = _SQL[(rtype.name, related)] + f" WHERE {_ALIAS[rtype.name]}.id = $1"
     if for_update:
         sql += " FOR UPDATE"
@@ -110,8 +127,15 @@ async def get(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, 
     return _row(r, related) if r is not None else None
 
 
-async def update(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, doc: dict[str, Any],
-                 now: dt.datetime, *, outbox: str | None = None) -> int:
+async def update(
+    conn: asyncpg.Connection,
+    rtype: ResourceType,
+    rid: uuid.UUID,
+    doc: dict[str, Any],
+    now: dt.datetime,
+    *,
+    outbox: str | None = None,
+) -> int:
     """Write the new document; returns the new version."""
     try:
         if rtype is USER_TYPE:
@@ -120,12 +144,17 @@ async def update(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, 
             sql, extra = _with_outbox(
                 "UPDATE scim_user SET user_name = $2, external_id = $3, display_name = $4, active = $5, "
                 "doc = $6, last_modified = $7, version = version + 1 WHERE id = $1 RETURNING version",
-                len(args), outbox)
+                len(args),
+                outbox,
+            )
         else:
             args = [rid, doc["displayName"], doc.get("externalId"), doc, now]
             sql, extra = _with_outbox(
                 "UPDATE scim_group SET display_name = $2, external_id = $3, doc = $4, last_modified = $5, "
-                "version = version + 1 WHERE id = $1 RETURNING version", len(args), outbox)
+                "version = version + 1 WHERE id = $1 RETURNING version",
+                len(args),
+                outbox,
+            )
         version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, exc, doc) from None
@@ -136,7 +165,9 @@ async def touch_group(conn: asyncpg.Connection, gid: uuid.UUID, now: dt.datetime
     args: list[Any] = [gid, now]
     sql, extra = _with_outbox(
         "UPDATE scim_group SET last_modified = $2, version = version + 1 WHERE id = $1 RETURNING version",
-        len(args), outbox)
+        len(args),
+        outbox,
+    )
     version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
     return int(version)
 
@@ -149,12 +180,15 @@ _DELETE = """WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING {name} AS
         ob AS (INSERT INTO audit_outbox (event)
                SELECT $3::text::jsonb || jsonb_build_object('target', name) FROM gone WHERE $3::text IS NOT NULL)
    SELECT (SELECT name FROM gone) AS name, (SELECT count(*) FROM bumped) AS groups"""
-_DELETES = {"User": _DELETE.format(table="scim_user", name="user_name"),
-            "Group": _DELETE.format(table="scim_group", name="display_name")}
+_DELETES = {
+    "User": _DELETE.format(table="scim_user", name="user_name"),
+    "Group": _DELETE.format(table="scim_group", name="display_name"),
+}
 
 
-async def delete(conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime,
-                 *, outbox: str | None = None) -> str | None:
+async def delete(
+    conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None
+) -> str | None:
     """Delete the resource; returns its userName/displayName, or None when there was none.
 
     RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version. The
@@ -216,7 +250,8 @@ async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uu
                         ON CONFLICT DO NOTHING RETURNING 1)
            SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing, (SELECT count(*) FROM ins) AS added
            FROM found""",
-        gid, ids,
+        gid,
+        ids,
     )
     missing = row["missing"] or []
     if missing:
@@ -241,9 +276,7 @@ async def clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
 
 
 async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT member_id, member_type FROM scim_group_member WHERE group_id = $1", gid
-    )
+    rows = await conn.fetch("SELECT member_id, member_type FROM scim_group_member WHERE group_id = $1", gid)
     return [{"value": str(r["member_id"]), "type": r["member_type"]} for r in rows]
 
 

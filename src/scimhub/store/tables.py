@@ -120,8 +120,16 @@ class NotifyDelivery(Table, tablename="notify_delivery", db=DIALECT):
     created_at = Timestamptz()
 
 
-TENANT_TABLES: tuple[type[Table], ...] = (ScimUser, ScimGroup, ScimGroupMember, AuditOutbox, ActivityLog,
-                                          ActivityHourly, NotifyDigest, NotifyDelivery)
+TENANT_TABLES: tuple[type[Table], ...] = (
+    ScimUser,
+    ScimGroup,
+    ScimGroupMember,
+    AuditOutbox,
+    ActivityLog,
+    ActivityHourly,
+    NotifyDigest,
+    NotifyDelivery,
+)
 
 
 def compile_query(query: Query[Any, Any]) -> tuple[str, list[Any]]:

@@ -122,9 +122,7 @@ async def apply_tenant_migrations(
     """Apply what `schema` misses, as its role, with the schema as search path. Returns how many."""
     applied = 0
     async with conn.transaction():
-        await conn.execute(
-            "SELECT set_config('search_path', $1, true), set_config('role', $2, true)", schema, role
-        )
+        await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $2, true)", schema, role)
         await conn.execute(_RECORD_TABLE.format(table="scimhub_migration"))
         done = {r["name"] for r in await conn.fetch("SELECT name FROM scimhub_migration")}
         for m in migrations:

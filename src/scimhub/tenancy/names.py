@@ -51,7 +51,4 @@ def scope_sql(schema: str, role: str) -> str:
     BEGIN and both set_config calls travel in one message instead of three.
     """
     assert re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)
-    return (
-        "BEGIN; SELECT set_config('search_path', '" + schema + "', true), "
-        "set_config('role', '" + role + "', true)"
-    )
+    return "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"

@@ -126,9 +126,7 @@ async def list_tenants(conn: asyncpg.Connection) -> list[TenantInfo]:
 
 async def set_status(conn: asyncpg.Connection, slug: str, status: str) -> None:
     tid = await _tenant_id(conn, slug)
-    await conn.execute(
-        "UPDATE public.tenant SET status = $2, updated_at = now() WHERE id = $1", tid, status
-    )
+    await conn.execute("UPDATE public.tenant SET status = $2, updated_at = now() WHERE id = $1", tid, status)
 
 
 async def set_notifications(
@@ -195,8 +193,14 @@ async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
     tid = await _tenant_id(conn, slug)
     row = await conn.fetchrow("SELECT status, keep_write_bodies FROM public.tenant WHERE id = $1", tid)
     install_id = await read_install_id(conn)
-    return Tenant(id=tid, slug=slug, schema=schema_name(tid), role=tenant_role_name(install_id, tid),
-                  status=row["status"], keep_write_bodies=row["keep_write_bodies"])
+    return Tenant(
+        id=tid,
+        slug=slug,
+        schema=schema_name(tid),
+        role=tenant_role_name(install_id, tid),
+        status=row["status"],
+        keep_write_bodies=row["keep_write_bodies"],
+    )
 
 
 async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[dict[str, Any]]:
@@ -204,5 +208,7 @@ async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[dict[s
     rows = await conn.fetch(
         """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token
            WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-           ORDER BY created_at DESC""", tenant_id)
+           ORDER BY created_at DESC""",
+        tenant_id,
+    )
     return [dict(r) for r in rows]
