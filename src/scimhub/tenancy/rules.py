@@ -1,0 +1,96 @@
+"""The rules for a tenant's settings, one for every caller (CLI, hub, admin API).
+
+Each check returns the normalised value or raises `SettingRejected` whose message is one sentence an
+administrator or operator can act on; the caller decides how to show it (a CLI line, a form error, a 400).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+MAX_MINUTES = 10_080  # 7 days: the longest digest window and the longest token overlap
+MAX_RECIPIENTS = 20
+MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path length), less the angle brackets
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+_DURATION = re.compile(r"^(\d{1,7})\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class SettingRejected(ValueError):
+    """A setting value that cannot be used; the message says what to send instead."""
+
+
+def check_email(text: str) -> str:
+    """One email address, trimmed; rejected unless it has the shape local@domain.tld (no list separators)."""
+    email = text.strip()
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        raise SettingRejected(f"not an email address: {email[:80]!r}")
+    return email
+
+
+def parse_recipients(text: str) -> list[str]:
+    """A recipient list as typed by a person: separated by commas, semicolons or new lines; duplicates (in
+    any case) are dropped, order kept. An empty text is an empty list (no recipients)."""
+    seen: set[str] = set()
+    emails: list[str] = []
+    for raw in re.split(r"[,;\n]", text):
+        if not raw.strip():
+            continue
+        email = check_email(raw)
+        if email.lower() not in seen:
+            seen.add(email.lower())
+            emails.append(email)
+    if len(emails) > MAX_RECIPIENTS:
+        raise SettingRejected(f"at most {MAX_RECIPIENTS} recipients, got {len(emails)}")
+    return emails
+
+
+def check_recipients(emails: list[str]) -> list[str]:
+    """The same rule for a list already split (the admin API's JSON array)."""
+    return parse_recipients("\n".join(e.replace("\n", " ") for e in emails))
+
+
+def check_digest_window(minutes: int) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MINUTES:
+        raise SettingRejected(f"the digest window must be a whole number of minutes from 1 to {MAX_MINUTES}")
+    return minutes
+
+
+def check_token_overlap(minutes: int) -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
+        raise SettingRejected(
+            f"the overlap of older tokens must be a whole number of minutes from 0 to {MAX_MINUTES} (7 days)"
+        )
+    return minutes
+
+
+def parse_minutes(text: str, what: str) -> int:
+    """A whole number of minutes typed into a form field."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise SettingRejected(f"{what} must be a whole number of minutes") from None
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """`90s`, `30m`, `24h`, `7d` (the CLI's `--keep-old-for`)."""
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise SettingRejected(f"bad duration {text[:40]!r}: use a number with s, m, h or d (e.g. 90s, 30m, 24h, 7d)")
+    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def check_overlap_duration(delta: dt.timedelta) -> dt.timedelta:
+    if not dt.timedelta(0) <= delta <= dt.timedelta(minutes=MAX_MINUTES):
+        raise SettingRejected(f"the overlap of older tokens can be at most {MAX_MINUTES} minutes (7 days)")
+    return delta
+
+
+def parse_time(text: str, what: str = "time") -> dt.datetime:
+    """An ISO 8601 time (`2026-11-29T10:00`, `...Z`, `...+01:00`); a time without offset is UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingRejected(f"{text[:40]!r} is not a date and time for {what} (use e.g. 2026-11-29T10:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
