@@ -1,4 +1,8 @@
-"""Real processes for tests: an own redis-server, scimhub web, Celery worker and beat."""
+"""Real processes for tests: an own redis-server, scimhub web, Celery worker and beat.
+
+The process primitives live in `ops.processes` (benchmarks use them too); here are the tests' defaults (the
+test Redis database) and `Stack`, everything one fault or mail test needs, on a Redis of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,26 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-from tests.conftest import LiveServer, free_port, start_web, stop_process
+from celery import Celery
+from ops.processes import BIN, LiveServer, free_port, stop_process
+from ops.processes import start_web as start_ops_web
 
-BIN = Path(sys.executable).parent
+from scimhub import tasks
+from scimhub.queue import make_celery
+from tests.support.settings import REDIS_URL, make_settings
+
+__all__ = ["LiveServer", "RedisProcess", "Stack", "free_port", "start_web", "stop_process"]
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def start_web(database: str, log: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """A real scimhub web process on a free loopback port, publishing to the test Redis unless told otherwise."""
+    return start_ops_web(database, log, {"SCIMHUB_REDIS_URL": REDIS_URL, **(extra_env or {})})
 
 
 class RedisProcess:
@@ -47,7 +62,7 @@ class RedisProcess:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10  # a start-up guard, not a timing assertion
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -83,12 +98,18 @@ class Stack:
             **self.extra_env,
         }
 
+    def publisher(self) -> Celery:
+        """A Celery app publishing to this stack's Redis, as the web process does."""
+        return make_celery(make_settings(redis_url=self.redis.url))
+
     def start_web(self) -> None:
         self.web = start_web(
             self.database, self.tmp / "web.log", {"SCIMHUB_REDIS_URL": self.redis.url, **self.extra_env}
         )
 
     def start_worker(self, concurrency: int = 1) -> None:
+        """A worker on every queue. With concurrency 1 it runs tasks one at a time in queue order (prefetch 1,
+        late acks), which tests use to know that earlier tasks are done."""
         self.worker = subprocess.Popen(
             [
                 str(BIN / "celery"),
@@ -96,7 +117,7 @@ class Stack:
                 "workers.celery_app",
                 "worker",
                 "-Q",
-                "audit,email",
+                ",".join(tasks.QUEUES),
                 "-c",
                 str(concurrency),
                 "--loglevel",
