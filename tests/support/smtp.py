@@ -15,17 +15,21 @@ from ops.processes import free_port
 
 
 class Inbox:
-    """aiosmtpd handler: keeps every message; refuses recipients listed in `refuse` with 550."""
+    """aiosmtpd handler: keeps every message; refuses recipients listed in `refuse` with 550 (permanent) and
+    those in `defer` with 451 (transient)."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.refuse: set[str] = set()
+        self.defer: set[str] = set()
         self.rcpt_attempts: dict[str, int] = {}
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:  # noqa: N802 - aiosmtpd API
         self.rcpt_attempts[address] = self.rcpt_attempts.get(address, 0) + 1
         if address in self.refuse:
             return "550 5.1.1 no such mailbox"
+        if address in self.defer:
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

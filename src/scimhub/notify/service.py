@@ -158,7 +158,7 @@ async def claim_due_digest(
             "AND created_at < $1::timestamptz - interval '2 minutes'",
             now,
         )
-        out.extend(r["id"] for r in stale)
+        out.extend(r["id"] for r in stale if r["id"] not in out)  # not the one just created a second time
     return out
 
 
