@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,7 +34,9 @@ from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
 WRITES = {"user.create", "user.patch", "group.create", "group.patch_members"}
 
 
-def load(loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int, duration: float, out: Path) -> dict:
+def load(
+    loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int, duration: float, out: Path
+) -> dict[str, Any]:
     text = tenants.read_text().replace(url_from, url_to)
     tfile = out.with_suffix(".tenants")
     tfile.write_text(text)
@@ -55,7 +58,8 @@ def load(loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    return json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 async def sample_backlog(database: str, stop: asyncio.Event, samples: list[int]) -> None:

@@ -70,7 +70,7 @@ async def services(settings: Settings, database: str) -> AsyncIterator[Services]
 @pytest.fixture(scope="session")
 async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, services=services)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
         yield c
 

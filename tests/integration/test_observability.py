@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,7 @@ def user_body(pv: dict[str, str]) -> dict[str, Any]:
     )
 
 
-def assert_nothing_personal(text: str, pv: dict[str, str], token: str, extra: list[str] = ()) -> None:
+def assert_nothing_personal(text: str, pv: dict[str, str], token: str, extra: Sequence[str] = ()) -> None:
     for value in [*pv.values(), token, token[4:], *extra]:
         assert value not in text, f"{value!r} leaked"
     # Parts of values too (the name inside the email, etc.)
