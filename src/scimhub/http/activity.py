@@ -22,6 +22,7 @@ from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
 from scimhub.scim.errors import ScimError
+from scimhub.tenancy.model import Tenant
 
 if TYPE_CHECKING:
     from scimhub.http.services import Services
@@ -107,7 +108,7 @@ def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -
     )
 
 
-def write_audit(services: Services, info: RequestInfo, tenant: Any, outcome: Outcome) -> str:
+def write_audit(services: Services, info: RequestInfo, tenant: Tenant, outcome: Outcome) -> str:
     """The `ScimContext.audit` hook: a successful write's event, written by the write's own statement."""
     event = event_for_outcome(info, outcome, keep_body=tenant.keep_write_bodies)
     services.recorder.wrote(tenant.id)
@@ -160,7 +161,8 @@ class ActivityMiddleware(ASGIMiddleware):
     def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
         params = scope.get("path_params", {})
         resource = params.get("resource")
-        canonical = {"users": "Users", "groups": "Groups"}.get((resource or "").lower(), resource or "")
+        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
+        canonical = f"{resource_type}s" if resource_type else resource or ""  # the endpoint's RFC spelling
         route = "/scim/v2/{tenant}" + (f"/{canonical}" if canonical else "") + ("/{id}" if params.get("rid") else "")
         seconds = time.perf_counter() - info.started
         tenant = state.get("tenant")
