@@ -15,7 +15,7 @@ from scimhub.app import create_app
 from scimhub.http.services import Services
 from scimhub.settings import Settings
 from scimhub.tenancy.db import admin_connect
-from tests.support.database import drop_database, fresh_database
+from tests.support.database import drop_database, empty_redis, fresh_database
 from tests.support.processes import LiveServer, free_port, start_web, stop_process
 from tests.support.settings import PUBLIC_URL, REDIS_URL, TEST_DB_URL, make_settings
 from tests.support.tenants import TenantHandle, create_tenant
@@ -44,6 +44,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 async def database(settings: Settings) -> AsyncIterator[str]:
     await fresh_database(settings.database_url)
+    empty_redis(settings.redis_url)
     yield settings.database_url
     await drop_database(settings.database_url)
 

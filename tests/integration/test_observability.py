@@ -25,8 +25,8 @@ import pytest
 from scimhub import tasks
 from scimhub.queue import make_celery
 from tests.support.factories import ENTERPRISE, entra_user
-from tests.support.processes import start_web, stop_process
-from tests.support.settings import REDIS_URL, make_settings
+from tests.support.processes import RedisProcess, start_web, stop_process
+from tests.support.settings import make_settings
 from tests.support.tenants import create_tenant
 from tests.support.waiting import PATIENCE, wait_until
 
@@ -193,10 +193,12 @@ async def test_failing_task_reaches_sentry_without_personal_data(
             }
         ),
     )
+    broker = RedisProcess(tmp_path)  # its own: the shared test Redis holds every nudge of the in-process app
+    broker.start()
     env = {
         **os.environ,
         "SCIMHUB_DATABASE_URL": database,
-        "SCIMHUB_REDIS_URL": REDIS_URL,
+        "SCIMHUB_REDIS_URL": broker.url,
         "SENTRY_DSN": sentry_sink.dsn,
     }
     worker = subprocess.Popen(
@@ -224,10 +226,11 @@ async def test_failing_task_reaches_sentry_without_personal_data(
         start_new_session=True,
     )
     try:
-        tasks.enqueue_drain(make_celery(make_settings()), [t.tenant.id])
+        tasks.enqueue_drain(make_celery(make_settings(redis_url=broker.url)), [t.tenant.id])
         events = sentry_sink.wait()
     finally:
         stop_process(worker, signal.SIGTERM)
+        broker.stop()
     await admin.execute(f"DELETE FROM {schema}.audit_outbox")  # leave no poisoned event for later tests
     assert events, (tmp_path / "worker.log").read_text()[-2000:]
     assert any(v["type"] == "CheckViolationError" for e in events for v in e["exception"]["values"])

@@ -1,9 +1,11 @@
-"""The test database: dropped and recreated at the start of a session together with the roles of its
-previous installation, so a crashed run leaves nothing that breaks the next one."""
+"""The test databases: PostgreSQL's dropped and recreated at the start of a session together with the roles of
+its previous installation, so a crashed run leaves nothing that breaks the next one; the test Redis database
+emptied."""
 
 from __future__ import annotations
 
 import asyncpg
+import redis
 
 from scimhub.tenancy.db import admin_connect, database_name, with_database
 from scimhub.tenancy.migrate import migrate
@@ -39,3 +41,12 @@ async def fresh_database(url: str) -> None:
     """An empty, migrated database at `url`."""
     await drop_database(url)
     await migrate(url, progress=lambda _line: None)
+
+
+def empty_redis(url: str) -> None:
+    """Empty the test Redis database (only this session's runs use it), so no queue outlives a session."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
