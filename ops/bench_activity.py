@@ -93,7 +93,7 @@ async def main() -> None:
     print(f"activity log of one tenant: {total:,} entries")
     async with tenant_transaction(db.pool, t) as c:
         for name, f in queries.items():
-            ms = await timed(lambda f=f: list_activity(c, f, limit=50))  # type: ignore[misc]
+            ms = await timed(lambda f=f: list_activity(c, f, limit=50))
             print(f"  {name:<32} {ms:8.1f} ms")
         items, cursor = await list_activity(c, ActivityFilter(), limit=50)
         for _ in range(99):
@@ -103,7 +103,7 @@ async def main() -> None:
         ms = await timed(lambda: get_entry(c, sample["event_id"]))
         print(f"  {'detail view':<32} {ms:8.1f} ms")
         for days in (1, 7, 90):
-            ms = await timed(lambda days=days: activity_histogram_rollup(c, now - dt.timedelta(days=days), now, None))  # type: ignore[misc]
+            ms = await timed(lambda days=days: activity_histogram_rollup(c, now - dt.timedelta(days=days), now, None))
             print(f"  {f'chart, {days} day(s)':<32} {ms:8.1f} ms")
         ms = await timed(
             lambda: c.fetchrow(

@@ -20,20 +20,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import start_web, stop_process  # noqa: E402
-
+from ops.processes import start_web, stop_process  # noqa: E402
 from scimhub.audit import drain as audit_drain  # noqa: E402
 from scimhub.settings import load_settings  # noqa: E402
+from scimhub.tenancy import directory  # noqa: E402
 from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
 
 WRITES = {"user.create", "user.patch", "group.create", "group.patch_members"}
 
 
-def load(loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int, duration: float, out: Path) -> dict:
+def load(
+    loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int, duration: float, out: Path
+) -> dict[str, Any]:
     text = tenants.read_text().replace(url_from, url_to)
     tfile = out.with_suffix(".tenants")
     tfile.write_text(text)
@@ -55,7 +58,8 @@ def load(loader: list[str], tenants: Path, url_from: str, url_to: str, conc: int
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    return json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 async def sample_backlog(database: str, stop: asyncio.Event, samples: list[int]) -> None:
@@ -149,8 +153,8 @@ async def main() -> None:
 
     # Drain rate: the worker's code on 50,000 queued events of one tenant.
     db = await AppDatabase.open(database, size=2)
-    tenant = (await audit_drain.tenants_by_id(db.pool, db.install_id, None))[0]
     conn = await admin_connect(database)
+    tenant = (await directory.tenants_by_id(conn, db.install_id, None))[0]
     await conn.execute(
         f"""INSERT INTO "{tenant.schema}".audit_outbox (event)
             SELECT jsonb_build_object('event_id', gen_random_uuid(), 'received_at', now(), 'duration_ms', 1,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from scimhub.settings import load_settings
 from scimhub.tenancy.db import AppDatabase
@@ -14,15 +14,16 @@ _loop: asyncio.AbstractEventLoop | None = None
 _db: AppDatabase | None = None
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(job: Callable[[AppDatabase], Awaitable[T]]) -> T:
+    """Run `job(database)` to completion on this process's loop (a Celery task body is synchronous)."""
     global _loop
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
-    return _loop.run_until_complete(coro)
+    return _loop.run_until_complete(_with_database(job))
 
 
-async def database() -> AppDatabase:
+async def _with_database(job: Callable[[AppDatabase], Awaitable[T]]) -> T:
     global _db
     if _db is None:
         _db = await AppDatabase.open(load_settings().database_url, size=2)
-    return _db
+    return await job(_db)

@@ -278,3 +278,14 @@ def set_request_tags(tenant_slug: str | None, request_id: str) -> None:
     scope.set_tag("request_id", request_id)
     if tenant_slug:
         scope.set_tag("tenant", tenant_slug)
+
+
+def report_warning(message: str) -> None:
+    """A warning event for the operator in Sentry, when a DSN is configured. `message` names what happened in
+    fixed words and codes (an SMTP reply code), never a personal value; `scrub_event` still masks emails and
+    tokens as a second line of defence."""
+    if not _sentry_on:
+        return
+    import sentry_sdk
+
+    sentry_sdk.capture_message(message, level="warning")

@@ -1,20 +1,15 @@
 """The Celery application's configuration, shared by the workers and by the web process's publisher.
 
 DESIGN.md: late acks and idempotent tasks; socket timeouts on every broker call so a hung Redis can never
-block a publisher or a worker forever.
+block a publisher or a worker forever. Each task's name, queue, payload and schedule is in `scimhub.tasks`.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
+from scimhub import tasks
 from scimhub.settings import Settings
-
-BEAT_SCHEDULE = {
-    "audit-sweep": {"task": "audit.sweep", "schedule": 3.0, "kwargs": {"full": False}},
-    "audit-sweep-full": {"task": "audit.sweep", "schedule": 60.0, "kwargs": {"full": True}},
-    "audit-purge": {"task": "audit.purge", "schedule": 3600.0},
-}
 
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
@@ -26,8 +21,8 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
         task_time_limit=120,
         task_soft_time_limit=100,
         task_ignore_result=True,
-        task_default_queue="audit",
-        task_routes={"audit.*": {"queue": "audit"}, "email.*": {"queue": "email"}},
+        task_default_queue=tasks.AUDIT_QUEUE,
+        task_routes=tasks.routes(),
         task_publish_retry=False,  # the web never waits on a broken broker; the beat sweep covers it
         broker_connection_timeout=2,
         broker_connection_retry_on_startup=True,
@@ -40,10 +35,7 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
             "retry_on_timeout": False,
             "max_retries": 1,
         },
-        beat_schedule={
-            **BEAT_SCHEDULE,
-            "email-flush": {"task": "email.flush_digests", "schedule": settings.digest_flush_seconds},
-        },
+        beat_schedule=tasks.beat_schedule(settings),
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -14,12 +15,15 @@ import pytest
 from scimhub.audit import drain as audit_drain
 from scimhub.audit.events import ActivityEvent, encode_event
 from scimhub.audit.outbox import add_event_text
+from scimhub.audit.recorder import ActivityRecorder
+from scimhub.audit.vocabulary import Operation
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
-from tests.conftest import TenantHandle
-from tests.factories import entra_user, patch_body
-from tests.integration.test_cli import run
-from tests.integration.test_scim_contract import Scim
+from tests.support.cli import run
+from tests.support.factories import entra_user, patch_body
+from tests.support.scim import Scim
+from tests.support.tenants import TenantHandle, create_tenant
+from tests.support.waiting import wait_until
 
 
 async def outbox_count(admin: asyncpg.Connection, t: TenantHandle) -> int:
@@ -32,6 +36,8 @@ async def log_rows(admin: asyncpg.Connection, t: TenantHandle) -> list[dict[str,
 
 
 async def settle(services: Services, t: TenantHandle) -> None:
+    """Everything the requests so far produced is in the activity log: the buffer flushed (or the timer's flush
+    under way finished), then the outbox drained."""
     await services.recorder.flush()
     await audit_drain.drain_tenant(services.db.pool, t.tenant)
 
@@ -139,9 +145,9 @@ async def test_failure_bodies_are_kept_without_passwords_or_tokens(
 async def test_burst_of_bad_tokens_is_one_entry_per_flush(
     client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, tenant: TenantHandle
 ) -> None:
-    await services.recorder.flush()
-    for _ in range(25):
-        await client.get(f"{tenant.base}/Users", headers={"Authorization": "Bearer shs_rotated-away"})
+    async with services.recorder.paused():  # the timer's flush must not split the burst
+        for _ in range(25):
+            await client.get(f"{tenant.base}/Users", headers={"Authorization": "Bearer shs_rotated-away"})
     await settle(services, tenant)
     rows = [r for r in await log_rows(admin, tenant) if r["operation"] == "Authentication failed"]
     assert len(rows) == 1 and rows[0]["repeat"] == 25 and rows[0]["status"] == 401
@@ -179,8 +185,6 @@ async def test_drain_is_idempotent_for_redelivered_events(
 async def test_sweep_finds_every_tenant_with_pending_events(
     client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, database: str
 ) -> None:
-    from tests.conftest import create_tenant
-
     handles = [await create_tenant(database) for _ in range(3)]
     for h in handles:
         await Scim(client, h).req("POST", "/Users", entra_user())
@@ -230,11 +234,12 @@ async def test_reads_are_flushed_in_batches(
 ) -> None:
     scim = Scim(client, tenant)
     await asyncio.gather(*(scim.req("GET", "/Users", params={"count": "1"}) for _ in range(n)))
-    for _ in range(50):
-        if await outbox_count(admin, tenant) + len(await log_rows(admin, tenant)) >= n:
-            break
-        await asyncio.sleep(0.05)
-    assert await outbox_count(admin, tenant) + len(await log_rows(admin, tenant)) == n
+
+    async def recorded() -> int:
+        return await outbox_count(admin, tenant) + len(await log_rows(admin, tenant))
+
+    # The recorder's own timer and batch size flush them: no explicit flush here.
+    assert await wait_until(recorded, lambda got: got >= n, f"{n} read events") == n
     await settle(services, tenant)
     assert len(await log_rows(admin, tenant)) == n
 
@@ -242,8 +247,6 @@ async def test_reads_are_flushed_in_batches(
 async def test_one_failing_tenant_does_not_stop_the_sweep(
     client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, database: str
 ) -> None:
-    from tests.conftest import create_tenant
-
     bad, good = await create_tenant(database), await create_tenant(database)
     await admin.execute(f"ALTER TABLE {bad.tenant.schema}.activity_log ADD CONSTRAINT refuse_all CHECK (false)")
     for h in (bad, good):
@@ -255,3 +258,37 @@ async def test_one_failing_tenant_does_not_stop_the_sweep(
     await admin.execute(f"ALTER TABLE {bad.tenant.schema}.activity_log DROP CONSTRAINT refuse_all")
     await audit_drain.sweep(services.db.pool, services.db.install_id, full=True)
     assert len(await log_rows(admin, bad)) == 1
+
+
+async def test_a_hanging_nudge_never_holds_up_a_flush(services: Services, tenant: TenantHandle) -> None:
+    release = threading.Event()
+    calls: list[list[int]] = []
+
+    def nudge(ids: list[int]) -> None:  # a publish to a broker that never answers
+        calls.append(ids)
+        release.wait()
+
+    recorder = ActivityRecorder(services.db.pool, services.db.install_id, nudge, nudge_interval=0)
+    try:
+        for _ in range(3):
+            recorder.wrote(tenant.tenant.id)
+            await recorder.flush()  # each returns although the first nudge is still blocked
+        assert not release.is_set()
+
+        async def published() -> int:
+            return len(calls)
+
+        await wait_until(published, lambda n: n >= 1, "the nudge thread to start")
+        assert calls == [[tenant.tenant.id]]  # one publish in flight at a time; the rest wait for it
+    finally:
+        release.set()
+
+
+async def test_a_write_to_a_discovery_endpoint_is_named_other_request(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, services: Services, tenant: TenantHandle
+) -> None:
+    r = await client.post(f"{tenant.base}/Schemas", headers=tenant.auth, json={})
+    assert r.status_code == 405
+    await settle(services, tenant)
+    rows = await log_rows(admin, tenant)
+    assert [(row["operation"], row["status"], row["resource_type"]) for row in rows] == [(Operation.OTHER, 405, None)]

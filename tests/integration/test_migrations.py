@@ -6,7 +6,7 @@ import asyncpg
 
 from scimhub.tenancy.migrate import Migration, load_migrations, migrate
 from scimhub.tenancy.names import schema_name
-from tests.conftest import create_tenant
+from tests.support.tenants import create_tenant
 
 
 async def test_rerun_applies_nothing(database: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,13 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, create_tenant, start_web, stop_process
-from tests.factories import ENTERPRISE, entra_user
+from scimhub import tasks
+from scimhub.queue import make_celery
+from tests.support.factories import ENTERPRISE, entra_user
+from tests.support.processes import RedisProcess, start_web, stop_process
+from tests.support.settings import make_settings
+from tests.support.tenants import create_tenant
+from tests.support.waiting import PATIENCE, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -74,7 +80,8 @@ class SentrySink:
                     out.append(item)
         return out
 
-    def wait(self, timeout: float = 20) -> list[dict[str, Any]]:
+    def wait(self, timeout: float = PATIENCE) -> list[dict[str, Any]]:
+        """Until at least one event arrived (a final state: the caller asserts on what arrived)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.events():
@@ -117,7 +124,7 @@ def user_body(pv: dict[str, str]) -> dict[str, Any]:
     )
 
 
-def assert_nothing_personal(text: str, pv: dict[str, str], token: str, extra: list[str] = ()) -> None:
+def assert_nothing_personal(text: str, pv: dict[str, str], token: str, extra: Sequence[str] = ()) -> None:
     for value in [*pv.values(), token, token[4:], *extra]:
         assert value not in text, f"{value!r} leaked"
     # Parts of values too (the name inside the email, etc.)
@@ -139,9 +146,11 @@ async def test_failing_request_reaches_sentry_without_personal_data(
         async with httpx.AsyncClient(
             base_url=f"{web.url}/scim/v2/{t.slug}", timeout=15, headers={"Authorization": f"Bearer {t.token}"}
         ) as c:
-            r = await c.post("/Users", json=user_body(pv))
+            # The expected outcomes first: Sentry's transport sends events in order, so once the failure's event
+            # is in, an event of these would be in too.
             ok = await c.get("/Users", params={"filter": f'userName eq "{pv["userName"]}"'})
             missing = await c.get("/Users/00000000-0000-0000-0000-000000000000")
+            r = await c.post("/Users", json=user_body(pv))
         assert r.status_code == 500
         body = r.json()
         assert body["status"] == "500" and r.headers["x-request-id"] in body["detail"]
@@ -184,10 +193,12 @@ async def test_failing_task_reaches_sentry_without_personal_data(
             }
         ),
     )
+    broker = RedisProcess(tmp_path)  # its own: the shared test Redis holds every nudge of the in-process app
+    broker.start()
     env = {
         **os.environ,
         "SCIMHUB_DATABASE_URL": database,
-        "SCIMHUB_REDIS_URL": REDIS_URL,
+        "SCIMHUB_REDIS_URL": broker.url,
         "SENTRY_DSN": sentry_sink.dsn,
     }
     worker = subprocess.Popen(
@@ -215,13 +226,11 @@ async def test_failing_task_reaches_sentry_without_personal_data(
         start_new_session=True,
     )
     try:
-        from scimhub.queue import make_celery
-        from tests.conftest import make_settings
-
-        make_celery(make_settings()).send_task("audit.drain", args=[[t.tenant.id]], queue="audit")
-        events = sentry_sink.wait(30)
+        tasks.enqueue_drain(make_celery(make_settings(redis_url=broker.url)), [t.tenant.id])
+        events = sentry_sink.wait()
     finally:
         stop_process(worker, signal.SIGTERM)
+        broker.stop()
     await admin.execute(f"DELETE FROM {schema}.audit_outbox")  # leave no poisoned event for later tests
     assert events, (tmp_path / "worker.log").read_text()[-2000:]
     assert any(v["type"] == "CheckViolationError" for e in events for v in e["exception"]["values"])
@@ -251,6 +260,12 @@ async def test_logs_of_a_full_scim_session_hold_no_token_or_personal_data(databa
             await c.post("/Users", content=b"{broken", headers={"Content-Type": "application/scim+json"})
             await c.delete(f"/Users/{user['id']}")
             await c.get("/Users", headers={"Authorization": "Bearer shs_some-other-secret-token"})
+        # A request's line is written just after its answer went out: wait for the eighth before stopping.
+        await wait_until(
+            lambda: asyncio.to_thread((tmp_path / "web.log").read_text),
+            lambda text: text.count('"msg":"request"') >= 8,
+            "eight request lines in the log",
+        )
     finally:
         stop_process(web.process)
     text = (tmp_path / "web.log").read_text()

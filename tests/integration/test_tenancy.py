@@ -12,7 +12,7 @@ import pytest
 from scimhub.http.services import Services
 from scimhub.tenancy.names import app_role_name
 from scimhub.tenancy.transaction import tenant_transaction
-from tests.conftest import TenantHandle, create_tenant
+from tests.support.tenants import TenantHandle, create_tenant
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

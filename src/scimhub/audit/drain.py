@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from scimhub.tenancy import directory
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.names import schema_name, tenant_role_name
 from scimhub.tenancy.transaction import tenant_transaction
 
 BATCH = 500
@@ -79,7 +79,14 @@ class DrainResult:
     moved: int = 0
     inserted: int = 0
     failures: int = 0
-    lag_seconds: float | None = None
+    lag_seconds: float | None = None  # the oldest moved event's age when it was moved
+
+    def add(self, other: DrainResult) -> None:
+        self.moved += other.moved
+        self.inserted += other.inserted
+        self.failures += other.failures
+        if other.lag_seconds is not None:
+            self.lag_seconds = max(self.lag_seconds or 0.0, other.lag_seconds)
 
 
 async def drain_tenant(
@@ -100,25 +107,17 @@ async def drain_tenant(
     return result
 
 
-async def tenants_by_id(pool: asyncpg.Pool, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
-    """Tenants to work on (all of them when `ids` is None); deleted tenants are skipped."""
+async def drain_tenants(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int]) -> DrainResult:
+    """Drain these tenants (the after-commit nudge names them); ids of deleted tenants are skipped."""
+    total = DrainResult()
+    for tenant in await _tenants(pool, install_id, tenant_ids):
+        total.add(await drain_tenant(pool, tenant))
+    return total
+
+
+async def _tenants(pool: asyncpg.Pool, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
     async with pool.acquire() as conn:
-        if ids is None:
-            rows = await conn.fetch("SELECT id, slug, status FROM public.tenant ORDER BY id")
-        else:
-            rows = await conn.fetch(
-                "SELECT id, slug, status FROM public.tenant WHERE id = ANY($1::bigint[])", list(ids)
-            )
-    return [
-        Tenant(
-            id=r["id"],
-            slug=r["slug"],
-            schema=schema_name(r["id"]),
-            role=tenant_role_name(install_id, r["id"]),
-            status=r["status"],
-        )
-        for r in rows
-    ]
+        return await directory.tenants_by_id(conn, install_id, ids)
 
 
 async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> list[Tenant]:
@@ -130,7 +129,7 @@ async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> li
                WHERE relname = 'audit_outbox' AND n_live_tup > 0 AND schemaname LIKE 't\\_%'"""
         )
     ids = [int(r["schemaname"][2:]) for r in rows if r["schemaname"][2:].isdigit()]
-    return await tenants_by_id(pool, install_id, ids) if ids else []
+    return await _tenants(pool, install_id, ids) if ids else []
 
 
 class SweepError(Exception):
@@ -140,9 +139,7 @@ class SweepError(Exception):
 async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
     """Drain every tenant with pending events. One tenant's failure does not stop the others: the sweep goes
     on and raises SweepError at the end, so the failure is reported and retried."""
-    tenants = (
-        await tenants_by_id(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
-    )
+    tenants = await _tenants(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
     total = DrainResult()
     failed: list[tuple[str, BaseException]] = []
     for tenant in tenants:
@@ -151,11 +148,7 @@ async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResu
         except (asyncpg.PostgresError, OSError) as exc:
             failed.append((tenant.slug, exc))
             continue
-        total.moved += got.moved
-        total.inserted += got.inserted
-        total.failures += got.failures
-        if got.lag_seconds is not None:
-            total.lag_seconds = max(total.lag_seconds or 0.0, got.lag_seconds)
+        total.add(got)
     if failed:
         slugs = ", ".join(slug for slug, _ in failed[:10])
         raise SweepError(f"{len(failed)} tenant(s) could not be drained: {slugs}") from failed[0][1]
@@ -191,6 +184,6 @@ async def purge(pool: asyncpg.Pool, install_id: str) -> int:
             r["id"]: r["retention_days"] for r in await conn.fetch("SELECT id, retention_days FROM public.tenant")
         }
     removed = 0
-    for tenant in await tenants_by_id(pool, install_id, None):
+    for tenant in await _tenants(pool, install_id, None):
         removed += await purge_tenant(pool, tenant, retention.get(tenant.id, 90))
     return removed

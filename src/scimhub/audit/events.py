@@ -1,7 +1,8 @@
 """Activity events: one per SCIM request, shaped exactly like a row of `activity_log`.
 
-Nothing in an event ever holds a secret: the Authorization header is never read into it, and request and
-response bodies (kept for failures, and for writes when the tenant asks) have every `password` removed.
+Its `operation` and `outcome` are words of `audit.vocabulary`. Nothing in an event ever holds a secret: the
+Authorization header is never read into it, and request and response bodies (kept for failures, and for
+writes when the tenant asks) have every `password` removed.
 """
 
 from __future__ import annotations
@@ -40,25 +41,6 @@ class ActivityEvent(msgspec.Struct, kw_only=True, omit_defaults=False):
     response_body: str | None = None
     repeat: int = 1
     notify: bool = False
-
-
-def outcome_of(status: int) -> str:
-    if status < 400:
-        return "success"
-    if status == 404:
-        return "not found"
-    if status == 409:
-        return "conflict"
-    return "failure"
-
-
-def counts_toward_digest(status: int, method: str) -> bool:
-    """A failed provisioning request for the failure mail: every 5xx, every 4xx but a lookup's 404."""
-    if status >= 500:
-        return True
-    if status < 400:
-        return False
-    return not (status == 404 and method == "GET")
 
 
 def _scrub(value: Any) -> Any:

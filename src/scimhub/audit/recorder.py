@@ -9,7 +9,9 @@ Guarantees (also in the README):
   loses at most those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events,
   then drops the oldest (counted in the metrics);
 - authentication failures are counted per tenant URL and written as one event per flush, so a flood of bad
-  tokens cannot flood a tenant's log.
+  tokens cannot flood a tenant's log;
+- flushes never overlap: when `flush()` returns, every event buffered before the call is in the activity log
+  (written by this call, or by the timer's flush that was under way), or it raised and they stay buffered.
 After each flush the drain task is nudged, at most once per interval and from a thread with short broker
 timeouts: a hung or stopped Redis never blocks a request, and the beat sweep finds what a lost nudge missed.
 """
@@ -19,15 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from scimhub.audit.events import ActivityEvent, encode_event
 from scimhub.audit.outbox import log_encoded
+from scimhub.tenancy import directory
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.names import schema_name, tenant_role_name
 from scimhub.tenancy.transaction import tenant_transaction
 
 log = logging.getLogger("scimhub.audit")
@@ -62,12 +65,18 @@ class ActivityRecorder:
         self._written: set[int] = set()
         self._count = 0
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._nudging = False
         self._nudge_interval = nudge_interval
         self._last_nudge = 0.0
         self.dropped = 0
         self.flushed = 0
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for the next flush (the /ready check and the metrics show it)."""
+        return self._count
 
     # ------------------------------------------------------------------------------------------ intake
 
@@ -126,7 +135,19 @@ class ActivityRecorder:
                 log.warning("activity flush failed (%s); will retry", type(exc).__name__)
                 await asyncio.sleep(min(2.0, self.interval * 10))
 
+    @asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No flush starts inside this block (one under way is waited for first); events keep buffering, up
+        to `max_buffer`. For a caller that needs a group of events to land in one flush (tests do)."""
+        async with self._flushing:
+            yield
+
     async def flush(self) -> None:
+        """Write everything buffered; see the module's guarantees. Raises what PostgreSQL raised."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         pending, self._pending = self._pending, {}
         self._count = 0
         auth, self._auth_failures = self._auth_failures, {}
@@ -155,15 +176,9 @@ class ActivityRecorder:
 
     async def _flush_auth(self, auth: dict[str, tuple[int, ActivityEvent]]) -> None:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id, slug FROM public.tenant WHERE slug = ANY($1::text[])", list(auth))
-        for r in rows:
-            count, first = auth[r["slug"]]
-            tenant = Tenant(
-                id=r["id"],
-                slug=r["slug"],
-                schema=schema_name(r["id"]),
-                role=tenant_role_name(self._install_id, r["id"]),
-            )
+            found = await directory.tenants_by_slug(conn, self._install_id, list(auth))
+        for tenant in found:  # slugs of no tenant (a scanner's guesses) are dropped
+            count, first = auth[tenant.slug]
             first.repeat = count
             if count > 1:
                 first.error_detail = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
@@ -18,17 +17,12 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from scimhub import metrics
-from scimhub.audit.events import (
-    ActivityEvent,
-    counts_toward_digest,
-    encode_event,
-    now_iso,
-    outcome_of,
-    redact_body,
-)
+from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body
+from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
 from scimhub.scim.errors import ScimError
+from scimhub.tenancy.model import Tenant
 
 if TYPE_CHECKING:
     from scimhub.http.services import Services
@@ -36,7 +30,7 @@ if TYPE_CHECKING:
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _GUID = re.compile(r'"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"')
 _KEEP_BODY = 65_536
-_NAMES = {"users": "user", "groups": "group"}
+_RESOURCE_TYPES = {"users": "User", "groups": "Group"}  # the path segment, any case (RFC 7644 §3.2)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -46,21 +40,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _operation(method: str, resource: str | None, has_id: bool) -> str:
-    kind = _NAMES.get((resource or "").lower())
-    if kind is None:
-        return "Discovery" if method == "GET" else f"{method.title()} request"
-    if method == "GET":
-        return f"Get {kind}" if has_id else "Lookup"
-    if method == "POST":
-        return "Lookup" if has_id else f"Create {kind}"
-    return {"PUT": f"Replace {kind}", "PATCH": f"Update {kind}", "DELETE": f"Delete {kind}"}.get(method, method)
-
-
 def _target_from_body(raw: bytes, resource: str | None) -> str | None:
     import msgspec
 
-    if not raw or (resource or "").lower() not in _NAMES:
+    if not raw or (resource or "").lower() not in _RESOURCE_TYPES:
         return None
     try:
         data = msgspec.json.decode(raw)
@@ -95,7 +78,7 @@ class RequestInfo:
     def event(self, **fields: Any) -> ActivityEvent:
         status = fields["status"]
         return ActivityEvent(
-            event_id=str(uuid.uuid4()),
+            event_id=new_event_id(),
             received_at=self.received_at,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
             request_id=self.request_id,
@@ -111,8 +94,8 @@ class RequestInfo:
 
 def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -> ActivityEvent:
     operation = outcome.operation
-    if operation == "Lookup" and outcome.results == 0 and _GUID.search(info.path.replace("%22", '"')):
-        operation = "Test connection"  # Entra's probe: a random GUID that cannot match (contract §2.1)
+    if operation == Operation.LOOKUP and outcome.results == 0 and _GUID.search(info.path.replace("%22", '"')):
+        operation = Operation.TEST_CONNECTION  # Entra's probe: a random GUID that cannot match (contract §2.1)
     return info.event(
         operation=operation,
         resource_type=outcome.resource_type,
@@ -125,7 +108,7 @@ def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -
     )
 
 
-def write_audit(services: Services, info: RequestInfo, tenant: Any, outcome: Outcome) -> str:
+def write_audit(services: Services, info: RequestInfo, tenant: Tenant, outcome: Outcome) -> str:
     """The `ScimContext.audit` hook: a successful write's event, written by the write's own statement."""
     event = event_for_outcome(info, outcome, keep_body=tenant.keep_write_bodies)
     services.recorder.wrote(tenant.id)
@@ -178,7 +161,8 @@ class ActivityMiddleware(ASGIMiddleware):
     def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
         params = scope.get("path_params", {})
         resource = params.get("resource")
-        canonical = {"users": "Users", "groups": "Groups"}.get((resource or "").lower(), resource or "")
+        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
+        canonical = f"{resource_type}s" if resource_type else resource or ""  # the endpoint's RFC spelling
         route = "/scim/v2/{tenant}" + (f"/{canonical}" if canonical else "") + ("/{id}" if params.get("rid") else "")
         seconds = time.perf_counter() - info.started
         tenant = state.get("tenant")
@@ -213,7 +197,7 @@ class ActivityMiddleware(ASGIMiddleware):
                 recorder.auth_failure(
                     params["tenant"],
                     info.event(
-                        operation="Authentication failed",
+                        operation=Operation.AUTHENTICATION_FAILED,
                         status=401,
                         error_type="unauthorized",
                         error_detail="a request with a missing, wrong, revoked or expired token, or while the "
@@ -229,10 +213,11 @@ class ActivityMiddleware(ASGIMiddleware):
             return
         error = error or state.get("error")
         resource = params.get("resource")
+        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
         rid = params.get("rid")
         event = info.event(
-            operation=_operation(info.method, resource, bool(rid)),
-            resource_type=(_NAMES.get((resource or "").lower()) or "").title() or None,
+            operation=operation_for_request(info.method, resource_type, bool(rid)),
+            resource_type=resource_type,
             resource_id=rid if rid and rid != ".search" else None,
             target=_target_from_body(info.body, resource),
             status=status,

@@ -1,15 +1,23 @@
-"""The long-lived objects a web process holds (pool, token resolver, audit recorder), built at start-up."""
+"""The long-lived objects a web process holds (pool, token resolver, audit recorder, task publisher), built at
+start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from celery import Celery
+
+from scimhub import tasks
 from scimhub.audit.recorder import ActivityRecorder
+from scimhub.notify import service as notify_service
 from scimhub.provisioning.context import Limits
 from scimhub.queue import make_celery
 from scimhub.settings import Settings
 from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.resolver import TokenResolver
 
 
@@ -20,17 +28,14 @@ class Services:
     resolver: TokenResolver
     limits: Limits
     recorder: ActivityRecorder
-    celery: Any = None
+    celery: Celery
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
         db = await AppDatabase.open(settings.database_url, size=settings.db_pool_size)
         celery = make_celery(settings)
-
-        def nudge(tenant_ids: list[int]) -> None:
-            celery.send_task("audit.drain", args=[tenant_ids], queue="audit")
-
-        recorder = ActivityRecorder(db.pool, db.install_id, nudge)
+        # The recorder calls this from a thread, at most once per nudge interval (never per request).
+        recorder = ActivityRecorder(db.pool, db.install_id, lambda ids: tasks.enqueue_drain(celery, ids))
         recorder.start()
         return cls(
             celery=celery,
@@ -46,9 +51,23 @@ class Services:
             recorder=recorder,
         )
 
+    async def send_test_mail(self, tenant: Tenant) -> uuid.UUID:
+        """Queue a test notification to the tenant's recipients (the hub's and the API's "send a test mail").
+        Raises tasks.QueueUnavailable when the broker cannot take it (the digest row stays 'pending'; while
+        notifications are on, the digest flush re-queues it after two minutes)."""
+        digest_id = await notify_service.create_test_digest(self.db.pool, tenant)
+        try:
+            await asyncio.to_thread(tasks.enqueue_digest, self.celery, tenant.id, digest_id)
+        except Exception as exc:  # kombu and redis raise many kinds; the caller needs only this one
+            raise tasks.QueueUnavailable("the mail queue is unavailable") from exc
+        return digest_id
+
     def publish(self, task: str, args: list[Any], queue: str) -> None:
-        """Publish a Celery task (blocking: call from a thread)."""
-        self.celery.send_task(task, args=args, queue=queue)
+        """Deprecated: the hub and the admin API call `send_test_mail` instead. Kept only until their move to it
+        is merged; understands the one call they make (`email.send_digest` with tenant id and digest id)."""
+        if task != tasks.SEND_DIGEST.name or len(args) != 2:
+            raise ValueError(f"publish() only forwards {tasks.SEND_DIGEST.name}; use scimhub.tasks")
+        tasks.enqueue_digest(self.celery, int(args[0]), uuid.UUID(str(args[1])))
 
     async def stop(self) -> None:
         await self.recorder.stop()

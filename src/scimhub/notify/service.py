@@ -1,7 +1,7 @@
 """Deciding when a tenant's failure digest is due, and what it says.
 
 Rules (issue #5, DESIGN.md):
-- a failure that counts (see `audit.events.counts_toward_digest`) marks the digest as pending (the drain
+- a failure that counts (see `audit.vocabulary.counts_toward_digest`) marks the digest as pending (the drain
   does it, in the same transaction that writes the activity entry);
 - the first digest after a quiet period goes out `settle` seconds (30 by default) after its first failure,
   so a burst lands in one mail, i.e. within about a minute; after that at most one digest per tenant per
@@ -9,25 +9,43 @@ Rules (issue #5, DESIGN.md):
 - when failures stop for a whole window after a digest, one "recovered" note follows;
 - with notifications switched off or no recipients, nothing is mailed and pending counts are dropped (the
   failures stay in the activity log).
+Every rule takes `now` from the caller (the flush passes the clock; tests pass the moment they mean).
+Delivering a claimed digest is `notify.delivery`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
 
 import asyncpg
+import msgspec
 
 from scimhub.notify.digest import DigestSummary, Example, activity_link, fmt
+from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.names import schema_name, tenant_role_name
 from scimhub.tenancy.transaction import tenant_transaction
 
 
-@dataclass(frozen=True)
-class TenantNotify:
+class DigestStatus(StrEnum):
+    """`notify_digest.status` (the migration's CHECK lists the same words)."""
+
+    PENDING = "pending"  # claimed, its send task queued or under way
+    SENT = "sent"  # every recipient has it
+    PARTIAL = "partial"  # some recipient refused it, or still failed after the last retry
+    SKIPPED = "skipped"  # no SMTP configured, notifications off, or no recipients
+
+
+class RecipientStatus(StrEnum):
+    """`notify_delivery.status`: what happened to one digest for one recipient."""
+
+    SENT = "sent"
+    REJECTED = "rejected"  # a permanent SMTP error (5xx): never retried
+    FAILED = "failed"  # transient errors until the last retry
+
+
+class TenantNotify(msgspec.Struct, frozen=True, kw_only=True):
     tenant: Tenant
     name: str
     recipients: list[str]
@@ -35,24 +53,32 @@ class TenantNotify:
     window: dt.timedelta
 
 
+class DueDigest(msgspec.Struct, frozen=True):
+    tenant_id: int
+    digest_id: uuid.UUID
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    digest_id: uuid.UUID
+    recipient: str
+    status: str  # a RecipientStatus
+    detail: str | None
+    created_at: dt.datetime
+
+
+_SETTINGS = f"""SELECT {TENANT_COLUMNS}, t.name, t.notify_emails, t.notify_enabled, t.digest_window_minutes
+FROM public.tenant t WHERE $1::bigint[] IS NULL OR t.id = ANY($1::bigint[]) ORDER BY t.id"""  # noqa: S608 - constants only
+
+
 async def notify_settings(
     pool: asyncpg.Pool, install_id: str, tenant_ids: list[int] | None = None
 ) -> list[TenantNotify]:
+    """The notification settings of these tenants (all when None), by id; deleted tenants are skipped."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT id, slug, name, status, notify_emails, notify_enabled, digest_window_minutes
-               FROM public.tenant WHERE $1::bigint[] IS NULL OR id = ANY($1::bigint[]) ORDER BY id""",
-            tenant_ids,
-        )
+        rows = await conn.fetch(_SETTINGS, tenant_ids)
     return [
         TenantNotify(
-            tenant=Tenant(
-                id=r["id"],
-                slug=r["slug"],
-                schema=schema_name(r["id"]),
-                role=tenant_role_name(install_id, r["id"]),
-                status=r["status"],
-            ),
+            tenant=tenant_from_row(install_id, r),
             name=r["name"],
             recipients=list(r["notify_emails"]),
             enabled=r["notify_enabled"],
@@ -60,6 +86,17 @@ async def notify_settings(
         )
         for r in rows
     ]
+
+
+async def claim_due_digests(
+    pool: asyncpg.Pool, install_id: str, *, settle: dt.timedelta, now: dt.datetime | None = None
+) -> list[DueDigest]:
+    """`claim_due_digest` for every tenant: the digests to send now, across the installation."""
+    now = now or dt.datetime.now(dt.UTC)
+    due: list[DueDigest] = []
+    for tn in await notify_settings(pool, install_id):
+        due.extend(DueDigest(tn.tenant.id, d) for d in await claim_due_digest(pool, tn, settle=settle, now=now))
+    return due
 
 
 async def claim_due_digest(
@@ -121,7 +158,7 @@ async def claim_due_digest(
             "AND created_at < $1::timestamptz - interval '2 minutes'",
             now,
         )
-        out.extend(r["id"] for r in stale)
+        out.extend(r["id"] for r in stale if r["id"] not in out)  # not the one just created a second time
     return out
 
 
@@ -189,13 +226,19 @@ async def summarise(
 
 
 async def delivered(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID) -> dict[str, str]:
+    """recipient -> RecipientStatus of this digest's delivery records."""
     async with tenant_transaction(pool, tenant) as conn:
         rows = await conn.fetch("SELECT recipient, status FROM notify_delivery WHERE digest_id = $1", digest_id)
     return {r["recipient"]: r["status"] for r in rows}
 
 
 async def record_delivery(
-    pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, recipient: str, status: str, detail: str | None = None
+    pool: asyncpg.Pool,
+    tenant: Tenant,
+    digest_id: uuid.UUID,
+    recipient: str,
+    status: RecipientStatus,
+    detail: str | None = None,
 ) -> None:
     async with tenant_transaction(pool, tenant) as conn:
         await conn.execute(
@@ -208,12 +251,26 @@ async def record_delivery(
         )
 
 
-async def finish_digest(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, status: str) -> None:
+async def finish_digest(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, status: DigestStatus) -> None:
     async with tenant_transaction(pool, tenant) as conn:
         await conn.execute("UPDATE notify_digest SET status = $2 WHERE id = $1", digest_id, status)
 
 
-async def deliveries(pool: asyncpg.Pool, tenant: Tenant) -> list[dict[str, Any]]:
+async def deliveries(pool: asyncpg.Pool, tenant: Tenant) -> list[Delivery]:
+    """Every delivery record of the tenant, oldest first."""
     async with tenant_transaction(pool, tenant) as conn:
-        rows = await conn.fetch("SELECT * FROM notify_delivery ORDER BY created_at")
-    return [dict(r) for r in rows]
+        rows = await conn.fetch(
+            "SELECT digest_id, recipient, status, detail, created_at FROM notify_delivery ORDER BY created_at"
+        )
+    return [Delivery(**dict(r)) for r in rows]
+
+
+async def recent_deliveries(pool: asyncpg.Pool, tenant: Tenant, *, limit: int = 10) -> list[Delivery]:
+    """The tenant's latest delivery records, newest first (the hub's notifications page)."""
+    async with tenant_transaction(pool, tenant) as conn:
+        rows = await conn.fetch(
+            "SELECT digest_id, recipient, status, detail, created_at FROM notify_delivery "
+            "ORDER BY created_at DESC LIMIT $1",
+            limit,
+        )
+    return [Delivery(**dict(r)) for r in rows]

@@ -21,8 +21,14 @@ import msgspec
 
 from scimhub.tenancy.names import app_role_name
 
-Connection = asyncpg.Connection
-Pool = asyncpg.Pool
+# Errors of reaching PostgreSQL, not of a statement: worth retrying later (a restart, a failover, a full
+# connection slot list). Celery tasks retry on these and on nothing else of the database's.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 class DatabaseNotMigrated(RuntimeError):

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from scimhub.tenancy import directory
 from scimhub.tenancy.db import admin_connect, database_name, read_install_id, with_database
-from scimhub.tenancy.names import app_role_name, schema_name, tenant_role_name
+from scimhub.tenancy.names import app_role_name
 
 _LOCK_KEY = 0x5C1A_B000
 
@@ -153,14 +154,13 @@ async def migrate(
         progress(f"public: applied {report.public_applied}")
         install_id = await read_install_id(conn)
         await ensure_app_role(conn, install_id)
-        rows = await conn.fetch("SELECT id FROM public.tenant ORDER BY id")
-        report.tenants = len(rows)
-        for i, row in enumerate(rows, 1):
-            schema = schema_name(row["id"])
-            n = await apply_tenant_migrations(conn, schema, tenant_role_name(install_id, row["id"]), tenant)
+        found = await directory.tenants_by_id(conn, install_id, None)
+        report.tenants = len(found)
+        for i, t in enumerate(found, 1):
+            n = await apply_tenant_migrations(conn, t.schema, t.role, tenant)
             report.tenant_applied += n
-            if n or i == len(rows) or i % 100 == 0:
-                progress(f"[{i}/{len(rows)}] {schema} applied {n}")
+            if n or i == len(found) or i % 100 == 0:
+                progress(f"[{i}/{len(found)}] {t.schema} applied {n}")
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
         await conn.close()
