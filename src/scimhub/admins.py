@@ -8,6 +8,7 @@ Session tokens and API keys are stored only as their SHA-256 digests (`tenancy.t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -29,8 +30,6 @@ THROTTLE_AFTER = 5  # failed sign-ins in THROTTLE_WINDOW before each further att
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MIN_PASSWORD = 12
 API_KEY_PREFIX = "sha_"
-# A real hash to verify against when the email is unknown, so timing does not tell accounts apart.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 # The tenant comes with the session or key in one round trip; TENANT_COLUMNS are what `tenant_from_row` reads.
 _SESSION = f"""
@@ -85,6 +84,13 @@ class ApiKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     created_at: dt.datetime
     last_used_at: dt.datetime | None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the email is unknown, so timing does not tell accounts apart
+    (made at first use: hashing costs ~0.2 s, which every CLI command would pay at import)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_password(password: str) -> None:
@@ -160,7 +166,7 @@ async def sign_in(
     )
     ok = False
     try:
-        ok = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None
+        ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password) and row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     await conn.execute(

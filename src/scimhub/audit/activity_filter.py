@@ -1,4 +1,4 @@
-"""Reading an activity-log filter and a page cursor from what a person typed.
+"""The activity log's filter and page cursor, and reading them from what a person typed.
 
 One rule for the hub's query string, the admin API's query parameters and the CLI's options: outcomes and
 operations come from `audit.vocabulary`, resource types from the SCIM schema registry, times follow
@@ -11,12 +11,31 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from scimhub.audit.queries import ActivityFilter, Cursor
+import msgspec
+
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
 from scimhub.scim.schemas import RESOURCE_TYPES as _SCIM_RESOURCE_TYPES
 from scimhub.tenancy.rules import SettingRejected, parse_time
 
 RESOURCE_TYPES: tuple[str, ...] = tuple(_SCIM_RESOURCE_TYPES)  # "User", "Group"
+
+
+class ActivityFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """Which entries of the activity log to read (`audit.queries.list_activity`); None means any."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    outcome: str | None = None  # one of vocabulary.OUTCOME_FILTERS ("problems": everything but success)
+    operation: str | None = None  # one of vocabulary.OPERATIONS
+    resource_type: str | None = None  # one of RESOURCE_TYPES
+    text: str | None = None  # userName / displayName prefix, or a resource id, or a request id
+
+
+class Cursor(msgspec.Struct, frozen=True):
+    """Where the next page starts: the last entry of this one (keyset paging, newest first)."""
+
+    received_at: dt.datetime
+    event_id: uuid.UUID
 
 
 class FilterRejected(ValueError):

@@ -1,7 +1,8 @@
 """Reading a tenant's activity log (inside `tenant_transaction`): newest first, filtered, keyset-paged.
 
 The operator CLI, the admin hub and its JSON API all read through here, and get `ActivityEntry` values.
-Filters and cursors typed by people are read by `audit.activity_filter`.
+The filter and the page cursor (`ActivityFilter`, `Cursor`) are defined, and read from what people type,
+in `audit.activity_filter`.
 """
 
 from __future__ import annotations
@@ -14,23 +15,10 @@ import asyncpg
 import msgspec
 from piccolo.query import WhereRaw
 
+from scimhub.audit.activity_filter import ActivityFilter, Cursor
 from scimhub.audit.vocabulary import PROBLEMS, Outcome
 from scimhub.store.filter_sql import escape_like
 from scimhub.store.tables import ActivityHourly, ActivityLog, fetch
-
-
-class ActivityFilter(msgspec.Struct, kw_only=True, frozen=True):
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    outcome: str | None = None  # one of vocabulary.OUTCOME_FILTERS ("problems": everything but success)
-    operation: str | None = None  # one of vocabulary.OPERATIONS
-    resource_type: str | None = None
-    text: str | None = None  # userName / displayName prefix, or a resource id, or a request id
-
-
-class Cursor(msgspec.Struct, frozen=True):
-    received_at: dt.datetime
-    event_id: uuid.UUID
 
 
 class ActivityEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,8 +14,7 @@ import msgspec
 from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 
-from scimhub.audit.activity_filter import RESOURCE_TYPES, decode_cursor, parse_filter
-from scimhub.audit.queries import ActivityFilter, Cursor
+from scimhub.audit.activity_filter import RESOURCE_TYPES, ActivityFilter, Cursor, decode_cursor, parse_filter
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
 
 

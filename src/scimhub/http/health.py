@@ -9,9 +9,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from scimhub import metrics
 from scimhub.audit.backlog import outbox_backlog
+from scimhub.http.admin_access import provide_services
 from scimhub.http.services import Services
 
 _CHECK_SECONDS = 2
@@ -31,10 +33,9 @@ async def _ping_redis(redis_url: str) -> None:
         await client.aclose()
 
 
-@get("/ready", include_in_schema=False)
-async def ready(request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
+@get("/ready", include_in_schema=False, dependencies={"services": provide_services})
+async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
     """503 unless PostgreSQL and Redis answer within 2 s each; says which one did not (never why in detail)."""
-    services: Services = request.app.state.services
     checks: dict[str, Any] = {}
     backlog: int | None = None
     try:
@@ -55,11 +56,10 @@ async def ready(request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
     return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@get("/metrics", include_in_schema=False)
-async def metrics_endpoint(request: Request[Any, Any, State]) -> Response[bytes]:
+@get("/metrics", include_in_schema=False, dependencies={"services": provide_services})
+async def metrics_endpoint(request: Request[Any, Any, State], services: NamedDependency[Services]) -> Response[bytes]:
     """Prometheus text format. With SCIMHUB_METRICS_TOKEN set, a matching Bearer token is required;
     without it, only loopback clients are served (put the scraper beside the process)."""
-    services: Services = request.app.state.services
     expected = services.settings.metrics_token
     if expected:
         given = request.headers.get("authorization", "")

@@ -15,15 +15,8 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from scimhub.audit import chart
-from scimhub.audit.activity_filter import RESOURCE_TYPES, encode_cursor
-from scimhub.audit.queries import (
-    ActivityEntry,
-    ActivityFilter,
-    Cursor,
-    activity_histogram_rollup,
-    get_entry,
-    list_activity,
-)
+from scimhub.audit.activity_filter import RESOURCE_TYPES, ActivityFilter, Cursor, encode_cursor
+from scimhub.audit.queries import ActivityEntry, activity_histogram_rollup, get_entry, list_activity
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS, OUTCOME_LABELS
 from scimhub.http.activity_params import ActivityQuery
 from scimhub.http.hub.rendering import HubError

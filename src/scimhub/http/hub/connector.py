@@ -12,6 +12,9 @@ from scimhub.http.hub.rendering import HubError, sentence
 from scimhub.http.hub.session import HubPage
 from scimhub.tenancy import rules, tenants
 
+# The rotation form's choices: how long older tokens keep working, in minutes (the longest is the rules' limit).
+OVERLAP_CHOICES = [(0, "no time (stop now)"), (60, "1 hour"), (1440, "24 hours"), (rules.MAX_MINUTES, "7 days")]
+
 
 async def _connector(page: HubPage, *, active: bool | None = None, status: int = 200, **more: Any) -> Response[str]:
     async with page.services.db.pool.acquire() as conn:
@@ -21,6 +24,7 @@ async def _connector(page: HubPage, *, active: bool | None = None, status: int =
         nav="connector",
         status=status,
         tokens=tokens,
+        overlap_choices=OVERLAP_CHOICES,
         active=page.tenant.active if active is None else active,
         scim_url=tenants.scim_url(page.services.settings.public_url, page.tenant.slug),
         **more,
