@@ -441,3 +441,11 @@ async def test_one_time_password_leads_to_the_password_page_first(
     r = await c.post(f"/hub/{tenant.slug}/password", data={"csrf": csrf_of(page.text), "password": PASSWORD})
     assert r.status_code == 303 and r.headers["location"] == f"/hub/{tenant.slug}/"
     assert (await c.get(f"/hub/{tenant.slug}/activity")).status_code == 200
+
+
+async def test_options_on_hub_and_api_paths_is_answered_without_a_session(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    for path in (f"/hub/{tenant.slug}/", f"/hub/{tenant.slug}/activity.csv", "/admin/api/activity"):
+        r = await client.request("OPTIONS", path)
+        assert r.status_code == 204 and not r.content, path

@@ -57,27 +57,34 @@ class HubSession(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=signed_in, auth=None)
 
 
-def _signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn:
+def _signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:
+    """The session the middleware found; None only for OPTIONS (Litestar's own answer, which the
+    authentication middleware lets through and which shows nothing)."""
+    if connection.scope.get("method") == "OPTIONS":
+        return None
     signed_in: SignedIn = connection.user
     return signed_in
 
 
 def same_tenant(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if _signed_in(connection).tenant.slug != _slug(connection):
+    signed_in = _signed_in(connection)
+    if signed_in is not None and signed_in.tenant.slug != _slug(connection):
         raise HubError(404, "Not found", "There is no such page.")
 
 
 def password_changed(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if _signed_in(connection).principal.must_change_password and not handler.opt.get(FIRST_SIGN_IN_PAGE):
+    signed_in = _signed_in(connection)
+    if signed_in is not None and signed_in.principal.must_change_password and not handler.opt.get(FIRST_SIGN_IN_PAGE):
         raise PasswordChangeRequired(_slug(connection))
 
 
 async def csrf_checked(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     assert isinstance(connection, Request)  # the guards of HTTP handlers get the request
-    if connection.method not in UNSAFE_METHODS:
+    signed_in = _signed_in(connection)
+    if signed_in is None or connection.method not in UNSAFE_METHODS:
         return
     given = (await connection.form()).get("csrf", "")
-    if not csrf_matches(_signed_in(connection).principal, str(given)):
+    if not csrf_matches(signed_in.principal, str(given)):
         raise HubError(
             403,
             "This form has expired",
