@@ -1,29 +1,51 @@
 """Tenant administrators: accounts (argon2), server-side sessions, admin API keys, sign-in throttling.
 
 An administrator belongs to exactly one tenant; every query here is bound to a tenant id, and the hub and
-the admin API take the tenant from the session or key, never from what the browser sends.
+the admin API take the tenant from the session or key (`SignedIn`), never from what the browser sends.
+Session tokens and API keys are stored only as their SHA-256 digests (`tenancy.tokens.token_digest`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
+import functools
+import hmac
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
+from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.rules import SettingRejected, check_email
+from scimhub.tenancy.tokens import token_digest
+
 _hasher = PasswordHasher()
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 SESSION_HOURS = 12
 THROTTLE_AFTER = 5  # failed sign-ins in THROTTLE_WINDOW before each further attempt waits
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MIN_PASSWORD = 12
-# A real hash to verify against when the email is unknown, so timing does not tell accounts apart.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+API_KEY_PREFIX = "sha_"
+
+# The tenant comes with the session or key in one round trip; TENANT_COLUMNS are what `tenant_from_row` reads.
+_SESSION = f"""
+SELECT s.admin_id, s.csrf_token, a.email, a.must_change_password, t.name AS tenant_name, {TENANT_COLUMNS}
+FROM public.admin_session s
+JOIN public.admin_user a ON a.id = s.admin_id
+JOIN public.tenant t ON t.id = s.tenant_id
+WHERE s.digest = $1 AND s.expires_at > now()
+"""  # noqa: S608 - a fixed column list, the digest is a bind parameter
+_API_KEY = f"""
+WITH used AS (
+    UPDATE public.admin_api_key SET last_used_at = now() WHERE digest = $1 AND revoked_at IS NULL
+    RETURNING tenant_id
+)
+SELECT t.name AS tenant_name, {TENANT_COLUMNS} FROM used JOIN public.tenant t ON t.id = used.tenant_id
+"""  # noqa: S608 - a fixed column list, the digest is a bind parameter
 
 
 class AdminError(Exception):
@@ -40,15 +62,35 @@ class Principal(msgspec.Struct, frozen=True):
     must_change_password: bool = False
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
+    """A principal (an administrator's session or an API key) with the tenant it acts on."""
+
+    principal: Principal
+    tenant: Tenant
+    tenant_name: str
 
 
-def check_email(email: str) -> str:
-    email = email.strip()
-    if not _EMAIL.match(email) or len(email) > 254:
-        raise AdminError(f"not an email address: {email[:80]!r}")
-    return email
+class AdminInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    email: str
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+
+class ApiKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What the hub shows of an admin API key: never the key, only its last four characters."""
+
+    hint: str
+    label: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the email is unknown, so timing does not tell accounts apart
+    (made at first use: hashing costs ~0.2 s, which every CLI command would pay at import)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_password(password: str) -> None:
@@ -60,9 +102,17 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
+def csrf_matches(principal: Principal, given: str) -> bool:
+    """Whether `given` is the session's CSRF token (constant time). An API key has none: never matches."""
+    return principal.csrf_token is not None and hmac.compare_digest(given.encode(), principal.csrf_token.encode())
+
+
 async def create_admin(conn: asyncpg.Connection, tenant_id: int, email: str, password: str | None = None) -> str | None:
     """Create an administrator; returns the generated one-time password when none was given."""
-    email = check_email(email)
+    try:
+        email = check_email(email)
+    except SettingRejected as exc:
+        raise AdminError(str(exc)) from None
     generated = None
     if password is None:
         password = generated = generate_password()
@@ -116,7 +166,7 @@ async def sign_in(
     )
     ok = False
     try:
-        ok = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None
+        ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password) and row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     await conn.execute(
@@ -133,7 +183,7 @@ async def sign_in(
     await conn.execute(
         """INSERT INTO public.admin_session (digest, admin_id, tenant_id, csrf_token, expires_at)
            VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))""",
-        _digest(token),
+        token_digest(token),
         row["id"],
         tenant_id,
         csrf,
@@ -143,20 +193,29 @@ async def sign_in(
     return token, Principal(tenant_id, row["id"], row["email"], csrf, row["must_change_password"])
 
 
-async def session_principal(conn: asyncpg.Connection, token: str) -> Principal | None:
-    row = await conn.fetchrow(
-        """SELECT s.tenant_id, s.admin_id, s.csrf_token, a.email, a.must_change_password
-           FROM public.admin_session s JOIN public.admin_user a ON a.id = s.admin_id
-           WHERE s.digest = $1 AND s.expires_at > now()""",
-        _digest(token),
-    )
+def _signed_in(install_id: str, row: Mapping[str, Any], principal: Principal) -> SignedIn:
+    return SignedIn(principal=principal, tenant=tenant_from_row(install_id, row), tenant_name=row["tenant_name"])
+
+
+async def find_session(conn: asyncpg.Connection, install_id: str, token: str) -> SignedIn | None:
+    """The administrator and tenant of an unexpired session cookie token, or None."""
+    row = await conn.fetchrow(_SESSION, token_digest(token))
     if row is None:
         return None
-    return Principal(row["tenant_id"], row["admin_id"], row["email"], row["csrf_token"], row["must_change_password"])
+    principal = Principal(row["id"], row["admin_id"], row["email"], row["csrf_token"], row["must_change_password"])
+    return _signed_in(install_id, row, principal)
+
+
+async def find_api_key(conn: asyncpg.Connection, install_id: str, key: str) -> SignedIn | None:
+    """The tenant of an unrevoked admin API key (its last use is recorded), or None."""
+    row = await conn.fetchrow(_API_KEY, token_digest(key))
+    if row is None:
+        return None
+    return _signed_in(install_id, row, Principal(row["id"], None, None, None))
 
 
 async def sign_out(conn: asyncpg.Connection, token: str) -> None:
-    await conn.execute("DELETE FROM public.admin_session WHERE digest = $1", _digest(token))
+    await conn.execute("DELETE FROM public.admin_session WHERE digest = $1", token_digest(token))
 
 
 async def change_password(conn: asyncpg.Connection, p: Principal, new_password: str) -> None:
@@ -168,33 +227,34 @@ async def change_password(conn: asyncpg.Connection, p: Principal, new_password: 
     )
 
 
-async def list_admins(conn: asyncpg.Connection, tenant_id: int) -> list[dict[str, object]]:
+async def list_admins(conn: asyncpg.Connection, tenant_id: int) -> list[AdminInfo]:
     rows = await conn.fetch(
         "SELECT id, email, created_at, last_login_at FROM public.admin_user WHERE tenant_id = $1 ORDER BY lower(email)",
         tenant_id,
     )
-    return [dict(r) for r in rows]
+    return [AdminInfo(**r) for r in rows]
 
 
 async def create_api_key(conn: asyncpg.Connection, tenant_id: int, label: str = "") -> str:
-    key = "sha_" + secrets.token_urlsafe(32)
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO public.admin_api_key (tenant_id, digest, hint, label) VALUES ($1, $2, $3, $4)",
         tenant_id,
-        _digest(key),
+        token_digest(key),
         "…" + key[-4:],
         label[:80],
     )
     return key
 
 
-async def api_key_principal(conn: asyncpg.Connection, key: str) -> Principal | None:
-    row = await conn.fetchrow(
-        "UPDATE public.admin_api_key SET last_used_at = now() WHERE digest = $1 AND revoked_at IS NULL "
-        "RETURNING tenant_id",
-        _digest(key),
+async def list_api_keys(conn: asyncpg.Connection, tenant_id: int) -> list[ApiKeyInfo]:
+    """The tenant's unrevoked admin API keys, oldest first."""
+    rows = await conn.fetch(
+        "SELECT hint, label, created_at, last_used_at FROM public.admin_api_key "
+        "WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY created_at",
+        tenant_id,
     )
-    return Principal(row["tenant_id"], None, None, None) if row else None
+    return [ApiKeyInfo(**r) for r in rows]
 
 
 async def purge_expired_sessions(conn: asyncpg.Connection) -> int:

@@ -9,9 +9,17 @@ templates, tenants are slugs.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from scimhub.audit.backlog import outbox_backlog
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from scimhub.audit.recorder import ActivityRecorder
 
 log = logging.getLogger("scimhub.metrics")
 REDIS_PREFIX = "scimhub:metrics:"
@@ -58,15 +66,9 @@ def observe(route: str, method: str, status: int, seconds: float, tenant: str | 
         _child(TENANT_REQUESTS, tenant).inc()
 
 
-async def refresh_from(pool: Any, redis_url: str, recorder: Any) -> None:
+async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRecorder) -> None:
     """Update the gauges that are read from PostgreSQL and Redis."""
-    import redis.asyncio as aioredis
-
-    async with pool.acquire() as conn:
-        backlog = await conn.fetchval(
-            "SELECT coalesce(sum(n_live_tup), 0) FROM pg_catalog.pg_stat_user_tables WHERE relname = 'audit_outbox'"
-        )
-    OUTBOX_BACKLOG.set(float(backlog))
+    OUTBOX_BACKLOG.set(float(await outbox_backlog(pool)))
     ACTIVITY_BUFFERED.set(float(recorder._count))
     ACTIVITY_DROPPED.set(float(recorder.dropped))
     client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)

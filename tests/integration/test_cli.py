@@ -136,3 +136,23 @@ def test_bad_setting_fails_with_one_line(database: str) -> None:
     assert "SCIMHUB_PUBLIC_URL" in one_line_error(r)
     r = run("postgresql://127.0.0.1:1/none", "tenant", "list")
     assert "database error" in one_line_error(r)
+
+
+def test_activity_filters_follow_the_vocabulary(database: str) -> None:
+    s = slug()
+    assert run(database, "tenant", "create", s).returncode == 0
+    listed = run(database, "activity", s, "--operation", "List users", "--outcome", "problems")
+    assert listed.returncode == 0 and "no activity" in listed.stdout
+    r = run(database, "activity", s, "--operation", "Create widget")
+    assert r.returncode == 2 and "Unknown operation 'Create widget'" in one_line_error(r)
+    r = run(database, "activity", s, "--outcome", "bogus")
+    assert r.returncode == 2 and "problems, success, not found, conflict, failure" in one_line_error(r)
+    r = run(database, "activity", s, "--since", "yesterday")
+    assert r.returncode == 2 and "not a date and time" in one_line_error(r)
+
+
+def test_recipients_may_be_separated_by_semicolons_and_are_deduplicated(database: str) -> None:
+    s = slug()
+    run(database, "tenant", "create", s, "--notify-email", "a@x.test; b@y.test, A@X.test")
+    rows = json.loads(run(database, "tenant", "list", "--json").stdout)
+    assert [t["notify_emails"] for t in rows if t["slug"] == s] == [["a@x.test", "b@y.test"]]

@@ -9,10 +9,14 @@ import uuid
 import asyncpg
 import httpx
 import pytest
+from litestar import Litestar
 
 from scimhub import admins
+from scimhub.app import create_app
 from scimhub.audit import drain as audit_drain
+from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
 from scimhub.http.services import Services
+from scimhub.settings import Settings
 from tests.conftest import PUBLIC_URL, TenantHandle, create_tenant
 from tests.factories import entra_user
 from tests.integration.test_cli import run
@@ -229,3 +233,219 @@ def test_admin_create_cli(database: str) -> None:
     assert again.returncode == 1 and "already an administrator" in again.stderr
     assert run(database, "admin", "create", slug, "not-an-email").returncode == 1
     assert run(database, "admin", "create", "nope-none", "x@y.test").returncode == 1
+
+
+# ------------------------------------------------------------------ one rule for CLI, hub and admin API
+
+RECIPIENT_CASES = [
+    ("a@x.test, b@y.test", ["a@x.test", "b@y.test"]),
+    ("a@x.test; b@y.test\nc@z.test", ["a@x.test", "b@y.test", "c@z.test"]),
+    ("a@x.test,,A@X.test", ["a@x.test"]),  # blanks skipped, duplicates in any case dropped
+    ("", []),  # clears
+    ("nope", None),
+    ("a@x.test, <b@y.test>", None),
+    (",".join(f"r{i}@x.test" for i in range(21)), None),  # at most 20
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RECIPIENT_CASES)
+async def test_cli_hub_and_api_accept_the_same_recipient_lists(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, database: str, text: str, expected: list[str] | None
+) -> None:
+    t = await create_tenant(database, notify_emails=["before@x.test"])
+    c = await signed_in(client, t, await make_admin(admin, t))
+    key = await admins.create_api_key(admin, t.tenant.id)
+
+    async def stored() -> list[str]:
+        return list(await admin.fetchval("SELECT notify_emails FROM public.tenant WHERE id = $1", t.tenant.id))
+
+    async def reset() -> None:
+        await admin.execute("UPDATE public.tenant SET notify_emails = '{before@x.test}' WHERE id = $1", t.tenant.id)
+
+    cli = run(database, "tenant", "set", t.slug, "--notify-email", text)
+    assert (cli.returncode == 0) == (expected is not None), cli.stderr
+    assert await stored() == (expected if expected is not None else ["before@x.test"])
+    await reset()
+
+    csrf = csrf_of((await c.get(f"/hub/{t.slug}/notifications")).text)
+    form = {"csrf": csrf, "recipients": text, "window": "60", "enabled": "on"}
+    hub = await c.post(f"/hub/{t.slug}/notifications", data=form)
+    assert hub.status_code == (200 if expected is not None else 400), hub.text[:300]
+    assert await stored() == (expected if expected is not None else ["before@x.test"])
+    await reset()
+
+    body = {"recipients": re.split(r"[,;\n]", text), "enabled": True, "digest_window_minutes": 60}
+    api = await client.put("/admin/api/notifications", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == (200 if expected is not None else 400), api.text
+    assert await stored() == (expected if expected is not None else ["before@x.test"])
+    if expected is not None:
+        assert api.json()["recipients"] == expected
+    else:
+        assert api.json()["detail"] and "Not saved" in hub.text and cli.returncode == 2
+
+
+@pytest.mark.parametrize("window", ["0", "10081", "soon"])
+async def test_digest_window_outside_the_rules_is_refused_by_cli_hub_and_api(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, database: str, window: str
+) -> None:
+    t = await create_tenant(database)
+    c = await signed_in(client, t, await make_admin(admin, t))
+    key = await admins.create_api_key(admin, t.tenant.id)
+    if window.isdigit():  # argparse itself refuses a non-number (exit 2, its own usage message)
+        cli = run(database, "tenant", "set", t.slug, "--digest-window", window)
+        assert cli.returncode == 2 and "digest window" in cli.stderr and "Traceback" not in cli.stderr
+        api = await client.put(
+            "/admin/api/notifications",
+            json={"recipients": [], "enabled": True, "digest_window_minutes": int(window)},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert api.status_code == 400 and "digest window" in api.json()["detail"]
+    csrf = csrf_of((await c.get(f"/hub/{t.slug}/notifications")).text)
+    hub = await c.post(f"/hub/{t.slug}/notifications", data={"csrf": csrf, "recipients": "", "window": window})
+    assert hub.status_code == 400 and "digest window" in hub.text
+    assert await admin.fetchval("SELECT digest_window_minutes FROM public.tenant WHERE id = $1", t.tenant.id) == 60
+
+
+async def test_token_overlap_beyond_seven_days_is_refused_by_cli_hub_and_api(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, database: str
+) -> None:
+    t = await create_tenant(database)
+    c = await signed_in(client, t, await make_admin(admin, t))
+    key = await admins.create_api_key(admin, t.tenant.id)
+    cli = run(database, "tenant", "token", "rotate", t.slug, "--keep-old-for", "8d")
+    assert cli.returncode == 2 and "7 days" in cli.stderr
+    api = await client.post(
+        "/admin/api/connector/token", json={"keep_old_for_minutes": 10081}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert api.status_code == 400 and "10080" in api.json()["detail"]
+    csrf = csrf_of((await c.get(f"/hub/{t.slug}/connectors/scim")).text)
+    hub = await c.post(f"/hub/{t.slug}/connectors/scim/rotate", data={"csrf": csrf, "overlap": "10081"})
+    assert hub.status_code == 400 and "10080" in hub.text
+    assert await admin.fetchval("SELECT count(*) FROM public.tenant_token WHERE tenant_id = $1", t.tenant.id) == 1
+
+
+async def test_activity_filter_lists_every_operation_and_outcome_of_the_vocabulary(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
+    c = await signed_in(client, tenant, await make_admin(admin, tenant))
+    page = (await c.get(f"/hub/{tenant.slug}/activity")).text
+    operations = re.findall(r"<option\s*>([^<]+)</option>", page)
+    assert [o for o in operations if o not in ("User", "Group")] == list(OPERATIONS)
+    assert "List users" in operations and "List groups" in operations
+    assert re.findall(r'<option value="([^"]+)"', page)[: len(OUTCOME_FILTERS)] == list(OUTCOME_FILTERS)
+    key = await admins.create_api_key(admin, tenant.tenant.id)
+    for op in ("List users", "Create widget"):
+        hub = await c.get(f"/hub/{tenant.slug}/activity", params={"operation": op})
+        api = await client.get(
+            "/admin/api/activity", params={"operation": op}, headers={"Authorization": f"Bearer {key}"}
+        )
+        known = op in OPERATIONS
+        assert (hub.status_code, api.status_code) == ((200, 200) if known else (400, 400))
+    assert "use one of" in api.json()["detail"]
+
+
+async def test_older_entries_link_pages_through_the_log(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
+    await admin.execute(
+        f"""INSERT INTO {tenant.tenant.schema}.activity_log
+              (event_id, received_at, method, path, operation, status, outcome, target)
+            SELECT gen_random_uuid(), now() - make_interval(mins => n), 'GET', '/Users', 'Lookup', 200, 'success',
+                   'user-' || n
+            FROM generate_series(1, 60) AS n"""
+    )
+    c = await signed_in(client, tenant, await make_admin(admin, tenant))
+    first = (await c.get(f"/hub/{tenant.slug}/activity")).text
+    m = re.search(r'href="([^"]+)" data-testid="older"', first)
+    assert m, "a page of 50 out of 60 links to older entries"
+    second = await c.get(m.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200, second.text[:300]
+    targets = re.findall(r"<td>(user-\d+)</td>", second.text)
+    assert targets == [f"user-{n}" for n in range(51, 61)]
+    assert 'data-testid="older"' not in second.text
+
+
+# ------------------------------------------------------------------------- the plumbing, every route
+
+
+def _unsafe_routes(app: Litestar, prefix: str) -> list[tuple[str, str]]:
+    return sorted(
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith(prefix)
+        for method in route.methods
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+    )
+
+
+async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, settings: Settings, services: Services, tenant: TenantHandle
+) -> None:
+    c = await signed_in(client, tenant, await make_admin(admin, tenant))
+    app = create_app(settings, services=services)
+    hub_routes = [(m, p) for m, p in _unsafe_routes(app, "/hub/") if not p.endswith("/login")]
+    api_routes = _unsafe_routes(app, "/admin/api/")
+    assert len(hub_routes) == 9 and len(api_routes) == 5  # a new route is checked here too
+    before = await admin.fetchrow(
+        """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
+                    AND k.revoked_at IS NULL) AS tokens,
+                  (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
+                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
+           FROM public.tenant t WHERE t.id = $1""",
+        tenant.tenant.id,
+    )
+    form = {
+        "active": "off",
+        "confirm": "yes",
+        "overlap": "0",
+        "recipients": "x@y.test",
+        "window": "5",
+        "email": "new@x.test",
+        "label": "k",
+        "password": "a brand new password",
+    }
+    for method, path in hub_routes:
+        r = await c.request(method, path.replace("{slug:str}", tenant.slug), data={**form, "csrf": "forged"})
+        assert r.status_code == 403 and "nothing was changed" in r.text, (method, path)
+    for method, path in api_routes:
+        r = await c.request(method, path, json={"active": False, "recipients": [], "enabled": False})
+        assert r.status_code == 403, (method, path)
+    after = await admin.fetchrow(
+        """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
+                    AND k.revoked_at IS NULL) AS tokens,
+                  (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
+                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
+           FROM public.tenant t WHERE t.id = $1""",
+        tenant.tenant.id,
+    )
+    assert dict(after) == dict(before)
+    assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
+
+
+async def test_one_time_password_leads_to_the_password_page_first(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
+    email = f"otp-{uuid.uuid4().hex[:6]}@{tenant.slug}.test"
+    otp = await admins.create_admin(admin, tenant.tenant.id, email)
+    assert otp
+    c = httpx.AsyncClient(transport=client._transport, base_url=PUBLIC_URL)
+    r = await c.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": otp})
+    assert r.status_code == 303 and r.headers["location"] == f"/hub/{tenant.slug}/password"
+    for path in ("/", "/activity", "/connectors/scim"):
+        r = await c.get(f"/hub/{tenant.slug}{path}")
+        assert r.status_code == 303 and r.headers["location"] == f"/hub/{tenant.slug}/password", path
+    page = await c.get(f"/hub/{tenant.slug}/password")
+    assert page.status_code == 200
+    r = await c.post(f"/hub/{tenant.slug}/password", data={"csrf": csrf_of(page.text), "password": "short"})
+    assert r.status_code == 400 and "12 characters" in r.text
+    r = await c.post(f"/hub/{tenant.slug}/password", data={"csrf": csrf_of(page.text), "password": PASSWORD})
+    assert r.status_code == 303 and r.headers["location"] == f"/hub/{tenant.slug}/"
+    assert (await c.get(f"/hub/{tenant.slug}/activity")).status_code == 200
+
+
+async def test_options_on_hub_and_api_paths_is_answered_without_a_session(
+    client: httpx.AsyncClient, tenant: TenantHandle
+) -> None:
+    for path in (f"/hub/{tenant.slug}/", f"/hub/{tenant.slug}/activity.csv", "/admin/api/activity"):
+        r = await client.request("OPTIONS", path)
+        assert r.status_code == 204 and not r.content, path

@@ -5,8 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-COLOURS = {"success": "#2da44e", "not found": "#8c959f", "conflict": "#d4a72c", "failure": "#cf222e"}
-ORDER = ("success", "not found", "conflict", "failure")
+from scimhub.audit.queries import HourlyCount
+from scimhub.audit.vocabulary import OUTCOMES, Outcome
+
+ORDER = OUTCOMES  # bottom to top of each bar, and the legend
+COLOURS: dict[str, str] = {  # one per outcome (tests/unit/test_activity_filter.py checks)
+    Outcome.SUCCESS: "#2da44e",
+    Outcome.NOT_FOUND: "#8c959f",
+    Outcome.CONFLICT: "#d4a72c",
+    Outcome.FAILURE: "#cf222e",
+}
 
 
 def bucket_for(since: dt.datetime, until: dt.datetime) -> str:
@@ -14,7 +22,7 @@ def bucket_for(since: dt.datetime, until: dt.datetime) -> str:
 
 
 def series(
-    rows: list[dict[str, object]], since: dt.datetime, until: dt.datetime, bucket: str
+    rows: list[HourlyCount], since: dt.datetime, until: dt.datetime, bucket: str
 ) -> list[tuple[dt.datetime, dict[str, int]]]:
     step = dt.timedelta(hours=1) if bucket == "hour" else dt.timedelta(days=1)
     start = since.replace(minute=0, second=0, microsecond=0)
@@ -26,12 +34,9 @@ def series(
         slots[t] = {}
         t += step
     for r in rows:
-        hour = r["hour"]
-        assert isinstance(hour, dt.datetime)
-        key = hour if bucket == "hour" else hour.replace(hour=0)
+        key = r.hour if bucket == "hour" else r.hour.replace(hour=0)
         if key in slots:
-            outcome = str(r["outcome"])
-            slots[key][outcome] = slots[key].get(outcome, 0) + int(r["n"])  # type: ignore[call-overload]
+            slots[key][r.outcome] = slots[key].get(r.outcome, 0) + r.n
     return list(slots.items())
 
 

@@ -1,67 +1,46 @@
 """The admin JSON API: the hub's data for automation, documented in the OpenAPI schema (/schema).
 
 Authenticated by an admin API key (`Authorization: Bearer sha_...`) or by the hub session cookie; with the
-cookie, writes also need the session's CSRF token in `X-CSRF-Token`. The tenant always comes from the key or
-session: an entry of another tenant is simply not found (404).
+cookie, every unsafe method also needs the session's CSRF token in `X-CSRF-Token`. The tenant always comes
+from the key or session: an entry of another tenant is simply not found (404). Both checks run once per
+request (`AdminApiAuth`, `csrf_header`) before any handler; handlers get the tenant as a dependency.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import uuid
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
-from litestar.params import FromPath, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from scimhub import admins
-from scimhub.audit.queries import get_entry, list_activity
-from scimhub.http.hub import COOKIE, HubError, activity_filter, encode_cursor, parse_recipients, tenant_value
+from scimhub.admins import SignedIn, csrf_matches, find_api_key
+from scimhub.audit.activity_filter import FilterRejected, encode_cursor
+from scimhub.audit.queries import ActivityEntry, get_entry, list_activity
+from scimhub.http.activity_params import ActivityQuery, provide_activity_query
+from scimhub.http.admin_access import UNSAFE_METHODS, provide_services, services_of, signed_in_by_cookie
 from scimhub.http.services import Services
 from scimhub.notify import service as notify_service
-from scimhub.tenancy import tenants
+from scimhub.tenancy import rules, tenants
+from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.tenants import NotificationSettings, TokenInfo
 from scimhub.tenancy.transaction import tenant_transaction
 
-
-class ActivityItem(msgspec.Struct):
-    event_id: uuid.UUID
-    received_at: dt.datetime
-    duration_ms: float | None
-    request_id: str | None
-    method: str
-    path: str
-    operation: str
-    resource_type: str | None
-    resource_id: str | None
-    target: str | None
-    status: int
-    outcome: str
-    error_type: str | None
-    error_detail: str | None
-    changed: list[str]
-    rewrites: list[str]
-    repeat: int
-    client_ip: str | None = None
-    user_agent: str | None = None
-    request_body: str | None = None
-    response_body: str | None = None
+_BY_KEY, _BY_SESSION = "api-key", "session"  # request.auth: how the caller signed in
 
 
 class ActivityPage(msgspec.Struct):
-    items: list[ActivityItem]
+    items: list[ActivityEntry]
     next_cursor: str | None
-
-
-class TokenInfo(msgspec.Struct):
-    hint: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    expires_at: dt.datetime | None
 
 
 class Connector(msgspec.Struct):
@@ -83,164 +62,143 @@ class NewToken(msgspec.Struct):
     token: str
 
 
-class Notifications(msgspec.Struct):
-    recipients: list[str]
-    enabled: bool
-    digest_window_minutes: int
-
-
 class Accepted(msgspec.Struct):
     status: str
 
 
-async def principal_of(request: Request[Any, Any, State], *, write: bool) -> tuple[Services, admins.Principal, Any]:
-    services: Services = request.app.state.services
-    auth = request.headers.get("authorization", "")
-    async with services.db.pool.acquire() as conn:
+class AdminApiAuth(AbstractAuthenticationMiddleware):
+    """An admin API key, else the hub's session cookie; neither: 401."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        auth = connection.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            p = await admins.api_key_principal(conn, auth[7:].strip())
+            services = services_of(connection)
+            async with services.db.pool.acquire() as conn:
+                by_key = await find_api_key(conn, services.db.install_id, auth[7:].strip())
+            if by_key is not None:
+                return AuthenticationResult(user=by_key, auth=_BY_KEY)
         else:
-            token = request.cookies.get(COOKIE)
-            p = await admins.session_principal(conn, token) if token else None
-            if p is not None and write:
-                given = request.headers.get("x-csrf-token", "")
-                if not hmac.compare_digest(given.encode(), (p.csrf_token or "").encode()):
-                    raise HTTPException(status_code=403, detail="missing or wrong X-CSRF-Token")
-        if p is None:
-            raise NotAuthorizedException(detail="send an admin API key as 'Authorization: Bearer <key>' or sign in")
-        row = await conn.fetchrow("SELECT * FROM public.tenant WHERE id = $1", p.tenant_id)
-    return services, p, row
+            by_session = await signed_in_by_cookie(connection)
+            if by_session is not None:
+                return AuthenticationResult(user=by_session, auth=_BY_SESSION)
+        raise NotAuthorizedException(detail="send an admin API key as 'Authorization: Bearer <key>' or sign in")
 
 
-def _bad(exc: HubError) -> ValidationException:
-    return ValidationException(detail=exc.message)
+def csrf_header(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A cookie-authenticated unsafe method needs the session's CSRF token (a key is not sent by browsers)."""
+    assert isinstance(connection, Request)  # the guards of HTTP handlers get the request
+    if connection.method not in UNSAFE_METHODS or connection.auth != _BY_SESSION:
+        return
+    signed_in: SignedIn = connection.user
+    if not csrf_matches(signed_in.principal, connection.headers.get("x-csrf-token", "")):
+        raise PermissionDeniedException(detail="missing or wrong X-CSRF-Token")
+
+
+def _tenant(request: Request[SignedIn, str, State]) -> Tenant:
+    return request.user.tenant
 
 
 @get("/activity", summary="List activity entries, newest first (keyset paged)")
 async def api_activity(
-    request: Request[Any, Any, State],
-    since: str | None = None,
-    until: str | None = None,
-    outcome: str | None = None,
-    operation: str | None = None,
-    resource_type: Annotated[str | None, Parameter(query="type")] = None,
-    q: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    tenant: NamedDependency[Tenant],
+    services: NamedDependency[Services],
+    activity: NamedDependency[ActivityQuery],
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> ActivityPage:
-    services, _, row = await principal_of(request, write=False)
-    try:
-        f, after = activity_filter(
-            {
-                "since": since,
-                "until": until,
-                "outcome": outcome,
-                "operation": operation,
-                "type": resource_type,
-                "q": q,
-                "cursor": cursor,
-            }
-        )
-    except HubError as exc:
-        raise _bad(exc) from None
-    async with tenant_transaction(services.db.pool, tenant_value(services, row)) as conn:
-        items, nxt = await list_activity(conn, f, limit=limit, after=after)
-    return ActivityPage([msgspec.convert(i, ActivityItem) for i in items], encode_cursor(nxt))
+    async with tenant_transaction(services.db.pool, tenant) as conn:
+        items, nxt = await list_activity(conn, activity.filter, limit=limit, after=activity.after)
+    return ActivityPage(items, encode_cursor(nxt))
 
 
 @get("/activity/{event_id:uuid}", summary="One activity entry with the request and response kept")
-async def api_activity_entry(request: Request[Any, Any, State], event_id: FromPath[uuid.UUID]) -> ActivityItem:
-    services, _, row = await principal_of(request, write=False)
-    async with tenant_transaction(services.db.pool, tenant_value(services, row)) as conn:
+async def api_activity_entry(
+    tenant: NamedDependency[Tenant], services: NamedDependency[Services], event_id: FromPath[uuid.UUID]
+) -> ActivityEntry:
+    async with tenant_transaction(services.db.pool, tenant) as conn:
         entry = await get_entry(conn, event_id)
     if entry is None:
         raise NotFoundException(detail="no such activity entry")
-    return msgspec.convert(entry, ActivityItem)
+    return entry
 
 
-async def _connector(services: Services, tenant_id: int, slug: str) -> Connector:
+async def _connector(services: Services, tenant: Tenant, active: bool) -> Connector:
     async with services.db.pool.acquire() as conn:
-        rows = await tenants.usable_tokens(conn, tenant_id)
-        status = await conn.fetchval("SELECT status FROM public.tenant WHERE id = $1", tenant_id)
-    return Connector(
-        status == "active",
-        tenants.scim_url(services.settings.public_url, slug),
-        [msgspec.convert(r, TokenInfo) for r in rows],
-    )
+        tokens = await tenants.usable_tokens(conn, tenant.id)
+    return Connector(active, tenants.scim_url(services.settings.public_url, tenant.slug), tokens)
 
 
 @get("/connector", summary="The SCIM connector: switch, Tenant URL, token hints")
-async def api_connector(request: Request[Any, Any, State]) -> Connector:
-    services, _, row = await principal_of(request, write=False)
-    return await _connector(services, row["id"], row["slug"])
+async def api_connector(tenant: NamedDependency[Tenant], services: NamedDependency[Services]) -> Connector:
+    return await _connector(services, tenant, tenant.active)
 
 
 @put("/connector", summary="Switch the SCIM connector on or off")
-async def api_connector_update(request: Request[Any, Any, State], data: ConnectorUpdate) -> Connector:
-    services, _, row = await principal_of(request, write=True)
+async def api_connector_update(
+    tenant: NamedDependency[Tenant], services: NamedDependency[Services], data: JSONBody[ConnectorUpdate]
+) -> Connector:
     async with services.db.pool.acquire() as conn:
-        await tenants.set_status(conn, row["slug"], "active" if data.active else "disabled")
+        await tenants.set_status(conn, tenant.slug, "active" if data.active else "disabled")
     services.resolver.forget_all()
-    return await _connector(services, row["id"], row["slug"])
+    return await _connector(services, tenant, data.active)
 
 
 @post("/connector/token", summary="Generate a new Secret Token (shown only in this response)", status_code=201)
-async def api_token_rotate(request: Request[Any, Any, State], data: TokenRotation) -> NewToken:
-    services, _, row = await principal_of(request, write=True)
-    if not 0 <= data.keep_old_for_minutes <= 10080:
-        raise ValidationException(detail="keep_old_for_minutes must be between 0 and 10080")
+async def api_token_rotate(
+    tenant: NamedDependency[Tenant], services: NamedDependency[Services], data: JSONBody[TokenRotation]
+) -> NewToken:
+    minutes = rules.check_token_overlap(data.keep_old_for_minutes)
     async with services.db.pool.acquire() as conn:
         issued = await tenants.rotate_token(
-            conn,
-            row["slug"],
-            public_url=services.settings.public_url,
-            keep_old_for=dt.timedelta(minutes=data.keep_old_for_minutes),
+            conn, tenant.slug, public_url=services.settings.public_url, keep_old_for=dt.timedelta(minutes=minutes)
         )
     services.resolver.forget_all()
     return NewToken(issued.scim_url, issued.token)
 
 
 @delete("/connector/token", summary="Revoke every Secret Token", status_code=200)
-async def api_token_revoke(request: Request[Any, Any, State]) -> Accepted:
-    services, _, row = await principal_of(request, write=True)
+async def api_token_revoke(tenant: NamedDependency[Tenant], services: NamedDependency[Services]) -> Accepted:
     async with services.db.pool.acquire() as conn:
-        await tenants.revoke_tokens(conn, row["slug"])
+        await tenants.revoke_tokens(conn, tenant.slug)
     services.resolver.forget_all()
     return Accepted("revoked")
 
 
 @get("/notifications", summary="Failure notification settings")
-async def api_notifications(request: Request[Any, Any, State]) -> Notifications:
-    _, _, row = await principal_of(request, write=False)
-    return Notifications(list(row["notify_emails"]), row["notify_enabled"], row["digest_window_minutes"])
+async def api_notifications(
+    tenant: NamedDependency[Tenant], services: NamedDependency[Services]
+) -> NotificationSettings:
+    async with services.db.pool.acquire() as conn:
+        return await tenants.notification_settings(conn, tenant.id)
 
 
 @put("/notifications", summary="Change failure notification settings")
-async def api_notifications_update(request: Request[Any, Any, State], data: Notifications) -> Notifications:
-    services, _, row = await principal_of(request, write=True)
-    try:
-        emails = parse_recipients("\n".join(data.recipients))
-    except admins.AdminError as exc:
-        raise ValidationException(detail=str(exc)) from None
-    if not 1 <= data.digest_window_minutes <= 10080:
-        raise ValidationException(detail="digest_window_minutes must be between 1 and 10080")
+async def api_notifications_update(
+    tenant: NamedDependency[Tenant], services: NamedDependency[Services], data: JSONBody[NotificationSettings]
+) -> NotificationSettings:
+    emails = rules.check_recipients(data.recipients)
     async with services.db.pool.acquire() as conn:
         await tenants.set_notifications(
-            conn, row["slug"], emails=emails, enabled=data.enabled, window_minutes=data.digest_window_minutes
+            conn, tenant.slug, emails=emails, enabled=data.enabled, window_minutes=data.digest_window_minutes
         )
-    return Notifications(emails, data.enabled, data.digest_window_minutes)
+    return NotificationSettings(
+        recipients=emails, enabled=data.enabled, digest_window_minutes=data.digest_window_minutes
+    )
 
 
 @post("/notifications/test", summary="Send a test email to the recipients", status_code=202)
-async def api_notifications_test(request: Request[Any, Any, State]) -> Accepted:
-    services, _, row = await principal_of(request, write=True)
-    digest_id = await notify_service.create_test_digest(services.db.pool, tenant_value(services, row))
-    await asyncio.to_thread(services.publish, "email.send_digest", [row["id"], str(digest_id)], "email")
+async def api_notifications_test(tenant: NamedDependency[Tenant], services: NamedDependency[Services]) -> Accepted:
+    digest_id = await notify_service.create_test_digest(services.db.pool, tenant)
+    await asyncio.to_thread(services.publish, "email.send_digest", [tenant.id, str(digest_id)], "email")
     return Accepted("queued")
 
 
-def _json_error(request: Request[Any, Any, State], exc: HTTPException) -> Response[Any]:
+def _json_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return Response({"status": exc.status_code, "detail": exc.detail}, status_code=exc.status_code)
+
+
+def _bad_request(_: Request[Any, Any, Any], exc: ValueError) -> Response[Any]:
+    """A filter or setting the rules refuse (`FilterRejected`, `SettingRejected`): 400 with the rule's words."""
+    return Response({"status": 400, "detail": str(exc)}, status_code=400)
 
 
 def admin_api_router() -> Router:
@@ -257,6 +215,17 @@ def admin_api_router() -> Router:
             api_notifications_update,
             api_notifications_test,
         ],
-        exception_handlers={HTTPException: _json_error},
+        middleware=[AdminApiAuth],
+        guards=[csrf_header],
+        dependencies={
+            "services": provide_services,
+            "tenant": Provide(_tenant, sync_to_thread=False),
+            "activity": provide_activity_query,
+        },
+        exception_handlers={
+            HTTPException: _json_error,
+            FilterRejected: _bad_request,
+            rules.SettingRejected: _bad_request,
+        },
         tags=["admin"],
     )

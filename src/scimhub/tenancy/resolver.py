@@ -12,16 +12,15 @@ import time
 
 import asyncpg
 
+from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.names import schema_name, tenant_role_name
 from scimhub.tenancy.tokens import digests_equal, token_digest
 
-_LOOKUP = """
-SELECT k.id AS token_id, k.digest, k.expires_at, k.revoked_at, k.last_used_at,
-       t.id, t.slug, t.status, t.keep_write_bodies
+_LOOKUP = f"""
+SELECT k.id AS token_id, k.digest, k.expires_at, k.revoked_at, k.last_used_at, {TENANT_COLUMNS}
 FROM public.tenant_token k JOIN public.tenant t ON t.id = k.tenant_id
 WHERE k.digest = $1
-"""
+"""  # noqa: S608 - a fixed column list, the digest is a bind parameter
 _TOUCH = """
 UPDATE public.tenant_token SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
@@ -69,11 +68,4 @@ class TokenResolver:
             last = row["last_used_at"]
             if last is None or last < dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1):
                 await conn.execute(_TOUCH, row["token_id"])
-        return Tenant(
-            id=row["id"],
-            slug=row["slug"],
-            schema=schema_name(row["id"]),
-            role=tenant_role_name(self._install_id, row["id"]),
-            status=row["status"],
-            keep_write_bodies=row["keep_write_bodies"],
-        )
+        return tenant_from_row(self._install_id, row)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 MAX_MINUTES = 10_080  # 7 days: the longest digest window and the longest token overlap
 MAX_RECIPIENTS = 20
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path length), less the angle brackets
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+_SEPARATORS = re.compile(r"[,;\n]")
 _DURATION = re.compile(r"^(\d{1,7})\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -29,26 +31,28 @@ def check_email(text: str) -> str:
     return email
 
 
-def parse_recipients(text: str) -> list[str]:
-    """A recipient list as typed by a person: separated by commas, semicolons or new lines; duplicates (in
-    any case) are dropped, order kept. An empty text is an empty list (no recipients)."""
+def check_recipients(emails: Iterable[str]) -> list[str]:
+    """A recipient list, one address per entry (the admin API's JSON array, or typed text once split): each
+    entry is `check_email`ed (so an entry holding two addresses is refused), blank entries are skipped,
+    duplicates (in any case) are dropped with the order kept, and at most MAX_RECIPIENTS remain."""
     seen: set[str] = set()
-    emails: list[str] = []
-    for raw in re.split(r"[,;\n]", text):
+    checked: list[str] = []
+    for raw in emails:
         if not raw.strip():
             continue
         email = check_email(raw)
         if email.lower() not in seen:
             seen.add(email.lower())
-            emails.append(email)
-    if len(emails) > MAX_RECIPIENTS:
-        raise SettingRejected(f"at most {MAX_RECIPIENTS} recipients, got {len(emails)}")
-    return emails
+            checked.append(email)
+    if len(checked) > MAX_RECIPIENTS:
+        raise SettingRejected(f"at most {MAX_RECIPIENTS} recipients, got {len(checked)}")
+    return checked
 
 
-def check_recipients(emails: list[str]) -> list[str]:
-    """The same rule for a list already split (the admin API's JSON array)."""
-    return parse_recipients("\n".join(e.replace("\n", " ") for e in emails))
+def parse_recipients(text: str) -> list[str]:
+    """A recipient list as typed by a person (a CLI option, the hub's text box): addresses separated by commas,
+    semicolons or new lines, then `check_recipients`. An empty text is an empty list (no recipients)."""
+    return check_recipients(_SEPARATORS.split(text))
 
 
 def check_digest_window(minutes: int) -> int:

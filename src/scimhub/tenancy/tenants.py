@@ -1,19 +1,22 @@
 """Operator actions on tenants: create, list, switch on/off, delete, rotate and revoke tokens.
 
-All run on the operator's admin connection. Each raises `TenantError` with a sentence fit for one line of
-CLI output; none of them ever logs a token.
+The operator's CLI runs them on its admin connection; the hub and the admin API on the app role's pool
+(which may read and change `public.tenant` and its tokens). Each raises `TenantError` with a sentence fit for
+one line of CLI output, and a setting outside `tenancy.rules` raises `SettingRejected` before anything is
+written; none of them ever logs a token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 import msgspec
 
+from scimhub.tenancy import rules
 from scimhub.tenancy.db import read_install_id
+from scimhub.tenancy.directory import find_tenant
 from scimhub.tenancy.migrate import Migration, apply_tenant_migrations, load_migrations
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import app_role_name, check_slug, schema_name, tenant_role_name
@@ -34,6 +37,23 @@ class TenantInfo(msgspec.Struct, frozen=True, kw_only=True):
     notify_enabled: bool
     created_at: str
     active_tokens: int = 0
+
+
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is mailed about provisioning failures, and how often at most (the hub's page, the admin API)."""
+
+    recipients: list[str]
+    enabled: bool
+    digest_window_minutes: int
+
+
+class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What the hub and the admin API show of a usable token: its hint and times, never the token."""
+
+    hint: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
 
 
 class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +98,7 @@ async def create_tenant(
 ) -> IssuedToken:
     """Create the tenant row, its role and schema, its tables, and a first token (all or nothing)."""
     check_slug(slug)
+    emails = rules.check_recipients(notify_emails)
     install_id = await read_install_id(conn)
     migrations = list(migrations) if migrations is not None else load_migrations("migrations.tenant")
     async with conn.transaction():
@@ -86,7 +107,7 @@ async def create_tenant(
                 "INSERT INTO public.tenant (slug, name, notify_emails) VALUES ($1, $2, $3) RETURNING id",
                 slug,
                 name or slug,
-                list(notify_emails),
+                emails,
             )
         except asyncpg.UniqueViolationError:
             raise TenantError(f"a tenant named {slug!r} already exists") from None
@@ -137,6 +158,10 @@ async def set_notifications(
     enabled: bool | None = None,
     window_minutes: int | None = None,
 ) -> None:
+    """Change what is given (None keeps the current value); recipients and window follow `tenancy.rules`."""
+    checked = rules.check_recipients(emails) if emails is not None else None
+    if window_minutes is not None:
+        rules.check_digest_window(window_minutes)
     tid = await _tenant_id(conn, slug)
     await conn.execute(
         """UPDATE public.tenant SET notify_emails = coalesce($2, notify_emails),
@@ -144,9 +169,22 @@ async def set_notifications(
                digest_window_minutes = coalesce($4, digest_window_minutes), updated_at = now()
            WHERE id = $1""",
         tid,
-        list(emails) if emails is not None else None,
+        checked,
         enabled,
         window_minutes,
+    )
+
+
+async def notification_settings(conn: asyncpg.Connection, tenant_id: int) -> NotificationSettings:
+    row = await conn.fetchrow(
+        "SELECT notify_emails, notify_enabled, digest_window_minutes FROM public.tenant WHERE id = $1", tenant_id
+    )
+    if row is None:
+        raise TenantError(f"no tenant with id {tenant_id}")
+    return NotificationSettings(
+        recipients=list(row["notify_emails"]),
+        enabled=row["notify_enabled"],
+        digest_window_minutes=row["digest_window_minutes"],
     )
 
 
@@ -165,7 +203,9 @@ async def delete_tenant(conn: asyncpg.Connection, slug: str) -> None:
 async def rotate_token(
     conn: asyncpg.Connection, slug: str, *, public_url: str, keep_old_for: dt.timedelta | None = None
 ) -> IssuedToken:
-    """Issue a new token; the tenant's older tokens expire now, or after `keep_old_for`."""
+    """Issue a new token; the tenant's older tokens expire now, or after `keep_old_for` (at most 7 days)."""
+    if keep_old_for is not None:
+        rules.check_overlap_duration(keep_old_for)
     tid = await _tenant_id(conn, slug)
     async with conn.transaction():
         await conn.execute(
@@ -190,25 +230,19 @@ async def revoke_tokens(conn: asyncpg.Connection, slug: str) -> int:
 
 
 async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
-    tid = await _tenant_id(conn, slug)
-    row = await conn.fetchrow("SELECT status, keep_write_bodies FROM public.tenant WHERE id = $1", tid)
-    install_id = await read_install_id(conn)
-    return Tenant(
-        id=tid,
-        slug=slug,
-        schema=schema_name(tid),
-        role=tenant_role_name(install_id, tid),
-        status=row["status"],
-        keep_write_bodies=row["keep_write_bodies"],
-    )
+    check_slug(slug)
+    tenant = await find_tenant(conn, await read_install_id(conn), slug)
+    if tenant is None:
+        raise TenantError(f"no tenant named {slug!r}")
+    return tenant
 
 
-async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[dict[str, Any]]:
-    """Hints and times of the tenant's tokens that still open its URL (never the tokens themselves)."""
+async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[TokenInfo]:
+    """Hints and times of the tenant's tokens that still open its URL, newest first."""
     rows = await conn.fetch(
         """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token
            WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
            ORDER BY created_at DESC""",
         tenant_id,
     )
-    return [dict(r) for r in rows]
+    return [TokenInfo(**r) for r in rows]

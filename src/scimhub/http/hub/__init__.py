@@ -1,0 +1,71 @@
+"""The admin hub: server-rendered pages (Litestar + Jinja2) for a tenant's administrators.
+
+Every page is bound to the signed-in administrator's tenant: a session of tenant A asking for tenant B's
+pages gets 404. Every form carries the session's CSRF token; a forged or missing token gets 403 and changes
+nothing. Bad filter values get a 400 page that says what to fix. Who may see what is decided once, in
+`session` (middleware, guards, dependencies); each page module only turns a request into calls of
+`tenancy`, `admins`, `audit` and `notify`, and their typed answers into a page.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from scimhub.audit.activity_filter import FilterRejected
+from scimhub.http.activity_params import provide_activity_query
+from scimhub.http.admin_access import provide_services
+from scimhub.http.hub import activity_log, administrators, connector, notifications, overview, sign_in
+from scimhub.http.hub.rendering import HubError, bad_filter_page, hub_error_page
+from scimhub.http.hub.session import (
+    GUARDS,
+    HubSession,
+    PasswordChangeRequired,
+    SignInRequired,
+    password_redirect,
+    provide_form,
+    provide_page,
+    sign_in_redirect,
+)
+
+
+def hub_router() -> Router:
+    public = Router(path="/", route_handlers=[sign_in.login_page, sign_in.login_submit])
+    signed_in = Router(
+        path="/",
+        route_handlers=[
+            sign_in.logout,
+            sign_in.password_page,
+            sign_in.password_submit,
+            overview.overview,
+            connector.connector_page,
+            connector.connector_toggle,
+            connector.connector_rotate,
+            connector.connector_revoke,
+            notifications.notifications_page,
+            notifications.notifications_save,
+            notifications.notifications_test,
+            activity_log.activity_page,
+            activity_log.activity_entry,
+            activity_log.activity_csv,
+            administrators.admins_page,
+            administrators.admins_invite,
+            administrators.admins_api_key,
+        ],
+        middleware=[HubSession],
+        guards=GUARDS,
+        dependencies={"page": provide_page, "activity": provide_activity_query},
+    )
+    return Router(
+        path="/hub",
+        route_handlers=[public, signed_in],
+        dependencies={"services": provide_services, "form": provide_form},
+        exception_handlers={
+            HubError: hub_error_page,
+            FilterRejected: bad_filter_page,
+            SignInRequired: sign_in_redirect,
+            PasswordChangeRequired: password_redirect,
+        },
+    )
+
+
+__all__ = ["hub_router"]
