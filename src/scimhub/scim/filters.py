@@ -1,8 +1,11 @@
-"""Filters (RFC 7644 §3.4.2.2) and attribute paths (§3.5.2): parser, resolution, and an in-memory matcher.
+"""Filters (RFC 7644 §3.4.2.2) and attribute paths (§3.5.2): one parser, resolution, an in-memory matcher.
 
-`parse_filter` turns the text into a typed tree; `bind` resolves every attribute path against a resource
-type (unknown attribute -> `invalidFilter`, never "match all") and checks the comparison value's type. The
-SQL compiler (`store/filter_sql.py`) and `matches` (PATCH value paths, tests) both read the bound tree.
+`parse_filter` turns the text into a typed tree; `parse_path` reads a PATCH path with the same parser (the
+grammar's `attrPath` / `valuePath`, plus `.subAttr`); `split_attr_path` is the one splitter of
+`urn:...:name.sub` used by both and by `sortBy` and projection. `bind` resolves every attribute path against a
+resource type (unknown attribute -> `invalidFilter`, never "match all") and checks the comparison value's
+type. The SQL compiler (`store/filter_sql.py`) and `matches` (PATCH value paths, tests) both read the bound
+tree.
 
 Grammar accepted (ABNF of §3.4.2.2, plus `valuePath.subAttr op value`, which Entra sends for matching on
 `emails[type eq "work"].value eq "..."`): operators and keywords case-insensitive; precedence not > and > or.
@@ -77,6 +80,17 @@ class ValuePath:
 
 Node = Compare | Present | And | Or | Not | ValuePath
 
+
+@dataclass(frozen=True)
+class PathExpr:
+    """An attribute path as written, not yet resolved: RFC 7644 §3.5.2's `PATH = attrPath / valuePath
+    [subAttr]`. `attr[filter].sub` has `filter` (its paths relative to `attr`) and `sub`."""
+
+    attr: AttrPath
+    filter: Node | None = None
+    sub: str | None = None
+
+
 # ---------------------------------------------------------------------------------------------- lexer
 
 _TOKEN = re.compile(
@@ -115,7 +129,8 @@ def _lex(text: str) -> list[_Tok]:
 
 
 def split_attr_path(word: str) -> AttrPath:
-    """`urn:...:name.sub` / `name.sub` / `name` -> AttrPath (not yet resolved)."""
+    """`urn:...:name.sub` / `name.sub` / `name` -> AttrPath, not yet resolved (RFC 7644 §3.10: the URN is
+    everything up to the last colon; RFC 7643 §2.1: at most one level of sub-attribute)."""
     urn: str | None = None
     rest = word
     if ":" in word:
@@ -156,9 +171,7 @@ class _Parser:
 
     def parse(self) -> Node:
         node = self.or_expr()
-        tok = self.peek()
-        if tok is not None:
-            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+        self.end()
         return node
 
     def _enter(self) -> None:
@@ -199,31 +212,45 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def attr_expr(self) -> Node:
+    def end(self) -> None:
+        tok = self.peek()
+        if tok is not None:
+            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+
+    def path(self) -> PathExpr:
+        """`attrPath [ "[" valFilter "]" [ "." subAttr ] ]`: the PATCH PATH of RFC 7644 §3.5.2 and the head of
+        every filter comparison (§3.4.2.2, plus Entra's `valuePath.subAttr`)."""
         tok = self.take()
         if tok.kind != "word":
             raise InvalidFilter(f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}")
         try:
-            path = split_attr_path(tok.text)
+            attr = split_attr_path(tok.text)
         except InvalidPath as exc:
             raise InvalidFilter(exc.detail) from None
         nxt = self.peek()
-        if nxt is not None and nxt.kind == "lbr":
-            if path.sub is not None:
-                raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
-            self.take()
-            inner = self.or_expr()
-            self.take("rbr")
-            after = self.peek()
-            if after is not None and after.kind == "dot":
-                # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
-                self.take()
-                sub_tok = self.take("word")
-                leaf = AttrPath(path.urn, path.name, sub_tok.text)
-                cond = self.comparison(leaf)
-                return ValuePath(path, And(inner, _relative(cond)))
-            return ValuePath(path, inner)
-        return self.comparison(path)
+        if nxt is None or nxt.kind != "lbr":
+            return PathExpr(attr)
+        if attr.sub is not None:
+            raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
+        self.take()
+        inner = self.or_expr()
+        self.take("rbr")
+        after = self.peek()
+        if after is None or after.kind != "dot":
+            return PathExpr(attr, inner)
+        self.take()
+        return PathExpr(attr, inner, self.take("word").text)
+
+    def attr_expr(self) -> Node:
+        expr = self.path()
+        if expr.filter is None:
+            return self.comparison(expr.attr)
+        if expr.sub is None:
+            return ValuePath(expr.attr, expr.filter)
+        # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
+        # dialect.VALUE_PATH_SUB_ATTRIBUTE_FILTER
+        leaf = AttrPath(expr.attr.urn, expr.attr.name, expr.sub)
+        return ValuePath(expr.attr, And(expr.filter, _relative(self.comparison(leaf))))
 
     def comparison(self, path: AttrPath) -> Node:
         op_tok = self.take()
@@ -262,11 +289,26 @@ def _relative(node: Node) -> Node:
 
 
 def parse_filter(text: str, *, max_length: int = 4096) -> Node:
+    """A filter (RFC 7644 §3.4.2.2) as a tree, not yet bound; `invalidFilter` for anything unreadable."""
     if len(text) > max_length:
         raise InvalidFilter(f"the filter is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
         raise InvalidFilter("the filter is empty")
     return _Parser(text).parse()
+
+
+def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
+    """A PATCH path (RFC 7644 §3.5.2: `attrPath`, `valuePath`, `valuePath.subAttr`) by the filter grammar's
+    own parser, so a path and a filter read `attr[filter].sub` alike; `invalidFilter` for anything
+    unreadable (`scim.quirks.parse_path` reports it as `invalidPath`)."""
+    if len(text) > max_length:
+        raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
+    if not text.strip():
+        raise InvalidFilter("the path is empty")
+    parser = _Parser(text)
+    expr = parser.path()
+    parser.end()
+    return expr
 
 
 # ---------------------------------------------------------------------------------------------- binding

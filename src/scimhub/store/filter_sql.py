@@ -16,7 +16,7 @@ from typing import Any
 
 from scimhub.scim.errors import InvalidFilter
 from scimhub.scim.filters import And, Compare, Node, Not, Or, Present, ValuePath
-from scimhub.scim.schemas import ResolvedAttr, ResourceType
+from scimhub.scim.schemas import GROUP_TYPE, ResolvedAttr, ResourceType
 
 _LIKE = {"co": ("%", "%"), "sw": ("", "%"), "ew": ("%", "")}
 _ORDER_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -297,6 +297,13 @@ def compile_filter(
     if node is None:
         return "true", ctx.params
     return ctx.compile(node), ctx.params
+
+
+def compile_member_filter(node: Node, params: list[Any]) -> str:
+    """A condition on `scim_group_member m` rows for a filter bound inside `members[...]` (a PATCH removing
+    members by filter, RFC 7644 §3.5.2.2); its bind parameters are appended to `params`. Only `value` and
+    `type` can be filtered on (`invalidFilter` otherwise): a member row holds nothing else."""
+    return _MemberRows(SqlFilter("g", GROUP_TYPE, params)).compile(node)
 
 
 def sort_expression(rtype: ResourceType, res: ResolvedAttr, alias: str) -> str:
