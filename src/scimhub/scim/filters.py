@@ -374,7 +374,8 @@ def bind(node: Node, rtype: ResourceType, *, within: ResolvedAttr | None = None)
     if res.attr.returned == "never" or res.leaf.returned == "never":
         raise InvalidFilter(f"{path} cannot be filtered on")
     if res.sub is None and res.attr.type == "complex":
-        # `manager eq "id"` / `members eq "id"`: a complex attribute compared as a whole means its value.
+        # `manager eq "id"` / `members eq "id"`: a complex attribute compared as a whole means its value
+        # (dialect.COMPLEX_COMPARED_BY_VALUE).
         value_sub = res.attr.sub("value")
         if value_sub is None:
             raise InvalidFilter(f"{path} is complex; name one of its sub-attributes")

@@ -166,7 +166,7 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
         dialect.WRITE_ONLY_DISCARDED.note(d.rewrites, attribute=attr.name)
         return
     if delta is not None and attr.name == "members":
-        _apply_members(op, t, delta)
+        _apply_members(op, t, delta, d.rewrites)
         return
     current = d.get(t)
     if op.op == "remove" and op.listed is not None:
@@ -305,7 +305,7 @@ def _set_filtered(d: _Doc, op: PatchOp, t: Target, current: Any) -> None:
     d.put(t, [i for i in items if i])
 
 
-def _apply_members(op: PatchOp, t: Target, delta: MemberDelta) -> None:
+def _apply_members(op: PatchOp, t: Target, delta: MemberDelta, rewrites: list[str]) -> None:
     if t.res.sub is not None:
         raise NoTarget(f"{t.text}: members are added or removed whole, not by sub-attribute")
     if op.op == "remove":
@@ -324,7 +324,7 @@ def _apply_members(op: PatchOp, t: Target, delta: MemberDelta) -> None:
         return
     if t.filter is not None:
         raise NoTarget(f"{t.text}: add members with path 'members' and a list of {{\"value\": id}}")
-    items = coerce_members(op.value, [])
+    items = coerce_members(op.value, rewrites)
     if op.op == "replace":
         delta.do_clear()
     for mid, mtype in members_to_delta(items):
