@@ -15,7 +15,8 @@ from typing import Any
 
 from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidValue, Mutability, NoTarget
-from scimhub.scim.filters import And, Compare, Node, matches
+from scimhub.scim.filters import And, Compare, Node
+from scimhub.scim.matching import matches
 from scimhub.scim.quirks import PatchOp, Target
 from scimhub.scim.resources import ABSENT, check_required, coerce_attribute, coerce_members, set_attribute
 from scimhub.scim.schemas import Attribute, ResourceType

@@ -5,7 +5,7 @@ names from the schema registry. Indexed columns serve what Entra filters on (use
 `lower(user_name)` unique index, externalId, group displayName); everything else reads the JSONB document.
 LIKE wildcards in client values are escaped. Value paths keep same-element semantics with
 `EXISTS (... jsonb_array_elements ...)`. A predicate under `not` is made NULL-free, so `not (title eq "x")`
-matches users without a title, exactly as the in-memory matcher (`scim.filters.matches`) does.
+matches users without a title, exactly as the in-memory matcher (`scim.matching.matches`) does.
 """
 
 from __future__ import annotations
