@@ -191,6 +191,28 @@ async def test_start_index_beyond_any_number_is_an_empty_page_not_a_500(people: 
     assert page["totalResults"] == 5 and page["Resources"] == [] and page["itemsPerPage"] == 0
 
 
+async def test_group_filters_on_members(scim_pair: tuple[Scim, list[dict]]) -> None:
+    scim, users = scim_pair
+    ids = {name: (await scim.create_group())["id"] for name in ("both", "one", "empty")}
+    for gid, members in ((ids["both"], users), (ids["one"], users[:1])):
+        r = await scim.req(
+            "PATCH",
+            f"/Groups/{gid}",
+            patch_body({"op": "add", "path": "members", "value": [{"value": u["id"]} for u in members]}),
+        )
+        assert r.status_code == 204
+
+    async def groups(f: str) -> set[str]:
+        body = await scim.find("/Groups", f, count="200")
+        return {g["id"] for g in body["Resources"]} & set(ids.values())
+
+    assert await groups(f'members.value eq "{users[1]["id"]}"') == {ids["both"]}
+    assert await groups(f'members.value ne "{users[1]["id"]}"') == {ids["one"], ids["empty"]}
+    assert await groups(f'members ne "{users[0]["id"]}"') == {ids["empty"]}
+    assert await groups('members.type ne "User"') == {ids["empty"]}
+    assert await groups('members[type eq "User"]') == {ids["both"], ids["one"]}
+
+
 async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> None:
     scim, users = people
     u = users[0]

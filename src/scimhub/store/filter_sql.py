@@ -101,7 +101,7 @@ class SqlFilter:
         res = node.path.resolved
         assert res is not None
         if self.rtype.name == "Group" and res.attr.name == "members":
-            return self._members(node, None)
+            return self._members(node)
         if self.rtype.name == "User" and res.attr.name == "groups":
             return self._groups(node)
         if res.attr.multi_valued:
@@ -193,19 +193,21 @@ class SqlFilter:
         res = node.path.resolved
         assert res is not None
         if self.rtype.name == "Group" and res.attr.name == "members":
-            return self._members(None, node.filter)
+            return self._members(node.filter)
         if self.rtype.name == "User" and res.attr.name == "groups":
             raise InvalidFilter('groups[...] filters are not supported; use groups.value eq "<group id>"')
         inner = _Element(self, "e.v")
         return f"(EXISTS (SELECT 1 FROM {self._array(res)} AS e(v) WHERE {inner.compile(node.filter)}))"
 
-    def _members(self, node: Compare | Present | None, inner_filter: Node | None) -> str:
-        where = _MemberRows(self).compile(inner_filter if inner_filter is not None else node)  # type: ignore[arg-type]
-        exists = f"EXISTS (SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id AND {where})"
+    def _members(self, node: Node) -> str:
+        """A group's members are rows of `scim_group_member`: `members.value eq "id"`, `members[type eq
+        "Group"]` hold when one row matches; `ne` holds when no row is equal (RFC 7644 §3.4.2.2 on a
+        multi-valued attribute, as `scim.matching.matches` reads it)."""
+        rows = f"SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id"
         if isinstance(node, Compare) and node.op == "ne" and node.value is not None:
             eq = _MemberRows(self).compile(Compare(node.path, "eq", node.value))
-            return f"(NOT EXISTS (SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id AND {eq}))"
-        return f"({exists})"
+            return f"(NOT EXISTS ({rows} AND {eq}))"
+        return f"(EXISTS ({rows} AND {_MemberRows(self).compile(node)}))"
 
     def _groups(self, node: Compare | Present) -> str:
         res = node.path.resolved
@@ -222,12 +224,8 @@ class SqlFilter:
 
 
 def _kind_of(res: ResolvedAttr) -> str:
-    t = res.leaf.type
-    if t == "boolean":
-        return "bool"
-    if t == "dateTime":
-        return "text"
-    return "text"
+    """How a JSONB value compares: booleans as JSON, everything else (dateTime included) as text."""
+    return "bool" if res.leaf.type == "boolean" else "text"
 
 
 class _Element:
