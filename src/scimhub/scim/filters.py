@@ -146,10 +146,11 @@ def split_attr_path(word: str) -> AttrPath:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, what: str = "filter") -> None:
         self.toks = _lex(text)
         self.i = 0
         self.depth = 0
+        self.what = what  # "filter" or "path", for the error messages
 
     def peek(self, offset: int = 0) -> _Tok | None:
         j = self.i + offset
@@ -158,7 +159,7 @@ class _Parser:
     def take(self, kind: str | None = None) -> _Tok:
         tok = self.peek()
         if tok is None:
-            raise InvalidFilter("the filter ends too early")
+            raise InvalidFilter(f"the {self.what} ends too early")
         if kind and tok.kind != kind:
             raise InvalidFilter(f"expected {kind} at position {tok.pos + 1}, found {tok.text!r}")
         self.i += 1
@@ -176,7 +177,7 @@ class _Parser:
     def _enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise InvalidFilter(f"the filter nests deeper than {MAX_DEPTH} levels")
+            raise InvalidFilter(f"the {self.what} nests deeper than {MAX_DEPTH} levels")
 
     def or_expr(self) -> Node:
         node = self.and_expr()
@@ -304,7 +305,7 @@ def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
         raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
         raise InvalidFilter("the path is empty")
-    parser = _Parser(text)
+    parser = _Parser(text, what="path")
     expr = parser.path()
     parser.end()
     return expr

@@ -88,6 +88,7 @@ class MemberDelta:
 
 
 def member_id(value: Any) -> uuid.UUID:
+    """A member's `value` (RFC 7643 §4.2: the member resource's id); ids are UUIDs here."""
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -95,6 +96,7 @@ def member_id(value: Any) -> uuid.UUID:
 
 
 def members_to_delta(items: Any) -> list[tuple[uuid.UUID, str]]:
+    """Coerced `members` entries -> (id, "User"/"Group"); the type defaults to User, as Entra sends none."""
     out = []
     for item in items if items is not ABSENT else []:
         if "value" not in item:
@@ -156,6 +158,7 @@ def _set_primary_unique(items: list[Any], new_items: list[Any]) -> None:
 
 
 def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
+    """One operation on the copy: add (RFC 7644 §3.5.2.1), remove (§3.5.2.2) or replace (§3.5.2.3)."""
     t = op.target
     assert t is not None
     attr, sub = t.res.attr, t.res.sub
@@ -307,6 +310,8 @@ def _set_filtered(d: _Doc, op: PatchOp, t: Target, current: Any) -> None:
 
 
 def _apply_members(op: PatchOp, t: Target, delta: MemberDelta, rewrites: list[str]) -> None:
+    """An operation on a group's `members`: add or replace a list; remove all (no filter, RFC 7644
+    §3.5.2.2), by filter, or the entries of a value list (Entra)."""
     if t.res.sub is not None:
         raise NoTarget(f"{t.text}: members are added or removed whole, not by sub-attribute")
     if op.op == "remove":

@@ -262,7 +262,7 @@ async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uu
     return int(row["added"])
 
 
-async def remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+async def _remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
     if not ids:
         return 0
     result = await conn.execute(
@@ -271,7 +271,7 @@ async def remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence
     return int(result.split()[-1])
 
 
-async def remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where: Node) -> int:
+async def _remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where: Node) -> int:
     """Remove the members matching a filter bound inside `members[...]` (`members[type eq "Group"]`), in one
     DELETE; a filter on what a member row does not hold is `invalidPath`."""
     params: list[Any] = [gid]
@@ -283,21 +283,21 @@ async def remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where: 
     return int(result.split()[-1])
 
 
+async def _clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
+    result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
+    return int(result.split()[-1])
+
+
 async def apply_member_changes(conn: asyncpg.Connection, gid: uuid.UUID, delta: MemberDelta) -> None:
     """Apply a PATCH's or PUT's member changes in `MemberDelta`'s order: clear, remove ids, then each step's
     adds and filtered removals. Each is one statement, whatever the group's size."""
     if delta.remove_all:
-        await clear_members(conn, gid)
-    await remove_members(conn, gid, list(delta.remove))
+        await _clear_members(conn, gid)
+    await _remove_members(conn, gid, list(delta.remove))
     for step in delta.steps:
         await add_members(conn, gid, step.add)
         for where in step.remove_where:
-            await remove_members_where(conn, gid, where)
-
-
-async def clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
-    result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
-    return int(result.split()[-1])
+            await _remove_members_where(conn, gid, where)
 
 
 async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
