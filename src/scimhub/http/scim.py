@@ -26,6 +26,7 @@ from scimhub.scim.errors import InvalidSyntax, NotFound, ScimError
 from scimhub.scim.listing import SEARCH_REQUEST_SCHEMA, ListQuery, parse_list_query
 from scimhub.scim.projection import Projection, parse_projection
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+from scimhub.tenancy.tenants import scim_url
 
 _TYPES = {"users": USER_TYPE, "groups": GROUP_TYPE}
 _SERVICE_PROVIDER_CONFIG = {"serviceproviderconfig", "serviceconfiguration"}  # dialect.SERVICE_CONFIGURATION_ALIAS
@@ -46,7 +47,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
     return ScimContext(
         pool=services.db.pool,
         tenant=tenant,
-        base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
+        base_url=scim_url(services.settings.public_url, tenant.slug),
         limits=services.limits,
         audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant)
         if services.settings.activity_log
@@ -111,7 +112,7 @@ async def _body(request: Request[Any, Any, State]) -> Any:
 def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
     services = _services(request)
     tenant = request.scope["state"]["tenant"]
-    base = f"{services.settings.public_url}/scim/v2/{tenant.slug}"
+    base = scim_url(services.settings.public_url, tenant.slug)
     if kind in _SERVICE_PROVIDER_CONFIG:  # dialect.SERVICE_CONFIGURATION_ALIAS
         if item is not None:
             raise NotFound("ServiceProviderConfig has no sub-resources")
@@ -130,7 +131,7 @@ async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
     # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer
     # (dialect.BASE_URL_ANSWERS).
     request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
-    base = f"{_services(request).settings.public_url}/scim/v2/{tenant}"
+    base = scim_url(_services(request).settings.public_url, tenant)
     return scim_response(
         {
             "serviceProviderConfig": f"{base}/ServiceProviderConfig",
