@@ -100,7 +100,11 @@ REMOVE_VALUE_LIST = Rule(
     reading="remove exactly the listed entries, never all of them; for members the listed ids go straight to "
     "one DELETE; a listed value that is not an id names no member",
     source="contract §2.8, §7.2 [D1 Group Operations, O azure-docs#30826]; RFC 7644 §3.5.2.2 has no value",
-    where=("scimhub.scim.quirks:normalise_patch", "scimhub.scim.patch:_apply_members"),
+    where=(
+        "scimhub.scim.quirks:normalise_patch",
+        "scimhub.scim.patch:_apply_members",
+        "scimhub.scim.patch:_remove_listed",
+    ),
     tests=(
         f"{_CONTRACT_TESTS}::test_group_remove_with_value_list_removes_only_listed",
         f"{_PROTOCOL_TESTS}::test_member_remove_with_value_list_removes_only_listed",
