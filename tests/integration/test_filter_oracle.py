@@ -1,7 +1,7 @@
 """Property test: the SQL filter compiler agrees with an independent in-memory evaluation.
 
 Random filters over the full RFC 7644 §3.4.2.2 grammar run against a fixed population of users in a real
-tenant schema; the ids PostgreSQL returns must equal those `scim.filters.matches` (pure Python, no SQL)
+tenant schema; the ids PostgreSQL returns must equal those `scim.matching.matches` (pure Python, no SQL)
 selects from the same documents.
 """
 
@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimhub.http.services import Services
-from scimhub.scim.filters import matches, parse_bound
+from scimhub.scim.filters import parse_bound
+from scimhub.scim.matching import matches
 from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import USER_TYPE
 from scimhub.store import resources as store

@@ -140,6 +140,11 @@ async def test_service_provider_config_and_resource_types(scim: Scim) -> None:
     assert (await scim.get("/ResourceTypes/Group"))["endpoint"] == "/Groups"
 
 
+async def test_service_configuration_alias_answers_the_service_provider_config(scim: Scim) -> None:
+    # The MS reference collection asks for /serviceConfiguration (known-deviations.txt)
+    assert await scim.get("/serviceConfiguration") == await scim.get("/ServiceProviderConfig")
+
+
 async def test_base_url_answers_200_not_404(scim: Scim) -> None:
     r = await scim.req("GET", "")
     assert r.status_code == 200

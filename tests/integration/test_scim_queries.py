@@ -171,6 +171,48 @@ async def test_post_search(people: tuple[Scim, list[dict]]) -> None:
     assert_error(await scim.req("POST", "/Users/.search", {"schemas": ["urn:wrong"]}), 400, "invalidSyntax")
 
 
+async def test_every_list_endpoint_reads_its_parameters_alike(people: tuple[Scim, list[dict]]) -> None:
+    # One parser for GET, POST /Users/.search and the root POST /.search (RFC 7644 §3.4.2, §3.4.3).
+    scim, _ = people
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "sortBy": "userName"}
+    for path in ("/Users/.search", "/.search"):
+        assert_error(await scim.req("POST", path, {**search, "sortOrder": "up"}), 400, "invalidValue")
+        assert_error(await scim.req("POST", path, {**search, "count": "ten"}), 400, "invalidValue")
+        assert_error(await scim.req("POST", path, {**search, "filter": 7}), 400, "invalidFilter")
+        desc = await scim.req("POST", path, {**search, "sortOrder": "descending", "count": 2})
+        assert desc.status_code == 200 and desc.json()["itemsPerPage"] == 2
+    root = await scim.req("POST", "/.search", {**search, "sortOrder": "descending"})
+    assert [r["userName"] for r in root.json()["Resources"]][:2] == ["Eve@X.test", "dave@y.test"]  # caseExact false
+
+
+async def test_start_index_beyond_any_number_is_an_empty_page_not_a_500(people: tuple[Scim, list[dict]]) -> None:
+    scim, _ = people
+    page = await scim.get("/Users", startIndex="99999999999999999999")
+    assert page["totalResults"] == 5 and page["Resources"] == [] and page["itemsPerPage"] == 0
+
+
+async def test_group_filters_on_members(scim_pair: tuple[Scim, list[dict]]) -> None:
+    scim, users = scim_pair
+    ids = {name: (await scim.create_group())["id"] for name in ("both", "one", "empty")}
+    for gid, members in ((ids["both"], users), (ids["one"], users[:1])):
+        r = await scim.req(
+            "PATCH",
+            f"/Groups/{gid}",
+            patch_body({"op": "add", "path": "members", "value": [{"value": u["id"]} for u in members]}),
+        )
+        assert r.status_code == 204
+
+    async def groups(f: str) -> set[str]:
+        body = await scim.find("/Groups", f, count="200")
+        return {g["id"] for g in body["Resources"]} & set(ids.values())
+
+    assert await groups(f'members.value eq "{users[1]["id"]}"') == {ids["both"]}
+    assert await groups(f'members.value ne "{users[1]["id"]}"') == {ids["one"], ids["empty"]}
+    assert await groups(f'members ne "{users[0]["id"]}"') == {ids["empty"]}
+    assert await groups('members.type ne "User"') == {ids["empty"]}
+    assert await groups('members[type eq "User"]') == {ids["both"], ids["one"]}
+
+
 async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> None:
     scim, users = people
     u = users[0]

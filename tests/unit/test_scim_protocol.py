@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
-from scimhub.scim.filters import And, Compare, Not, Or, Present, ValuePath, matches, parse_bound, parse_filter
+from scimhub.scim.filters import And, Compare, Not, Or, Present, ValuePath, parse_bound, parse_filter
+from scimhub.scim.matching import matches
 from scimhub.scim.patch import apply_patch
 from scimhub.scim.projection import apply_projection, parse_projection
 from scimhub.scim.quirks import normalise_patch

@@ -1,31 +1,36 @@
 """SCIM endpoints: translate HTTP to one use case and back.
 
 Resource path segments are matched case-insensitively (`/users` works, as the MS collection sends it), and
-unknown query parameters are ignored (contract §1: Entra may put feature flags in the URL).
+unknown query parameters are ignored (contract §1: Entra may put feature flags in the URL). The client
+dialects are catalogued in `scim.dialect`.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 
+from scimhub.audit.vocabulary import Operation
 from scimhub.http.activity import ActivityMiddleware, write_audit
 from scimhub.http.auth import TenantAuthMiddleware
 from scimhub.http.services import Services
 from scimhub.http.wire import decode_body, scim_response
-from scimhub.provisioning import resources as uc
+from scimhub.provisioning import listing, patching, reading, writing
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim import discovery
 from scimhub.scim.errors import InvalidSyntax, NotFound, ScimError
+from scimhub.scim.listing import SEARCH_REQUEST_SCHEMA, ListQuery, parse_list_query
 from scimhub.scim.projection import Projection, parse_projection
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+from scimhub.tenancy.tenants import scim_url
 
 _TYPES = {"users": USER_TYPE, "groups": GROUP_TYPE}
-_DISCOVERY = {"serviceproviderconfig", "serviceconfiguration", "schemas", "resourcetypes"}
-SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+_SERVICE_PROVIDER_CONFIG = {"serviceproviderconfig", "serviceconfiguration"}  # dialect.SERVICE_CONFIGURATION_ALIAS
+_DISCOVERY = {*_SERVICE_PROVIDER_CONFIG, "schemas", "resourcetypes"}
 
 
 def _services(request: Request[Any, Any, State]) -> Services:
@@ -42,13 +47,13 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
     return ScimContext(
         pool=services.db.pool,
         tenant=tenant,
-        base_url=f"{services.settings.public_url}/scim/v2/{tenant.slug}",
+        base_url=scim_url(services.settings.public_url, tenant.slug),
         limits=services.limits,
         audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant)
         if services.settings.activity_log
         else None,
         # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
-        # clients that ask for attributes or a representation get the resource.
+        # clients that ask for attributes or a representation get the resource (dialect.PATCH_ANSWER).
         patch_returns_resource=(
             "return=representation" in prefer
             or "okta" in agent.lower()
@@ -59,7 +64,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
 
 
 def _resource_type(segment: str) -> ResourceType:
-    rtype = _TYPES.get(segment.lower())
+    rtype = _TYPES.get(segment.lower())  # dialect.LOWER_CASE_RESOURCE_PATH
     if rtype is None and segment.lower() in _DISCOVERY:
         raise ScimError(f"/{segment} is read-only; only GET is allowed", status=405)
     if rtype is None:
@@ -67,6 +72,20 @@ def _resource_type(segment: str) -> ResourceType:
             f"no SCIM endpoint /{segment[:80]}; use /Users, /Groups, /Schemas, /ResourceTypes or /ServiceProviderConfig"
         )
     return rtype
+
+
+def _list_query(request: Request[Any, Any, State], source: Mapping[str, Any]) -> ListQuery:
+    """The list parameters from the query string (GET) or a SearchRequest (POST .search), read once."""
+    limits = _services(request).limits
+    return parse_list_query(
+        filter_text=source.get("filter"),
+        sort_by=source.get("sortBy"),
+        sort_order=source.get("sortOrder"),
+        start_index=source.get("startIndex"),
+        count=source.get("count"),
+        default_count=limits.default_page_size,
+        max_count=limits.max_page_size,
+    )
 
 
 def _projection(request: Request[Any, Any, State], rtype: ResourceType) -> Projection:
@@ -93,29 +112,26 @@ async def _body(request: Request[Any, Any, State]) -> Any:
 def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
     services = _services(request)
     tenant = request.scope["state"]["tenant"]
-    base = f"{services.settings.public_url}/scim/v2/{tenant.slug}"
-    if kind in {"serviceproviderconfig", "serviceconfiguration"}:
+    base = scim_url(services.settings.public_url, tenant.slug)
+    if kind in _SERVICE_PROVIDER_CONFIG:  # dialect.SERVICE_CONFIGURATION_ALIAS
         if item is not None:
             raise NotFound("ServiceProviderConfig has no sub-resources")
-        doc = discovery.service_provider_config(
-            base,
-            max_results=services.limits.max_page_size,
-            max_patch_operations=services.limits.max_patch_operations,
-        )
+        doc = discovery.service_provider_config(base, max_results=services.limits.max_page_size)
     elif kind == "schemas":
         doc = discovery.schemas_document(base) if item is None else discovery.schema_document(base, item)
     else:
         doc = discovery.resource_types_document(base) if item is None else discovery.resource_type_document(base, item)
-    request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
+    request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
     return scim_response(doc)
 
 
 @get("/{tenant:str}", include_in_schema=False)
 async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
     tenant = request.path_params["tenant"]
-    # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer.
-    request.scope["state"]["outcome"] = Outcome(200, operation="Discovery")
-    base = f"{_services(request).settings.public_url}/scim/v2/{tenant}"
+    # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer
+    # (dialect.BASE_URL_ANSWERS).
+    request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
+    base = scim_url(_services(request).settings.public_url, tenant)
     return scim_response(
         {
             "serviceProviderConfig": f"{base}/ServiceProviderConfig",
@@ -131,17 +147,9 @@ async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
     if resource.lower() in _DISCOVERY:
         return _discovery(request, resource.lower(), None)
     rtype = _resource_type(resource)
-    q = request.query_params
-    outcome = await uc.search(
-        _context(request),
-        rtype,
-        filter_text=q.get("filter"),
-        start_index=q.get("startIndex"),
-        count=q.get("count"),
-        sort_by=q.get("sortBy"),
-        sort_order=q.get("sortOrder"),
-        proj=_projection(request, rtype),
-    )
+    # Only the RFC 7644 §3.4.2 parameters are read; others are ignored (dialect.UNKNOWN_QUERY_PARAMETERS).
+    query = _list_query(request, request.query_params)
+    outcome = await listing.search(_context(request), rtype, query, _projection(request, rtype))
     return _answer(request, outcome)
 
 
@@ -152,7 +160,7 @@ async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
         return await _search(request, None)
     rtype = _resource_type(resource)
     body = await _body(request)
-    outcome = await uc.create(_context(request), rtype, body, _projection(request, rtype))
+    outcome = await writing.create(_context(request), rtype, body, _projection(request, rtype))
     return _answer(request, outcome)
 
 
@@ -162,7 +170,7 @@ async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     if resource.lower() in _DISCOVERY:
         return _discovery(request, resource.lower(), rid)
     rtype = _resource_type(resource)
-    outcome = await uc.get(
+    outcome = await reading.get(
         _context(request), rtype, rid, _projection(request, rtype), request.headers.get("if-none-match")
     )
     return _answer(request, outcome)
@@ -183,23 +191,15 @@ async def _search(request: Request[Any, Any, State], rtype: ResourceType | None)
     if not isinstance(body, dict):
         raise InvalidSyntax("a search request must be a JSON object (RFC 7644 §3.4.3)")
     schemas = body.get("schemas")
-    if schemas is not None and (not isinstance(schemas, list) or SEARCH_SCHEMA not in schemas):
-        raise InvalidSyntax(f"a search request must list the schema {SEARCH_SCHEMA!r}")
-    params = dict(
-        filter_text=body.get("filter"),
-        start_index=body.get("startIndex"),
-        count=body.get("count"),
-        sort_by=body.get("sortBy"),
-        sort_order=body.get("sortOrder"),
-        attributes=body.get("attributes"),
-        excluded=body.get("excludedAttributes"),
-    )
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas):
+        raise InvalidSyntax(f"a search request must list the schema {SEARCH_REQUEST_SCHEMA!r}")
+    query = _list_query(request, body)
+    attributes, excluded = body.get("attributes"), body.get("excludedAttributes")
     ctx = _context(request)
     if rtype is None:
-        outcome = await uc.search_all(ctx, **params)
+        outcome = await listing.search_all(ctx, query, attributes=attributes, excluded=excluded)
     else:
-        attributes, excluded = params.pop("attributes"), params.pop("excluded")
-        outcome = await uc.search(ctx, rtype, proj=parse_projection(rtype, attributes, excluded), **params)
+        outcome = await listing.search(ctx, rtype, query, parse_projection(rtype, attributes, excluded))
     return _answer(request, outcome)
 
 
@@ -208,7 +208,7 @@ async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
-    outcome = await uc.replace(
+    outcome = await writing.replace(
         _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
     )
     return _answer(request, outcome)
@@ -219,7 +219,7 @@ async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
     body = await _body(request)
-    outcome = await uc.patch(
+    outcome = await patching.patch(
         _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
     )
     return _answer(request, outcome)
@@ -229,7 +229,7 @@ async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = _resource_type(resource)
-    outcome = await uc.delete(_context(request), rtype, rid, request.headers.get("if-match"))
+    outcome = await writing.delete(_context(request), rtype, rid, request.headers.get("if-match"))
     return _answer(request, outcome)
 
 

@@ -32,7 +32,7 @@ class Outcome:
     body: dict[str, Any] | None = None
     etag: str | None = None
     location: str | None = None
-    operation: str = ""
+    operation: str = ""  # an `audit.vocabulary.Operation`
     resource_type: str | None = None
     resource_id: str | None = None
     target: str | None = None  # userName / displayName the administrator recognises
@@ -54,3 +54,7 @@ class ScimContext:
 
     def location(self, resource_type: str, rid: str) -> str:
         return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"
+
+    def write_event(self, outcome: Outcome) -> str | None:
+        """The write's activity event, for the store to write in the write's own statement (None: no log)."""
+        return self.audit(outcome) if self.audit is not None else None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from scimhub.scim.errors import NotFound
+from scimhub.scim.listing import list_response
 from scimhub.scim.schemas import ALL_SCHEMAS, RESOURCE_TYPES
 
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
-
-def service_provider_config(base_url: str, *, max_results: int, max_patch_operations: int) -> dict[str, Any]:
+def service_provider_config(base_url: str, *, max_results: int) -> dict[str, Any]:
+    """RFC 7643 §5: what this service supports (PATCH, filter, sort, ETags; no bulk, no password change)."""
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": f"{base_url}/ServiceProviderConfig",
@@ -33,13 +33,8 @@ def service_provider_config(base_url: str, *, max_results: int, max_patch_operat
 
 
 def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "schemas": [LIST_SCHEMA],
-        "totalResults": len(resources),
-        "Resources": resources,
-        "startIndex": 1,
-        "itemsPerPage": len(resources),
-    }
+    """Discovery lists are never paged (RFC 7644 §4: the service provider returns them all)."""
+    return list_response(resources, total=len(resources))
 
 
 def schemas_document(base_url: str) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Filters (RFC 7644 §3.4.2.2) and attribute paths (§3.5.2): parser, resolution, and an in-memory matcher.
+"""Filters (RFC 7644 §3.4.2.2) and attribute paths (§3.5.2): one parser, resolution, an in-memory matcher.
 
-`parse_filter` turns the text into a typed tree; `bind` resolves every attribute path against a resource
-type (unknown attribute -> `invalidFilter`, never "match all") and checks the comparison value's type. The
-SQL compiler (`store/filter_sql.py`) and `matches` (PATCH value paths, tests) both read the bound tree.
+`parse_filter` turns the text into a typed tree; `parse_path` reads a PATCH path with the same parser (the
+grammar's `attrPath` / `valuePath`, plus `.subAttr`); `split_attr_path` is the one splitter of
+`urn:...:name.sub` used by both and by `sortBy` and projection. `bind` resolves every attribute path against a
+resource type (unknown attribute -> `invalidFilter`, never "match all") and checks the comparison value's
+type. The SQL compiler (`store/filter_sql.py`) and the in-memory matcher (`scim/matching.py`: PATCH value
+paths, the compiler's property-test oracle) both read the bound tree.
 
 Grammar accepted (ABNF of §3.4.2.2, plus `valuePath.subAttr op value`, which Entra sends for matching on
 `emails[type eq "work"].value eq "..."`): operators and keywords case-insensitive; precedence not > and > or.
@@ -13,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,17 @@ class ValuePath:
 
 Node = Compare | Present | And | Or | Not | ValuePath
 
+
+@dataclass(frozen=True)
+class PathExpr:
+    """An attribute path as written, not yet resolved: RFC 7644 §3.5.2's `PATH = attrPath / valuePath
+    [subAttr]`. `attr[filter].sub` has `filter` (its paths relative to `attr`) and `sub`."""
+
+    attr: AttrPath
+    filter: Node | None = None
+    sub: str | None = None
+
+
 # ---------------------------------------------------------------------------------------------- lexer
 
 _TOKEN = re.compile(
@@ -115,7 +128,8 @@ def _lex(text: str) -> list[_Tok]:
 
 
 def split_attr_path(word: str) -> AttrPath:
-    """`urn:...:name.sub` / `name.sub` / `name` -> AttrPath (not yet resolved)."""
+    """`urn:...:name.sub` / `name.sub` / `name` -> AttrPath, not yet resolved (RFC 7644 §3.10: the URN is
+    everything up to the last colon; RFC 7643 §2.1: at most one level of sub-attribute)."""
     urn: str | None = None
     rest = word
     if ":" in word:
@@ -132,10 +146,11 @@ def split_attr_path(word: str) -> AttrPath:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, what: str = "filter") -> None:
         self.toks = _lex(text)
         self.i = 0
         self.depth = 0
+        self.what = what  # "filter" or "path", for the error messages
 
     def peek(self, offset: int = 0) -> _Tok | None:
         j = self.i + offset
@@ -144,7 +159,7 @@ class _Parser:
     def take(self, kind: str | None = None) -> _Tok:
         tok = self.peek()
         if tok is None:
-            raise InvalidFilter("the filter ends too early")
+            raise InvalidFilter(f"the {self.what} ends too early")
         if kind and tok.kind != kind:
             raise InvalidFilter(f"expected {kind} at position {tok.pos + 1}, found {tok.text!r}")
         self.i += 1
@@ -156,15 +171,13 @@ class _Parser:
 
     def parse(self) -> Node:
         node = self.or_expr()
-        tok = self.peek()
-        if tok is not None:
-            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+        self.end()
         return node
 
     def _enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise InvalidFilter(f"the filter nests deeper than {MAX_DEPTH} levels")
+            raise InvalidFilter(f"the {self.what} nests deeper than {MAX_DEPTH} levels")
 
     def or_expr(self) -> Node:
         node = self.and_expr()
@@ -199,31 +212,45 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def attr_expr(self) -> Node:
+    def end(self) -> None:
+        tok = self.peek()
+        if tok is not None:
+            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+
+    def path(self) -> PathExpr:
+        """`attrPath [ "[" valFilter "]" [ "." subAttr ] ]`: the PATCH PATH of RFC 7644 §3.5.2 and the head of
+        every filter comparison (§3.4.2.2, plus Entra's `valuePath.subAttr`)."""
         tok = self.take()
         if tok.kind != "word":
             raise InvalidFilter(f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}")
         try:
-            path = split_attr_path(tok.text)
+            attr = split_attr_path(tok.text)
         except InvalidPath as exc:
             raise InvalidFilter(exc.detail) from None
         nxt = self.peek()
-        if nxt is not None and nxt.kind == "lbr":
-            if path.sub is not None:
-                raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
-            self.take()
-            inner = self.or_expr()
-            self.take("rbr")
-            after = self.peek()
-            if after is not None and after.kind == "dot":
-                # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
-                self.take()
-                sub_tok = self.take("word")
-                leaf = AttrPath(path.urn, path.name, sub_tok.text)
-                cond = self.comparison(leaf)
-                return ValuePath(path, And(inner, _relative(cond)))
-            return ValuePath(path, inner)
-        return self.comparison(path)
+        if nxt is None or nxt.kind != "lbr":
+            return PathExpr(attr)
+        if attr.sub is not None:
+            raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
+        self.take()
+        inner = self.or_expr()
+        self.take("rbr")
+        after = self.peek()
+        if after is None or after.kind != "dot":
+            return PathExpr(attr, inner)
+        self.take()
+        return PathExpr(attr, inner, self.take("word").text)
+
+    def attr_expr(self) -> Node:
+        expr = self.path()
+        if expr.filter is None:
+            return self.comparison(expr.attr)
+        if expr.sub is None:
+            return ValuePath(expr.attr, expr.filter)
+        # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
+        # dialect.VALUE_PATH_SUB_ATTRIBUTE_FILTER
+        leaf = AttrPath(expr.attr.urn, expr.attr.name, expr.sub)
+        return ValuePath(expr.attr, And(expr.filter, _relative(self.comparison(leaf))))
 
     def comparison(self, path: AttrPath) -> Node:
         op_tok = self.take()
@@ -262,11 +289,26 @@ def _relative(node: Node) -> Node:
 
 
 def parse_filter(text: str, *, max_length: int = 4096) -> Node:
+    """A filter (RFC 7644 §3.4.2.2) as a tree, not yet bound; `invalidFilter` for anything unreadable."""
     if len(text) > max_length:
         raise InvalidFilter(f"the filter is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
         raise InvalidFilter("the filter is empty")
     return _Parser(text).parse()
+
+
+def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
+    """A PATCH path (RFC 7644 §3.5.2: `attrPath`, `valuePath`, `valuePath.subAttr`) by the filter grammar's
+    own parser, so a path and a filter read `attr[filter].sub` alike; `invalidFilter` for anything
+    unreadable (`scim.quirks.parse_path` reports it as `invalidPath`)."""
+    if len(text) > max_length:
+        raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
+    if not text.strip():
+        raise InvalidFilter("the path is empty")
+    parser = _Parser(text, what="path")
+    expr = parser.path()
+    parser.end()
+    return expr
 
 
 # ---------------------------------------------------------------------------------------------- binding
@@ -332,7 +374,8 @@ def bind(node: Node, rtype: ResourceType, *, within: ResolvedAttr | None = None)
     if res.attr.returned == "never" or res.leaf.returned == "never":
         raise InvalidFilter(f"{path} cannot be filtered on")
     if res.sub is None and res.attr.type == "complex":
-        # `manager eq "id"` / `members eq "id"`: a complex attribute compared as a whole means its value.
+        # `manager eq "id"` / `members eq "id"`: a complex attribute compared as a whole means its value
+        # (dialect.COMPLEX_COMPARED_BY_VALUE).
         value_sub = res.attr.sub("value")
         if value_sub is None:
             raise InvalidFilter(f"{path} is complex; name one of its sub-attributes")
@@ -352,94 +395,3 @@ def _resolve(path: AttrPath, rtype: ResourceType) -> ResolvedAttr:
 
 def parse_bound(text: str, rtype: ResourceType, *, max_length: int = 4096) -> Node:
     return bind(parse_filter(text, max_length=max_length), rtype)
-
-
-# -------------------------------------------------------------------------------------------- matching
-
-
-def _cmp_scalar(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
-    if op == "pr":
-        return actual is not None and actual != "" and actual != [] and actual != {}
-    if expected is None:
-        present = actual is not None and actual != ""
-        return (not present) if op == "eq" else present
-    if actual is None:
-        return op == "ne"
-    if isinstance(expected, bool):
-        if not isinstance(actual, bool):
-            return op == "ne"
-        return (actual == expected) if op == "eq" else (actual != expected)
-    if isinstance(expected, dt.datetime):
-        if isinstance(actual, str):
-            try:
-                actual = dt.datetime.fromisoformat(actual.replace("Z", "+00:00"))
-            except ValueError:
-                return op == "ne"
-        if not isinstance(actual, dt.datetime):
-            return op == "ne"
-    elif isinstance(expected, str):
-        if not isinstance(actual, str):
-            return op == "ne"
-        if not case_exact:
-            actual, expected = actual.lower(), expected.lower()
-    elif isinstance(expected, int | float):
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return op == "ne"
-    ops: dict[str, Callable[[Any, Any], Any]] = {
-        "eq": lambda a, b: a == b,
-        "ne": lambda a, b: a != b,
-        "co": lambda a, b: b in a,
-        "sw": lambda a, b: a.startswith(b),
-        "ew": lambda a, b: a.endswith(b),
-        "gt": lambda a, b: a > b,
-        "ge": lambda a, b: a >= b,
-        "lt": lambda a, b: a < b,
-        "le": lambda a, b: a <= b,
-    }
-    return bool(ops[op](actual, expected))
-
-
-def _values(doc: dict[str, Any], res: ResolvedAttr, *, relative: bool) -> list[Any]:
-    """The values `res` designates in `doc` (a resource, or one element when `relative`)."""
-    if relative:
-        assert res.sub is not None
-        return [doc.get(res.sub.name)]
-    container = doc.get(res.schema.id, {}) if res.extension else doc
-    if not isinstance(container, dict):
-        return [None]
-    value = container.get(res.attr.name)
-    if res.attr.multi_valued:
-        items = value if isinstance(value, list) else []
-        if res.sub is None:
-            return [items] if items else [None]
-        got = [i.get(res.sub.name) if isinstance(i, dict) else None for i in items]
-        return got or [None]
-    if res.sub is None:
-        return [value]
-    return [value.get(res.sub.name) if isinstance(value, dict) else None]
-
-
-def matches(doc: dict[str, Any], node: Node, *, relative: bool = False) -> bool:
-    """Does the (canonical) resource document satisfy the bound filter? RFC 7644 §3.4.2.2 semantics:
-    on a multi-valued attribute a comparison holds when it holds for any value."""
-    if isinstance(node, And):
-        return matches(doc, node.left, relative=relative) and matches(doc, node.right, relative=relative)
-    if isinstance(node, Or):
-        return matches(doc, node.left, relative=relative) or matches(doc, node.right, relative=relative)
-    if isinstance(node, Not):
-        return not matches(doc, node.inner, relative=relative)
-    if isinstance(node, ValuePath):
-        res = node.path.resolved
-        assert res is not None
-        container = doc.get(res.schema.id, {}) if res.extension else doc
-        items = container.get(res.attr.name) if isinstance(container, dict) else None
-        return any(isinstance(i, dict) and matches(i, node.filter, relative=True) for i in items or [])
-    res = node.path.resolved
-    assert res is not None
-    values = _values(doc, res, relative=relative)
-    if isinstance(node, Present):
-        return any(_cmp_scalar(v, "pr", None, True) for v in values)
-    case_exact = res.leaf.case_exact
-    if node.op == "ne":
-        return not any(_cmp_scalar(v, "eq", node.value, case_exact) for v in values)
-    return any(_cmp_scalar(v, node.op, node.value, case_exact) for v in values)

@@ -13,43 +13,82 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidValue, Mutability, NoTarget
-from scimhub.scim.filters import And, Compare, Node, Or, matches
+from scimhub.scim.filters import And, Compare, Node
+from scimhub.scim.matching import matches
 from scimhub.scim.quirks import PatchOp, Target
-from scimhub.scim.resources import _ABSENT, check_required, coerce_attribute, coerce_members, set_attribute
+from scimhub.scim.resources import ABSENT, check_required, coerce_attribute, coerce_members, set_attribute
 from scimhub.scim.schemas import Attribute, ResourceType
 
 
 @dataclass
+class MemberStep:
+    """Adds, then removals by filter: one step of a `MemberDelta`."""
+
+    add: dict[uuid.UUID, str] = field(default_factory=dict)  # member id -> "User" / "Group"
+    remove_where: list[Node] = field(default_factory=list)  # bound filters on members (`members[type eq "Group"]`)
+
+
+@dataclass
 class MemberDelta:
-    """Membership changes in order-independent form: clear (if `remove_all`), then remove, then add."""
+    """A group's membership changes, for the store to apply in this order: clear (`remove_all`), remove the
+    ids in `remove`, then each step: its adds, then its removals by filter (in SQL, on the member rows).
+
+    That order gives what applying the operations one by one gives (RFC 7644 §3.5.2: in sequence): an id's
+    last add or remove wins, and a filter removes what was added before it, not what is added after. A PATCH
+    takes a few statements whatever the group's size.
+    """
 
     remove_all: bool = False
-    add: dict[uuid.UUID, str] = field(default_factory=dict)
     remove: set[uuid.UUID] = field(default_factory=set)
-    # Filters that select members by something other than their id; the store evaluates them on the rows.
-    remove_where: list[Node] = field(default_factory=list)
+    steps: list[MemberStep] = field(default_factory=list)
+
+    @property
+    def add(self) -> dict[uuid.UUID, str]:
+        """Every member to add, whichever step adds it."""
+        return {mid: mtype for step in self.steps for mid, mtype in step.add.items()}
+
+    @property
+    def removes(self) -> bool:
+        return self.remove_all or bool(self.remove) or any(step.remove_where for step in self.steps)
 
     @property
     def empty(self) -> bool:
-        return not (self.remove_all or self.add or self.remove or self.remove_where)
+        return not (self.removes or self.add)
+
+    def added_items(self) -> list[dict[str, Any]]:
+        """The added members as a group shows them: `{"value": id, "type": "User"}`."""
+        return [{"value": str(mid), "type": mtype} for mid, mtype in self.add.items()]
+
+    def _forget(self, member_id: uuid.UUID) -> None:
+        for step in self.steps:
+            step.add.pop(member_id, None)
 
     def do_add(self, member_id: uuid.UUID, member_type: str) -> None:
         self.remove.discard(member_id)
-        self.add[member_id] = member_type
+        self._forget(member_id)
+        if not self.steps or self.steps[-1].remove_where:
+            self.steps.append(MemberStep())
+        self.steps[-1].add[member_id] = member_type
 
     def do_remove(self, member_id: uuid.UUID) -> None:
-        self.add.pop(member_id, None)
+        self._forget(member_id)
         self.remove.add(member_id)
+
+    def do_remove_where(self, where: Node) -> None:
+        if not self.steps:
+            self.steps.append(MemberStep())
+        self.steps[-1].remove_where.append(where)
 
     def do_clear(self) -> None:
         self.remove_all = True
-        self.add.clear()
         self.remove.clear()
-        self.remove_where.clear()
+        self.steps.clear()
 
 
 def member_id(value: Any) -> uuid.UUID:
+    """A member's `value` (RFC 7643 §4.2: the member resource's id); ids are UUIDs here."""
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -57,8 +96,9 @@ def member_id(value: Any) -> uuid.UUID:
 
 
 def members_to_delta(items: Any) -> list[tuple[uuid.UUID, str]]:
+    """Coerced `members` entries -> (id, "User"/"Group"); the type defaults to User, as Entra sends none."""
     out = []
-    for item in items if items is not _ABSENT else []:
+    for item in items if items is not ABSENT else []:
         if "value" not in item:
             raise InvalidValue("each member needs a 'value' with the member's id")
         mtype = item.get("type", "User")
@@ -66,23 +106,6 @@ def members_to_delta(items: Any) -> list[tuple[uuid.UUID, str]]:
             raise InvalidValue(f"member type must be 'User' or 'Group', got {mtype!r}")
         out.append((member_id(item["value"]), mtype))
     return out
-
-
-def _ids_in_filter(node: Node) -> list[str] | None:
-    """`value eq "a" or value eq "b"` -> ["a", "b"]; None for any other shape."""
-    if (
-        isinstance(node, Compare)
-        and node.op == "eq"
-        and isinstance(node.value, str)
-        and node.path.resolved is not None
-        and node.path.resolved.leaf.name == "value"
-    ):
-        return [node.value]
-    if isinstance(node, Or):
-        left, right = _ids_in_filter(node.left), _ids_in_filter(node.right)
-        if left is not None and right is not None:
-            return left + right
-    return None
 
 
 def _eq_fields(node: Node) -> dict[str, Any] | None:
@@ -119,7 +142,7 @@ class _Doc:
 
     def put(self, t: Target, value: Any) -> None:
         if value is None or value == [] or value == {}:
-            value = _ABSENT
+            value = ABSENT
         set_attribute(self.doc, t.res.schema, self.rtype, t.res.attr, value)
 
     def coerce(self, attr: Attribute, value: Any, where: str) -> Any:
@@ -135,6 +158,7 @@ def _set_primary_unique(items: list[Any], new_items: list[Any]) -> None:
 
 
 def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
+    """One operation on the copy: add (RFC 7644 §3.5.2.1), remove (§3.5.2.2) or replace (§3.5.2.3)."""
     t = op.target
     assert t is not None
     attr, sub = t.res.attr, t.res.sub
@@ -143,12 +167,15 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
         raise Mutability(f"{where} is read-only and cannot be changed")
     if attr.mutability == "writeOnly":
         # RFC 7643 §7: write-only values are never returned; scimhub does not even keep them.
-        d.rewrites.append(f"{attr.name} accepted and discarded (never stored)")
+        dialect.WRITE_ONLY_DISCARDED.note(d.rewrites, attribute=attr.name)
         return
     if delta is not None and attr.name == "members":
-        _apply_members(op, t, delta)
+        _apply_members(op, t, delta, d.rewrites)
         return
     current = d.get(t)
+    if op.op == "remove" and op.listed is not None:
+        _remove_listed(d, t, current, op.listed)
+        return
     if op.op == "remove":
         _remove(d, t, current)
         return
@@ -162,7 +189,7 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
         if attr.multi_valued:
             raise NoTarget(f'{where}: name the entry with a filter, e.g. {attr.name}[type eq "work"].{sub.name}')
         base = dict(current) if isinstance(current, dict) else {}
-        if new_sub is _ABSENT:
+        if new_sub is ABSENT:
             base.pop(sub.name, None)
         else:
             base[sub.name] = new_sub
@@ -171,33 +198,54 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
     new = d.coerce(attr, op.value, where)
     if attr.multi_valued:
         items = list(current) if isinstance(current, list) and op.op == "add" else []
-        new_items = [] if new is _ABSENT else new
+        new_items = [] if new is ABSENT else new
         for item in new_items:
             if item not in items:
                 items.append(item)
         _set_primary_unique(items, new_items)
         d.put(t, items)
-    elif attr.type == "complex" and isinstance(current, dict) and new is not _ABSENT:
+    elif attr.type == "complex" and isinstance(current, dict) and new is not ABSENT:
         # RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes not given are left unchanged.
         d.put(t, {**current, **new})
     else:
         d.put(t, new)
 
 
+def _remove_listed(d: _Doc, t: Target, current: Any, listed: tuple[str, ...]) -> None:
+    """Remove the entries whose `value` is listed (dialect.REMOVE_VALUE_LIST), compared as the attribute's
+    `value` compares (case-insensitively unless caseExact, RFC 7643 §2.3.1)."""
+    value_attr = t.res.attr.sub("value")
+    if value_attr is None:
+        raise InvalidValue(
+            f"{t.res.attr.name} entries have no 'value' to list; remove them with a filter, "
+            f'e.g. {t.res.attr.name}[type eq "work"]'
+        )
+
+    def fold(value: str) -> str:
+        return value if value_attr.case_exact else value.lower()
+
+    wanted = {fold(v) for v in listed}
+
+    def listed_entry(item: Any) -> bool:
+        return isinstance(item, dict) and isinstance(item.get("value"), str) and fold(item["value"]) in wanted
+
+    d.put(t, [i for i in (current if isinstance(current, list) else []) if not listed_entry(i)])
+
+
 def _remove(d: _Doc, t: Target, current: Any) -> None:
     attr, sub = t.res.attr, t.res.sub
     if t.filter is None:
         if sub is None:
-            d.put(t, _ABSENT)
+            d.put(t, ABSENT)
         elif isinstance(current, dict):
             d.put(t, {k: v for k, v in current.items() if k != sub.name})
         elif isinstance(current, list):
             d.put(t, [{k: v for k, v in i.items() if k != sub.name} for i in current])
         return
     if not attr.multi_valued:
-        # `manager[value eq "x"]`: remove the manager only if it is still x.
+        # `manager[value eq "x"]`: remove the manager only if it is still x (dialect.FILTER_ON_SINGLE_VALUED).
         if isinstance(current, dict) and matches(current, t.filter, relative=True):
-            d.put(t, _ABSENT if sub is None else {k: v for k, v in current.items() if k != sub.name})
+            d.put(t, ABSENT if sub is None else {k: v for k, v in current.items() if k != sub.name})
         return
     items = current if isinstance(current, list) else []
     kept = []
@@ -232,13 +280,13 @@ def _set_filtered(d: _Doc, op: PatchOp, t: Target, current: Any) -> None:
         hit = True
         if sub is not None:
             value = d.coerce(sub, op.value, where)
-            if value is _ABSENT:
+            if value is ABSENT:
                 item.pop(sub.name, None)
             else:
                 item[sub.name] = value
         else:
             replacement = d.coerce(attr, [op.value] if isinstance(op.value, dict) else op.value, where)
-            if replacement is _ABSENT:
+            if replacement is ABSENT:
                 continue
             merged = replacement[0] if op.op == "replace" else {**item, **replacement[0]}
             items[i] = merged
@@ -246,41 +294,43 @@ def _set_filtered(d: _Doc, op: PatchOp, t: Target, current: Any) -> None:
         fields = _eq_fields(t.filter)
         if fields is None:
             raise NoTarget(f"{where} matches no entry of {attr.name}")
-        # Entra replaces `emails[type eq "work"].value` on users that have no work email yet (contract
-        # §2.6): the entry is created, as Microsoft's reference server does.
+        # Entra replaces `emails[type eq "work"].value` on users that have no work email yet: the entry is
+        # created, as Microsoft's reference server does (dialect.MISSING_ENTRY_ADDED).
         element = dict(fields)
         if sub is not None:
             element[sub.name] = d.coerce(sub, op.value, where)
         elif isinstance(op.value, dict):
             element.update(op.value)
         coerced = d.coerce(attr, [element], where)
-        if coerced is _ABSENT:
+        if coerced is ABSENT:
             return
-        d.rewrites.append(f"{where} matched no entry; added {attr.name} entry {fields}")
+        dialect.MISSING_ENTRY_ADDED.note(d.rewrites, where=where, attribute=attr.name, fields=fields)
         items.extend(coerced)
     d.put(t, [i for i in items if i])
 
 
-def _apply_members(op: PatchOp, t: Target, delta: MemberDelta) -> None:
+def _apply_members(op: PatchOp, t: Target, delta: MemberDelta, rewrites: list[str]) -> None:
+    """An operation on a group's `members`: add or replace a list; remove all (no filter, RFC 7644
+    §3.5.2.2), by filter, or the entries of a value list (Entra)."""
     if t.res.sub is not None:
         raise NoTarget(f"{t.text}: members are added or removed whole, not by sub-attribute")
     if op.op == "remove":
+        if op.listed is not None:
+            # dialect.REMOVE_VALUE_LIST: the listed ids go straight to the store's one DELETE.
+            for raw in op.listed:
+                try:
+                    delta.do_remove(uuid.UUID(raw))
+                except ValueError:
+                    continue  # not an id: it cannot be a member, so nothing to remove
+            return
         if t.filter is None:
             delta.do_clear()
             return
-        ids = _ids_in_filter(t.filter)
-        if ids is None:
-            delta.remove_where.append(t.filter)
-            return
-        for raw in ids:
-            try:
-                delta.do_remove(uuid.UUID(raw))
-            except ValueError:
-                continue  # not an id: it cannot be a member, so nothing to remove
+        delta.do_remove_where(t.filter)  # `members[type eq "Group"]`: one DELETE ... WHERE in the store
         return
     if t.filter is not None:
         raise NoTarget(f"{t.text}: add members with path 'members' and a list of {{\"value\": id}}")
-    items = coerce_members(op.value, [])
+    items = coerce_members(op.value, rewrites)
     if op.op == "replace":
         delta.do_clear()
     for mid, mtype in members_to_delta(items):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scimhub.scim.errors import InvalidPath
-from scimhub.scim.filters import split_attr_path
+from scimhub.scim.errors import InvalidFilter, InvalidValue
+from scimhub.scim.filters import parse_path
 from scimhub.scim.schemas import ResourceType, resolve
 
 _ALWAYS = {"id", "schemas"}
@@ -33,21 +33,22 @@ class Projection:
         return True
 
 
-def _parse(rtype: ResourceType, text: str | list[str] | None) -> Spec | None:
+def _parse(rtype: ResourceType, text: Any) -> Spec | None:
     if text is None:
         return None
+    if not isinstance(text, str | list):
+        raise InvalidValue("attributes and excludedAttributes are attribute names, comma-separated or a list")
     items = text if isinstance(text, list) else text.split(",")
     spec: Spec = {}
     for raw in items:
-        item = raw.strip()
-        if "[" in item:
-            item = item.split("[", 1)[0]
-        if not item:
+        if not isinstance(raw, str) or not raw.strip():
             continue
         try:
-            path = split_attr_path(item)
-        except InvalidPath:
+            expr = parse_path(raw)
+        except InvalidFilter:
             continue
+        # `emails[type eq "work"]` reads as `emails` (dialect.PROJECTION_VALUE_FILTER)
+        path = expr.attr
         res = resolve(rtype, path.urn, path.name, path.sub)
         if res is None:
             continue
@@ -61,9 +62,9 @@ def _parse(rtype: ResourceType, text: str | list[str] | None) -> Spec | None:
     return spec
 
 
-def parse_projection(
-    rtype: ResourceType, attributes: str | list[str] | None, excluded: str | list[str] | None
-) -> Projection:
+def parse_projection(rtype: ResourceType, attributes: Any, excluded: Any) -> Projection:
+    """The projection a request asks for (query-string text or SearchRequest lists). The two parameters are
+    mutually exclusive (RFC 7644 §3.4.2.5); given both, `attributes` wins."""
     include = _parse(rtype, attributes)
     if include is not None and not include:
         include = None

@@ -1,17 +1,11 @@
 """PATCH dialects -> RFC 7644 §3.5.2 form, in one step that says what it rewrote.
 
 Entra ID's default ("non-flag") dialect and its `aadOptscim062020` dialect, and Okta's, all come through here
-(contract §2.6, §2.8, §7.2). The result is a list of `PatchOp` with parsed, bound paths and the rewrites in
-plain words (the activity log shows them to administrators):
-
-- op names in any case ("op 'Replace' read as 'replace'");
-- a path-less add/replace whose value object has dotted (`name.givenName`) or URN-qualified keys: each key
-  becomes its own op with that path;
-- `remove` on a multi-valued attribute carrying a `value` list (Entra's member removal): remove exactly the
-  listed entries, never all of them;
-- a value filter on a single-valued complex attribute (`manager[value eq "..."]`): applies when it matches.
-Value coercions ("'False' read as false", manager as a plain id) happen where values are checked
-(`resources.coerce_attribute`) and report into the same list.
+(contract §2.6, §2.8, §7.2). The result is a list of `PatchOp` with parsed, bound paths, and the rewrites in
+plain words (the activity log shows them to administrators). Every rewrite is a rule of the catalogue
+`scim.dialect` (op names in any case, path-less values with dotted keys, remove with a value list, a value
+filter on a single-valued attribute, ...); value coercions ("'False' read as false", manager as a plain id)
+happen where values are checked (`resources.coerce_attribute`) and report into the same list.
 """
 
 from __future__ import annotations
@@ -19,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue
-from scimhub.scim.filters import AttrPath, Compare, Node, Or, bind, parse_filter, split_attr_path
+from scimhub.scim.filters import Node, bind
+from scimhub.scim.filters import parse_path as parse_attribute_path
 from scimhub.scim.schemas import ResolvedAttr, ResourceType, resolve
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -38,73 +34,53 @@ class Target:
 
 @dataclass(frozen=True)
 class PatchOp:
-    op: str
+    """One operation in RFC form; `target` None: nothing to do (an ignored path-less key)."""
+
+    op: str  # add, replace or remove
     target: Target | None
     value: Any
+    # remove only the entries with these values (Entra's remove with a value list, dialect.REMOVE_VALUE_LIST)
+    listed: tuple[str, ...] | None = None
 
 
-def parse_path(rtype: ResourceType, text: str) -> Target:
+def parse_path(rtype: ResourceType, text: Any) -> Target:
+    """A PATCH `path` (RFC 7644 §3.5.2), read by the filter grammar's parser and resolved against `rtype`.
+
+    A value filter may follow any complex attribute, single-valued too (`manager[value eq "..."]`, which
+    Entra sends to remove a manager); its paths are bound relative to that attribute. Anything unreadable or
+    unknown is `invalidPath`.
+    """
     if not isinstance(text, str) or not text.strip():
         raise InvalidPath("'path' must be a non-empty attribute path")
     text = text.strip()
-    filt: Node | None = None
-    sub_after: str | None = None
-    head = text
-    if "[" in text:
-        head, _, rest = text.partition("[")
-        inner, close, tail = rest.rpartition("]")
-        if not close:
-            raise InvalidPath(f"unbalanced '[' in path {text!r}")
-        if tail:
-            if not tail.startswith(".") or "." in tail[1:] or not tail[1:]:
-                raise InvalidPath(f"malformed path {text!r}")
-            sub_after = tail[1:]
-        try:
-            filt_raw = parse_filter(inner)
-        except InvalidFilter as exc:
-            raise InvalidPath(f"bad value filter in path {text!r}: {exc.detail}") from None
     try:
-        ap = split_attr_path(head)
-    except InvalidPath:
-        raise InvalidPath(f"malformed path {text!r}") from None
-    if filt is None and "[" in text:
-        if ap.sub is not None:
-            raise InvalidPath(f"a value filter must follow an attribute, not a sub-attribute, in {text!r}")
-        res = resolve(rtype, ap.urn, ap.name, None)
+        expr = parse_attribute_path(text)
+    except InvalidFilter as exc:
+        raise InvalidPath(f"malformed path {text!r}: {exc.detail}") from None
+    if expr.filter is None:
+        res = resolve(rtype, expr.attr.urn, expr.attr.name, expr.attr.sub)
         if res is None:
-            raise InvalidPath(f"unknown attribute {head!r} for {rtype.name} resources")
-        if res.attr.type != "complex":
-            raise InvalidPath(f"{res.attr.name} is not complex; a value filter cannot follow it")
-        try:
-            filt = bind(filt_raw, rtype, within=res)
-        except InvalidFilter as exc:
-            raise InvalidPath(f"bad value filter in path {text!r}: {exc.detail}") from None
-        if sub_after is not None:
-            sub = res.attr.sub(sub_after)
-            if sub is None:
-                raise InvalidPath(f"{res.attr.name} has no sub-attribute {sub_after!r}")
-            res = ResolvedAttr(res.schema, res.attr, sub)
-        return Target(res, filt, text)
-    res = resolve(rtype, ap.urn, ap.name, ap.sub)
+            raise InvalidPath(f"unknown attribute {text!r} for {rtype.name} resources")
+        return Target(res, None, text)
+    res = resolve(rtype, expr.attr.urn, expr.attr.name, None)
     if res is None:
-        raise InvalidPath(f"unknown attribute {head!r} for {rtype.name} resources")
-    return Target(res, None, text)
-
-
-def _value_filter(res: ResolvedAttr, values: list[str]) -> Node:
-    """`value eq "a" or value eq "b"` inside `res[...]`, bound."""
-    sub = res.attr.sub("value")
-    assert sub is not None
-    inner = ResolvedAttr(res.schema, res.attr, sub)
-    node: Node | None = None
-    for v in values:
-        cmp = Compare(AttrPath(None, "value", None, inner), "eq", v)
-        node = cmp if node is None else Or(node, cmp)
-    assert node is not None
-    return node
+        raise InvalidPath(f"unknown attribute {str(expr.attr)!r} for {rtype.name} resources")
+    if res.attr.type != "complex":
+        raise InvalidPath(f"{res.attr.name} is not complex; a value filter cannot follow it")
+    try:
+        filt = bind(expr.filter, rtype, within=res)
+    except InvalidFilter as exc:
+        raise InvalidPath(f"bad value filter in path {text!r}: {exc.detail}") from None
+    if expr.sub is not None:
+        sub = res.attr.sub(expr.sub)
+        if sub is None:
+            raise InvalidPath(f"{res.attr.name} has no sub-attribute {expr.sub!r}")
+        res = ResolvedAttr(res.schema, res.attr, sub)
+    return Target(res, filt, text)
 
 
 def _get(d: dict[str, Any], name: str) -> Any:
+    # dialect.PATCH_KEYS_ANY_CASE
     for k, v in d.items():
         if k.lower() == name:
             return v
@@ -120,7 +96,7 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
     if schemas is not None and (not isinstance(schemas, list) or PATCH_SCHEMA not in schemas):
         raise InvalidSyntax(f"a PATCH body must list the schema {PATCH_SCHEMA!r}")
     if schemas is None:
-        rewrites.append("missing 'schemas' read as the PatchOp schema")
+        dialect.MISSING_PATCH_SCHEMAS.note(rewrites)
     raw_ops = _get(body, "operations")
     if not isinstance(raw_ops, list) or not raw_ops:
         raise InvalidSyntax("'Operations' must be a non-empty list of operations")
@@ -135,7 +111,7 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
             raise InvalidSyntax(f"operation {i + 1}: 'op' must be add, replace or remove, got {op_raw!r}")
         op = op_raw.lower()
         if op_raw != op:
-            rewrites.append(f"op {op_raw!r} read as {op!r}")
+            dialect.OP_NAME_CASE.note(rewrites, given=op_raw, op=op)
         path = _get(raw, "path")
         value = _get(raw, "value")
         if path is None or (isinstance(path, str) and not path.strip()):
@@ -165,13 +141,12 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
         ):
             values = _listed_values(value, i)
             if values:
-                rewrites.append(
-                    f"remove of {target.res.attr.name} with a value list read as removing only the {len(values)} listed"
-                )
-                target = Target(target.res, _value_filter(target.res, values), target.text)
-            value = None
+                dialect.REMOVE_VALUE_LIST.note(rewrites, attribute=target.res.attr.name, count=len(values))
+                ops.append(PatchOp(op, target, None, tuple(values)))
+                continue
+            value = None  # an empty list lists nothing: the remove is a plain remove of the attribute
         if target.filter is not None and not target.res.attr.multi_valued:
-            rewrites.append(f"value filter on single-valued {target.res.attr.name} applied to its one value")
+            dialect.FILTER_ON_SINGLE_VALUED.note(rewrites, attribute=target.res.attr.name)
         ops.append(PatchOp(op, target, value))
     return ops, rewrites
 
@@ -215,11 +190,11 @@ def _pathless_one(rtype: ResourceType, op: str, key: str, value: Any, rewrites: 
     except InvalidPath:
         if key.lower() in rtype.tolerated:
             return PatchOp(op, None, None)
-        rewrites.append(f"ignored unknown attribute {key!r}")
+        dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=repr(key))
         return PatchOp(op, None, None)
     if target.res.attr.mutability == "readOnly":
-        rewrites.append(f"ignored read-only attribute {key!r}")
+        dialect.READ_ONLY_IGNORED.note(rewrites, key=key)
         return PatchOp(op, None, None)
     if not quiet and ("." in key.rpartition(":")[2] or ":" in key):
-        rewrites.append(f"path-less {op} key {key!r} read as path")
+        dialect.PATHLESS_KEY_AS_PATH.note(rewrites, op=op, key=key)
     return PatchOp(op, target, value)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidSyntax, InvalidValue
+from scimhub.scim.etag import etag
 from scimhub.scim.schemas import (
     ENTERPRISE_SCHEMA,
     EXTERNAL_ID,
@@ -22,7 +24,7 @@ from scimhub.scim.schemas import (
     Schema,
 )
 
-_ABSENT = object()
+ABSENT = object()  # "no value": what a null, an empty list or an empty object amounts to (RFC 7643 §2.5)
 _READ_ONLY_TOP = {"id", "meta", "schemas"}
 
 
@@ -36,10 +38,8 @@ def _coerce_simple(attr: Attribute, value: Any, where: str, rewrites: list[str])
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-            # Entra's default PATCH dialect sends "True"/"False" (contract §2.6); the reference server
-            # parses them case-insensitively.
             parsed = value.strip().lower() == "true"
-            rewrites.append(f"{value!r} read as {str(parsed).lower()} ({where})")
+            dialect.BOOLEAN_STRING.note(rewrites, given=value, value=str(parsed).lower(), where=where)
             return parsed
         raise InvalidValue(f"{where} must be true or false, got {_kind(value)}")
     if t == "integer":
@@ -84,25 +84,24 @@ def _coerce_complex(attr: Attribute, value: Any, where: str, rewrites: list[str]
         sub = attr.sub(key)
         if sub is None:
             if sub_value is not None:
-                rewrites.append(f"ignored unknown sub-attribute {where}.{key}")
+                dialect.UNKNOWN_SUB_ATTRIBUTE.note(rewrites, where=f"{where}.{key}")
             continue
         if sub.mutability == "readOnly" or sub_value is None:
             continue
         out[sub.name] = _coerce_simple(sub, sub_value, f"{where}.{sub.name}", rewrites)
-    return out if out else _ABSENT
+    return out if out else ABSENT
 
 
 def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str]) -> Any:
-    """A client value for `attr`, checked and coerced; `_ABSENT` when it amounts to no value."""
+    """A client value for `attr`, checked and coerced; `ABSENT` when it amounts to no value."""
     if value is None:
-        return _ABSENT
+        return ABSENT  # dialect.NULL_VALUES_IGNORED
     if attr.name == "manager" and isinstance(value, str):
-        # Entra sends the manager as a plain id (contract §2.6); RFC 7643 §4.3 makes it complex.
-        rewrites.append('manager given as a plain id; stored as {"value": id}')
+        dialect.MANAGER_PLAIN_ID.note(rewrites)
         value = {"value": value}
     if attr.multi_valued:
         if isinstance(value, dict):
-            rewrites.append(f"single object for multi-valued {where} read as a list of one")
+            dialect.SINGLE_OBJECT_AS_LIST.note(rewrites, where=where)
             value = [value]
         if not isinstance(value, list):
             raise InvalidValue(f"{where} must be a list, got {_kind(value)}")
@@ -112,16 +111,16 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
                 continue
             if attr.type == "complex":
                 if isinstance(item, str) and attr.sub("value") is not None:
-                    rewrites.append(f'bare string in {where} read as {{"value": ...}}')
+                    dialect.BARE_STRING_AS_VALUE.note(rewrites, where=where)
                     item = {"value": item}
                 got = _coerce_complex(attr, item, f"{where}[{i}]", rewrites)
             else:
                 got = _coerce_simple(attr, item, f"{where}[{i}]", rewrites)
-            if got is not _ABSENT:
+            if got is not ABSENT:
                 items.append(got)
         if attr.type == "complex" and sum(1 for i in items if i.get("primary") is True) > 1:
             raise InvalidValue(f"at most one entry of {where} may be primary (RFC 7643 §2.4)")
-        return items if items else _ABSENT
+        return items if items else ABSENT
     if attr.type == "complex":
         return _coerce_complex(attr, value, where, rewrites)
     return _coerce_simple(attr, value, where, rewrites)
@@ -130,7 +129,7 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
 def _canonical_schema_urn(rtype: ResourceType, urn: str, rewrites: list[str]) -> Schema | None:
     schema = rtype.schema_for(urn)
     if schema is None and urn.lower() == MALFORMED_ENTERPRISE.lower() and rtype.name == "User":
-        rewrites.append(f"schema URI {urn!r} read as {ENTERPRISE_SCHEMA!r}")
+        dialect.MALFORMED_ENTERPRISE_URN.note(rewrites, given=urn, schema=ENTERPRISE_SCHEMA)
         schema = rtype.schema_for(ENTERPRISE_SCHEMA)
     return schema
 
@@ -144,7 +143,7 @@ def check_schemas(rtype: ResourceType, schemas: Any, rewrites: list[str]) -> Non
         if _canonical_schema_urn(rtype, urn, rewrites) is not None:
             continue
         if urn.lower() in rtype.tolerated:
-            rewrites.append(f"ignored schema URI {urn!r}")
+            dialect.TOLERATED_SCHEMA_URI.note(rewrites, given=urn)
             continue
         known = ", ".join([rtype.schema.id, *(e.id for e in rtype.extensions)])
         raise InvalidSyntax(f"unknown schema URI {urn!r} for a {rtype.name}; this endpoint accepts {known}")
@@ -152,7 +151,7 @@ def check_schemas(rtype: ResourceType, schemas: Any, rewrites: list[str]) -> Non
 
 def set_attribute(doc: dict[str, Any], schema: Schema, rtype: ResourceType, attr: Attribute, value: Any) -> None:
     container = doc if schema is rtype.schema else doc.setdefault(schema.id, {})
-    if value is _ABSENT:
+    if value is ABSENT:
         container.pop(attr.name, None)
         if container is not doc and not container:
             doc.pop(schema.id, None)
@@ -172,10 +171,10 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
             check_schemas(rtype, value, rewrites)
             continue
         if low in _READ_ONLY_TOP:
-            continue
+            continue  # dialect.READ_ONLY_IGNORED
         if low == "externalid":
             coerced = coerce_attribute(EXTERNAL_ID, value, "externalId", rewrites)
-            if coerced is not _ABSENT:
+            if coerced is not ABSENT:
                 doc["externalId"] = coerced
             continue
         attr = rtype.schema.attr(key)
@@ -193,7 +192,7 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
                     sub_attr = schema.attr(sub_key)
                     if sub_attr is None:
                         if sub_value is not None:
-                            rewrites.append(f"ignored unknown attribute {schema.name}.{sub_key}")
+                            dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=f"{schema.name}.{sub_key}")
                         continue
                     _take(doc, rtype, schema, sub_attr, sub_value, rewrites)
                 continue
@@ -205,7 +204,7 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
             if key.lower() in rtype.tolerated:
                 continue
         if value is not None:
-            rewrites.append(f"ignored unknown attribute {key!r}")
+            dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=repr(key))
     check_required(rtype, doc)
     return doc
 
@@ -214,10 +213,10 @@ def _take(
     doc: dict[str, Any], rtype: ResourceType, schema: Schema, attr: Attribute, value: Any, rewrites: list[str]
 ) -> None:
     if attr.mutability == "readOnly":
-        return
+        return  # dialect.READ_ONLY_IGNORED (RFC 7643 §2.2)
     if attr.mutability == "writeOnly":
         if value is not None:
-            rewrites.append(f"{attr.name} accepted and discarded (never stored)")
+            dialect.WRITE_ONLY_DISCARDED.note(rewrites, attribute=attr.name)
         return
     if rtype.name == "Group" and attr.name == "members":
         set_attribute(doc, schema, rtype, attr, coerce_members(value, rewrites))
@@ -241,10 +240,6 @@ def check_required(rtype: ResourceType, doc: dict[str, Any]) -> None:
 
 def iso(ts: dt.datetime) -> str:
     return ts.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 def render(

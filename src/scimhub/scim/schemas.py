@@ -341,7 +341,7 @@ def resolve(rtype: ResourceType, urn: str | None, name: str, sub: str | None) ->
         attr = _find(COMMON, name) or schema.attr(name)
         if attr is None:
             # Entra's legacy forms name extension attributes unqualified (`manager`); resolve them when
-            # exactly one extension has the name.
+            # exactly one extension has the name (dialect.UNQUALIFIED_EXTENSION_ATTRIBUTE).
             hits = [(e, a) for e in rtype.extensions if (a := e.attr(name)) is not None]
             if len(hits) == 1:
                 schema, attr = hits[0]

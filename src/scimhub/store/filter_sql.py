@@ -5,7 +5,7 @@ names from the schema registry. Indexed columns serve what Entra filters on (use
 `lower(user_name)` unique index, externalId, group displayName); everything else reads the JSONB document.
 LIKE wildcards in client values are escaped. Value paths keep same-element semantics with
 `EXISTS (... jsonb_array_elements ...)`. A predicate under `not` is made NULL-free, so `not (title eq "x")`
-matches users without a title, exactly as the in-memory matcher (`scim.filters.matches`) does.
+matches users without a title, exactly as the in-memory matcher (`scim.matching.matches`) does.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from scimhub.scim.errors import InvalidFilter
 from scimhub.scim.filters import And, Compare, Node, Not, Or, Present, ValuePath
-from scimhub.scim.schemas import ResolvedAttr, ResourceType
+from scimhub.scim.schemas import GROUP_TYPE, ResolvedAttr, ResourceType
 
 _LIKE = {"co": ("%", "%"), "sw": ("", "%"), "ew": ("%", "")}
 _ORDER_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -101,7 +101,7 @@ class SqlFilter:
         res = node.path.resolved
         assert res is not None
         if self.rtype.name == "Group" and res.attr.name == "members":
-            return self._members(node, None)
+            return self._members(node)
         if self.rtype.name == "User" and res.attr.name == "groups":
             return self._groups(node)
         if res.attr.multi_valued:
@@ -193,19 +193,21 @@ class SqlFilter:
         res = node.path.resolved
         assert res is not None
         if self.rtype.name == "Group" and res.attr.name == "members":
-            return self._members(None, node.filter)
+            return self._members(node.filter)
         if self.rtype.name == "User" and res.attr.name == "groups":
             raise InvalidFilter('groups[...] filters are not supported; use groups.value eq "<group id>"')
         inner = _Element(self, "e.v")
         return f"(EXISTS (SELECT 1 FROM {self._array(res)} AS e(v) WHERE {inner.compile(node.filter)}))"
 
-    def _members(self, node: Compare | Present | None, inner_filter: Node | None) -> str:
-        where = _MemberRows(self).compile(inner_filter if inner_filter is not None else node)  # type: ignore[arg-type]
-        exists = f"EXISTS (SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id AND {where})"
+    def _members(self, node: Node) -> str:
+        """A group's members are rows of `scim_group_member`: `members.value eq "id"`, `members[type eq
+        "Group"]` hold when one row matches; `ne` holds when no row is equal (RFC 7644 §3.4.2.2 on a
+        multi-valued attribute, as `scim.matching.matches` reads it)."""
+        rows = f"SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id"
         if isinstance(node, Compare) and node.op == "ne" and node.value is not None:
             eq = _MemberRows(self).compile(Compare(node.path, "eq", node.value))
-            return f"(NOT EXISTS (SELECT 1 FROM scim_group_member m WHERE m.group_id = {self.alias}.id AND {eq}))"
-        return f"({exists})"
+            return f"(NOT EXISTS ({rows} AND {eq}))"
+        return f"(EXISTS ({rows} AND {_MemberRows(self).compile(node)}))"
 
     def _groups(self, node: Compare | Present) -> str:
         res = node.path.resolved
@@ -222,12 +224,8 @@ class SqlFilter:
 
 
 def _kind_of(res: ResolvedAttr) -> str:
-    t = res.leaf.type
-    if t == "boolean":
-        return "bool"
-    if t == "dateTime":
-        return "text"
-    return "text"
+    """How a JSONB value compares: booleans as JSON, everything else (dateTime included) as text."""
+    return "bool" if res.leaf.type == "boolean" else "text"
 
 
 class _Element:
@@ -297,6 +295,13 @@ def compile_filter(
     if node is None:
         return "true", ctx.params
     return ctx.compile(node), ctx.params
+
+
+def compile_member_filter(node: Node, params: list[Any]) -> str:
+    """A condition on `scim_group_member m` rows for a filter bound inside `members[...]` (a PATCH removing
+    members by filter, RFC 7644 §3.5.2.2); its bind parameters are appended to `params`. Only `value` and
+    `type` can be filtered on (`invalidFilter` otherwise): a member row holds nothing else."""
+    return _MemberRows(SqlFilter("g", GROUP_TYPE, params)).compile(node)
 
 
 def sort_expression(rtype: ResourceType, res: ResolvedAttr, alias: str) -> str:

@@ -15,10 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from scimhub.scim.errors import InvalidValue, Uniqueness
+from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, Uniqueness
 from scimhub.scim.filters import Node
-from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResolvedAttr, ResourceType
-from scimhub.store.filter_sql import compile_filter, sort_expression
+from scimhub.scim.patch import MemberDelta
+from scimhub.scim.schemas import USER_TYPE, ResolvedAttr, ResourceType
+from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort_expression
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ _ALIAS = {"User": "u", "Group": "g"}
 _TABLE = {"User": "scim_user", "Group": "scim_group"}
 
 
-def _unique_error(rtype: ResourceType, exc: asyncpg.UniqueViolationError, doc: dict[str, Any]) -> Uniqueness:
+def _unique_error(rtype: ResourceType, doc: dict[str, Any]) -> Uniqueness:
     if rtype.name == "User":
         return Uniqueness(
             f"userName {doc.get('userName')!r} is already used by another user of this tenant "
@@ -112,8 +113,8 @@ async def insert(
                 outbox,
             )
         await conn.execute(sql, *args, *([outbox] if extra else []))
-    except asyncpg.UniqueViolationError as exc:
-        raise _unique_error(rtype, exc, doc) from None
+    except asyncpg.UniqueViolationError:
+        raise _unique_error(rtype, doc) from None
     return Row(rid, doc, now, now, 1)
 
 
@@ -156,8 +157,8 @@ async def update(
                 outbox,
             )
         version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
-    except asyncpg.UniqueViolationError as exc:
-        raise _unique_error(rtype, exc, doc) from None
+    except asyncpg.UniqueViolationError:
+        raise _unique_error(rtype, doc) from None
     return int(version)
 
 
@@ -261,7 +262,7 @@ async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uu
     return int(row["added"])
 
 
-async def remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+async def _remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
     if not ids:
         return 0
     result = await conn.execute(
@@ -270,9 +271,33 @@ async def remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence
     return int(result.split()[-1])
 
 
-async def clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
+async def _remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where: Node) -> int:
+    """Remove the members matching a filter bound inside `members[...]` (`members[type eq "Group"]`), in one
+    DELETE; a filter on what a member row does not hold is `invalidPath`."""
+    params: list[Any] = [gid]
+    try:
+        condition = compile_member_filter(where, params)
+    except InvalidFilter as exc:
+        raise InvalidPath(f"cannot remove members by that filter: {exc.detail}") from None
+    result = await conn.execute(f"DELETE FROM scim_group_member m WHERE m.group_id = $1 AND {condition}", *params)
+    return int(result.split()[-1])
+
+
+async def _clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
     result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
     return int(result.split()[-1])
+
+
+async def apply_member_changes(conn: asyncpg.Connection, gid: uuid.UUID, delta: MemberDelta) -> None:
+    """Apply a PATCH's or PUT's member changes in `MemberDelta`'s order: clear, remove ids, then each step's
+    adds and filtered removals. Each is one statement, whatever the group's size."""
+    if delta.remove_all:
+        await _clear_members(conn, gid)
+    await _remove_members(conn, gid, list(delta.remove))
+    for step in delta.steps:
+        await add_members(conn, gid, step.add)
+        for where in step.remove_where:
+            await _remove_members_where(conn, gid, where)
 
 
 async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
@@ -287,6 +312,3 @@ async def count_resources(conn: asyncpg.Connection) -> dict[str, int]:
                   (SELECT count(*) FROM scim_group) AS groups"""
     )
     return dict(row)
-
-
-__all__ = ["GROUP_TYPE", "USER_TYPE", "Row"]

@@ -1,0 +1,117 @@
+"""Creating, replacing and deleting Users and Groups (RFC 7644 §3.3, §3.5.1, §3.6): one transaction each.
+
+The SCIM rules (`scim/`) decide, the store writes, and the write's activity event rides in the write's own
+statement (`ctx.write_event`), so an answered write always has its event. PATCH is `patching`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from scimhub.audit.vocabulary import operation
+from scimhub.provisioning.context import Outcome, ScimContext
+from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
+from scimhub.scim.etag import check_if_match, etag
+from scimhub.scim.patch import MemberDelta, changed_attributes, members_to_delta
+from scimhub.scim.projection import Projection
+from scimhub.scim.resources import canonical_resource
+from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+from scimhub.store import resources as store
+from scimhub.tenancy.transaction import tenant_transaction
+
+
+def _members_of(rtype: ResourceType, body: Any, doc: dict[str, Any]) -> MemberDelta | None:
+    """A group body's `members` (kept as rows, not in the document): None when the body does not name them."""
+    members = doc.pop("members", None) if rtype is GROUP_TYPE else None
+    if rtype is not GROUP_TYPE or not isinstance(body, dict) or not any(k.lower() == "members" for k in body):
+        return None
+    delta = MemberDelta()
+    delta.do_clear()
+    for mid, mtype in members_to_delta(members or []):
+        delta.do_add(mid, mtype)
+    return delta
+
+
+async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Projection) -> Outcome:
+    """POST (RFC 7644 §3.3): 201 with the resource; 409 `uniqueness` for a taken userName / displayName."""
+    rewrites: list[str] = []
+    doc = canonical_resource(rtype, body, rewrites)
+    delta = _members_of(rtype, body, doc)
+    rid = uuid.uuid4()
+    now = dt.datetime.now(dt.UTC)
+    outcome = Outcome(
+        201,
+        operation=operation("Create", rtype.name),
+        resource_type=rtype.name,
+        resource_id=str(rid),
+        target=target_name(rtype, doc),
+        rewrites=rewrites,
+        changed=sorted(doc),
+    )
+    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+        row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
+        if delta is not None and delta.add:
+            await store.add_members(conn, rid, delta.add)
+    members = (delta or MemberDelta()).added_items() if rtype is GROUP_TYPE else None
+    outcome.body = render_resource(ctx, rtype, row, proj, members)
+    outcome.etag = etag(row.version)
+    outcome.location = ctx.location(rtype.name, str(rid))
+    return outcome
+
+
+async def replace(
+    ctx: ScimContext, rtype: ResourceType, raw_id: str, body: Any, proj: Projection, if_match: str | None = None
+) -> Outcome:
+    """PUT (RFC 7644 §3.5.1): every writable attribute is replaced; read-only ones are ignored. A group's
+    members are replaced only when the body names `members`."""
+    rid = parse_id(raw_id, rtype)
+    rewrites: list[str] = []
+    doc = canonical_resource(rtype, body, rewrites)
+    delta = _members_of(rtype, body, doc)
+    outcome = Outcome(
+        200,
+        operation=operation("Replace", rtype.name),
+        resource_type=rtype.name,
+        resource_id=str(rid),
+        target=target_name(rtype, doc),
+        rewrites=rewrites,
+    )
+    now = dt.datetime.now(dt.UTC)
+    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+        row = await store.get(conn, rtype, rid, related=rtype is USER_TYPE, for_update=True)
+        if row is None:
+            raise not_found(rtype, rid)
+        check_if_match(if_match, row.version, rtype.name)
+        outcome.changed = changed_attributes(row.doc, doc)
+        if delta is not None:
+            await store.apply_member_changes(conn, rid, delta)
+            outcome.changed.append("members")
+        version = await store.update(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
+        members: list[dict[str, Any]] | None = None
+        if delta is not None:
+            members = delta.added_items()
+        elif rtype is GROUP_TYPE and wants_related(rtype, proj):
+            members = await store.member_rows(conn, rid)
+    new_row = store.Row(rid, doc, row.created, now, version, row.related)
+    outcome.body = render_resource(ctx, rtype, new_row, proj, members)
+    outcome.etag = etag(version)
+    return outcome
+
+
+async def delete(ctx: ScimContext, rtype: ResourceType, raw_id: str, if_match: str | None = None) -> Outcome:
+    """DELETE (RFC 7644 §3.6): 204, or 404; a deleted resource leaves every group it was in."""
+    rid = parse_id(raw_id, rtype)
+    outcome = Outcome(204, operation=operation("Delete", rtype.name), resource_type=rtype.name, resource_id=str(rid))
+    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+        if if_match is not None:
+            row = await store.get(conn, rtype, rid, related=False, for_update=True)
+            if row is None:
+                raise not_found(rtype, rid)
+            check_if_match(if_match, row.version, rtype.name)
+        target = await store.delete(conn, rtype, rid, dt.datetime.now(dt.UTC), outbox=ctx.write_event(outcome))
+        if target is None:
+            raise not_found(rtype, rid)
+        outcome.target = target
+    return outcome
