@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scimhub.audit.queries import ActivityFilter, activity_histogram_rollup, get_entry, list_activity  # noqa: E402
+from scimhub.audit.activity_filter import ActivityFilter  # noqa: E402
+from scimhub.audit.queries import activity_histogram_rollup, get_entry, list_activity  # noqa: E402
 from scimhub.tenancy import tenants  # noqa: E402
 from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
 from scimhub.tenancy.migrate import migrate  # noqa: E402

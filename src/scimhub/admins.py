@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import math
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ _hasher = PasswordHasher()
 SESSION_HOURS = 12
 THROTTLE_AFTER = 5  # failed sign-ins in THROTTLE_WINDOW before each further attempt waits
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_THROTTLE_SECONDS = 900
 MIN_PASSWORD = 12
 API_KEY_PREFIX = "sha_"
 
@@ -50,6 +52,10 @@ SELECT t.name AS tenant_name, {TENANT_COLUMNS} FROM used JOIN public.tenant t ON
 
 class AdminError(Exception):
     """Something an administrator can fix; the message is safe to show."""
+
+
+class SignInThrottled(AdminError):
+    """Too many failed sign-ins: the message says how many seconds to wait."""
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -131,33 +137,47 @@ async def create_admin(conn: asyncpg.Connection, tenant_id: int, email: str, pas
     return generated
 
 
-async def throttle_seconds(conn: asyncpg.Connection, tenant_id: int, email: str) -> int:
-    """How long this email must wait before its next attempt (0: now). Doubles per failure past the limit."""
+async def throttle_seconds(conn: asyncpg.Connection, tenant_id: int, email: str, *, now: dt.datetime) -> int:
+    """Whole seconds this email must wait at `now` before its next attempt (0: it may try now).
+
+    Counts the failures within THROTTLE_WINDOW before `now` since the last success; from the THROTTLE_AFTER-th
+    on, each one doubles the wait after the latest failure: 2 s, 4 s, 8 s ... at most 15 minutes.
+    """
     row = await conn.fetchrow(
         """SELECT count(*) AS n, max(at) AS last FROM public.admin_signin
-           WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT success AND at > now() - $3::interval
+           WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT success
+             AND at > $3::timestamptz - $4::interval AND at <= $3::timestamptz
              AND at > coalesce((SELECT max(at) FROM public.admin_signin WHERE tenant_id = $1
-                                AND lower(email) = lower($2) AND success), '-infinity')""",
+                                AND lower(email) = lower($2) AND success AND at <= $3), '-infinity')""",
         tenant_id,
         email,
+        now,
         THROTTLE_WINDOW,
     )
     failures = int(row["n"])
     if failures < THROTTLE_AFTER:
         return 0
-    wait = min(900, 2 ** (failures - THROTTLE_AFTER + 1))
-    elapsed = (dt.datetime.now(dt.UTC) - row["last"]).total_seconds()
-    return max(0, int(wait - elapsed + 0.999))
+    wait: int = min(MAX_THROTTLE_SECONDS, 2 ** (failures - THROTTLE_AFTER + 1))
+    last: dt.datetime = row["last"]
+    return max(0, math.ceil(wait - (now - last).total_seconds()))
 
 
 async def sign_in(
-    conn: asyncpg.Connection, tenant_id: int, email: str, password: str, client_ip: str | None
+    conn: asyncpg.Connection,
+    tenant_id: int,
+    email: str,
+    password: str,
+    client_ip: str | None,
+    *,
+    now: dt.datetime,
 ) -> tuple[str, Principal]:
-    """Check the password; returns (session cookie token, principal). Raises AdminError."""
+    """Check the password at `now` (the attempt is recorded at that moment); returns (session cookie token,
+    principal). Raises SignInThrottled while `throttle_seconds` says wait (the password is not even checked,
+    nor the attempt recorded), AdminError for a wrong email or password."""
     email = email.strip()[:254]
-    wait = await throttle_seconds(conn, tenant_id, email)
+    wait = await throttle_seconds(conn, tenant_id, email, now=now)
     if wait:
-        raise AdminError(f"too many failed sign-ins; try again in {wait} seconds")
+        raise SignInThrottled(f"too many failed sign-ins; try again in {wait} seconds")
     row = await conn.fetchrow(
         "SELECT id, email, password_hash, must_change_password FROM public.admin_user "
         "WHERE tenant_id = $1 AND lower(email) = lower($2)",
@@ -170,11 +190,12 @@ async def sign_in(
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     await conn.execute(
-        "INSERT INTO public.admin_signin (tenant_id, email, client_ip, success) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO public.admin_signin (tenant_id, email, client_ip, success, at) VALUES ($1, $2, $3, $4, $5)",
         tenant_id,
         email,
         client_ip,
         ok,
+        now,
     )
     if not ok or row is None:
         raise AdminError("wrong email or password")

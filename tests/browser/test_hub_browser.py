@@ -19,10 +19,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import create_tenant
-from tests.factories import entra_user
-from tests.integration.test_cli import run
-from tests.processes import Stack
+from tests.support.cli import run
+from tests.support.factories import entra_user
+from tests.support.processes import Stack
+from tests.support.tenants import create_tenant
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("SCIMHUB_CHROMIUM", "/usr/bin/chromium")

@@ -21,8 +21,8 @@ from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import USER_TYPE
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
-from tests.conftest import TenantHandle, create_tenant
-from tests.factories import ENTERPRISE
+from tests.support.factories import ENTERPRISE
+from tests.support.tenants import TenantHandle, create_tenant
 
 WORDS = ["ann", "Ann", "bob", "b_b", "c%d", "dee", "ANNA", "x.y", ""]
 ATTRS = [

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from scimhub.http.services import Services
@@ -19,14 +18,10 @@ from scimhub.provisioning import patching
 from scimhub.provisioning.context import ScimContext
 from scimhub.scim.projection import Projection
 from scimhub.scim.schemas import GROUP_TYPE
-from tests.conftest import PUBLIC_URL, TenantHandle
-from tests.factories import patch_body
-from tests.integration.test_scim_contract import Scim, assert_error
-
-
-@pytest.fixture
-async def scim(client: httpx.AsyncClient, tenant: TenantHandle) -> Scim:
-    return Scim(client, tenant)
+from tests.support.factories import patch_body
+from tests.support.scim import Scim, assert_error
+from tests.support.settings import PUBLIC_URL
+from tests.support.tenants import TenantHandle
 
 
 async def mixed_group(scim: Scim) -> tuple[dict[str, Any], list[str], list[str]]:

@@ -7,9 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import TenantHandle
-from tests.factories import ENTERPRISE, entra_user, patch_body
-from tests.integration.test_scim_contract import Scim, assert_error
+from tests.support.factories import ENTERPRISE, entra_user, patch_body
+from tests.support.scim import Scim, assert_error
+from tests.support.tenants import TenantHandle
 
 
 @pytest.fixture

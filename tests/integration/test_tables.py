@@ -7,7 +7,7 @@ import pytest
 from piccolo.columns import Array
 
 from scimhub.store.tables import TENANT_TABLES
-from tests.conftest import TenantHandle
+from tests.support.tenants import TenantHandle
 
 UDT = {
     "uuid": "uuid",

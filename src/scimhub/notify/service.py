@@ -256,15 +256,6 @@ async def finish_digest(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID
         await conn.execute("UPDATE notify_digest SET status = $2 WHERE id = $1", digest_id, status)
 
 
-async def deliveries(pool: asyncpg.Pool, tenant: Tenant) -> list[Delivery]:
-    """Every delivery record of the tenant, oldest first."""
-    async with tenant_transaction(pool, tenant) as conn:
-        rows = await conn.fetch(
-            "SELECT digest_id, recipient, status, detail, created_at FROM notify_delivery ORDER BY created_at"
-        )
-    return [Delivery(**dict(r)) for r in rows]
-
-
 async def recent_deliveries(pool: asyncpg.Pool, tenant: Tenant, *, limit: int = 10) -> list[Delivery]:
     """The tenant's latest delivery records, newest first (the hub's notifications page)."""
     async with tenant_transaction(pool, tenant) as conn:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, Uniqueness
 from scimhub.scim.filters import Node
@@ -22,8 +22,9 @@ from scimhub.scim.schemas import USER_TYPE, ResolvedAttr, ResourceType
 from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort_expression
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(msgspec.Struct, frozen=True):
+    """One stored resource: its SCIM document and the metadata the store keeps beside it."""
+
     id: uuid.UUID
     doc: dict[str, Any]
     created: dt.datetime
@@ -305,10 +306,19 @@ async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str
     return [{"value": str(r["member_id"]), "type": r["member_type"]} for r in rows]
 
 
-async def count_resources(conn: asyncpg.Connection) -> dict[str, int]:
+class ResourceCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many users (of them active) and groups a tenant has (the hub's overview)."""
+
+    users: int
+    active_users: int
+    groups: int
+
+
+async def count_resources(conn: asyncpg.Connection) -> ResourceCounts:
+    """Counts of the tenant whose transaction `conn` is in; a user whose `active` is unset counts as active."""
     row = await conn.fetchrow(
         """SELECT (SELECT count(*) FROM scim_user) AS users,
                   (SELECT count(*) FROM scim_user WHERE active IS NOT false) AS active_users,
                   (SELECT count(*) FROM scim_group) AS groups"""
     )
-    return dict(row)
+    return ResourceCounts(users=row["users"], active_users=row["active_users"], groups=row["groups"])
