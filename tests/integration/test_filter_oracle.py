@@ -82,7 +82,7 @@ comparison = st.builds(
     values,
 )
 other_leaf = st.one_of(
-    st.builds(lambda a: f"{a} pr", st.sampled_from(ATTRS + ["active", "emails"])),
+    st.builds(lambda a: f"{a} pr", st.sampled_from([*ATTRS, "active", "emails"])),
     st.builds(lambda op, b: f"active {op} {b}", st.sampled_from(["eq", "ne"]), st.sampled_from(["true", "false"])),
     st.builds(lambda a, op: f"{a} {op} null", st.sampled_from(["title", "displayName"]), st.sampled_from(["eq", "ne"])),
     st.builds(

@@ -21,6 +21,7 @@ from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
 from scimhub.http.services import Services
 from scimhub.queue import make_celery
 from scimhub.settings import Settings
+from scimhub.tenancy.db import fetch_one
 from tests.support.cli import run
 from tests.support.factories import entra_user
 from tests.support.settings import PUBLIC_URL
@@ -66,8 +67,8 @@ async def test_sign_in_and_pages_render(
     assert f"{PUBLIC_URL}/scim/v2/{tenant.slug}" in connector
     assert tenant.token not in connector and tenant.token[-4:] in connector  # only the hint
     cookie = c.cookies.jar
-    set_cookie = [x for x in cookie][0]
-    assert set_cookie.has_nonstandard_attr("HttpOnly") or "httponly" in str(set_cookie._rest).lower()
+    set_cookie = next(iter(cookie))
+    assert set_cookie.has_nonstandard_attr("HttpOnly") or set_cookie.has_nonstandard_attr("httponly")
 
 
 async def test_wrong_password_and_throttling(
@@ -80,12 +81,10 @@ async def test_wrong_password_and_throttling(
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
     email = await make_admin(admin, tenant)
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        statuses = []
-        for _ in range(7):
-            r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": "nope"})
-            statuses.append(r.status_code)
-        assert statuses == [401] * 5 + [429] * 2
-        assert "try again in 2 seconds" in r.text
+        login = f"/hub/{tenant.slug}/login"
+        answers = [await client.post(login, data={"email": email, "password": "nope"}) for _ in range(7)]
+        assert [a.status_code for a in answers] == [401] * 5 + [429] * 2
+        assert "try again in 2 seconds" in answers[-1].text
         recorded = await admin.fetchval(
             "SELECT count(*) FROM public.admin_signin WHERE tenant_id = $1 AND NOT success", tenant.tenant.id
         )
@@ -378,7 +377,7 @@ async def test_activity_filter_lists_every_operation_and_outcome_of_the_vocabula
         )
         known = op in OPERATIONS
         assert (hub.status_code, api.status_code) == ((200, 200) if known else (400, 400))
-    assert "use one of" in api.json()["detail"]
+        assert known or "use one of" in api.json()["detail"]
 
 
 async def test_older_entries_link_pages_through_the_log(
@@ -423,7 +422,8 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     hub_routes = [(m, p) for m, p in _unsafe_routes(app, "/hub/") if not p.endswith("/login")]
     api_routes = _unsafe_routes(app, "/admin/api/")
     assert len(hub_routes) == 9 and len(api_routes) == 5  # a new route is checked here too
-    before = await admin.fetchrow(
+    before = await fetch_one(
+        admin,
         """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
                     AND k.revoked_at IS NULL) AS tokens,
                   (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
@@ -447,7 +447,8 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     for method, path in api_routes:
         r = await c.request(method, path, json={"active": False, "recipients": [], "enabled": False})
         assert r.status_code == 403, (method, path)
-    after = await admin.fetchrow(
+    after = await fetch_one(
+        admin,
         """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
                     AND k.revoked_at IS NULL) AS tokens,
                   (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,

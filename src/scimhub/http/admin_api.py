@@ -91,7 +91,7 @@ class AdminApiAuth(AbstractAuthenticationMiddleware):
 
 def csrf_header(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A cookie-authenticated unsafe method needs the session's CSRF token (a key is not sent by browsers)."""
-    assert isinstance(connection, Request)  # the guards of HTTP handlers get the request
+    assert isinstance(connection, Request)  # noqa: S101 - the guards of HTTP handlers get the request
     if connection.method not in UNSAFE_METHODS or connection.auth != _BY_SESSION:
         return
     signed_in: SignedIn = connection.user

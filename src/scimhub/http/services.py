@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,10 @@ from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.resolver import TokenResolver
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -32,7 +35,7 @@ class Services:
     recorder: ActivityRecorder
     celery: Celery
     # What "now" is for rules a request applies with the time (sign-in throttling); tests set the moment.
-    clock: Callable[[], dt.datetime] = functools.partial(dt.datetime.now, dt.UTC)
+    clock: Callable[[], dt.datetime] = _utc_now
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
