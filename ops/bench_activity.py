@@ -15,6 +15,7 @@ import time
 
 from scimhub.audit.activity_filter import ActivityFilter
 from scimhub.audit.queries import activity_histogram_rollup, get_entry, list_activity
+from scimhub.audit.vocabulary import PROBLEMS, Operation, Outcome
 from scimhub.tenancy import tenants
 from scimhub.tenancy.db import AppDatabase, admin_connect, fetch_one
 from scimhub.tenancy.migrate import migrate
@@ -79,9 +80,9 @@ async def main() -> None:
     now = dt.datetime.now(dt.UTC)
     queries = {
         "newest page (50)": ActivityFilter(),
-        "failures only": ActivityFilter(outcome="failure"),
-        "all but success, last 24 h": ActivityFilter(outcome="problems", since=now - dt.timedelta(days=1)),
-        "operation = Add members": ActivityFilter(operation="Add members"),
+        "failures only": ActivityFilter(outcome=Outcome.FAILURE),
+        "all but success, last 24 h": ActivityFilter(outcome=PROBLEMS, since=now - dt.timedelta(days=1)),
+        "operation = Add members": ActivityFilter(operation=Operation.ADD_MEMBERS),
         "text: userName prefix": ActivityFilter(text=sample["target"]),
         "text: resource id": ActivityFilter(text=sample["resource_id"]),
         "a week, 30 days ago": ActivityFilter(since=now - dt.timedelta(days=37), until=now - dt.timedelta(days=30)),

@@ -19,6 +19,7 @@ from tests.support.database import drop_database, empty_redis, fresh_database
 from tests.support.processes import LiveServer, start_web, stop_process
 from tests.support.scim import Scim
 from tests.support.settings import PUBLIC_URL, make_settings
+from tests.support.smtp import SmtpServer
 from tests.support.tenants import TenantHandle, create_tenant
 
 
@@ -66,6 +67,15 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
 async def scim(client: httpx.AsyncClient, tenant: TenantHandle) -> Scim:
     """A SCIM client for a fresh tenant, over the in-process app."""
     return Scim(client, tenant)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

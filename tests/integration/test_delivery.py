@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import asyncpg
@@ -21,14 +20,6 @@ from tests.support.events import failure, record
 from tests.support.settings import make_settings
 from tests.support.smtp import SmtpServer
 from tests.support.tenants import TenantHandle, create_tenant
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -404,6 +405,20 @@ async def test_older_entries_link_pages_through_the_log(
 # ------------------------------------------------------------------------- the plumbing, every route
 
 
+async def _tenant_state(admin: asyncpg.Connection, tenant: TenantHandle) -> dict[str, Any]:
+    """What any unsafe hub or API route could change: status, recipients, and how many tokens, admins, keys."""
+    row = await fetch_one(
+        admin,
+        """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
+                    AND k.revoked_at IS NULL) AS tokens,
+                  (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
+                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
+           FROM public.tenant t WHERE t.id = $1""",
+        tenant.tenant.id,
+    )
+    return dict(row)
+
+
 def _unsafe_routes(app: Litestar, prefix: str) -> list[tuple[str, str]]:
     return sorted(
         (method, route.path)
@@ -422,15 +437,7 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     hub_routes = [(m, p) for m, p in _unsafe_routes(app, "/hub/") if not p.endswith("/login")]
     api_routes = _unsafe_routes(app, "/admin/api/")
     assert len(hub_routes) == 9 and len(api_routes) == 5  # a new route is checked here too
-    before = await fetch_one(
-        admin,
-        """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
-                    AND k.revoked_at IS NULL) AS tokens,
-                  (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
-                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
-           FROM public.tenant t WHERE t.id = $1""",
-        tenant.tenant.id,
-    )
+    before = await _tenant_state(admin, tenant)
     form = {
         "active": "off",
         "confirm": "yes",
@@ -447,16 +454,7 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     for method, path in api_routes:
         r = await c.request(method, path, json={"active": False, "recipients": [], "enabled": False})
         assert r.status_code == 403, (method, path)
-    after = await fetch_one(
-        admin,
-        """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
-                    AND k.revoked_at IS NULL) AS tokens,
-                  (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
-                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
-           FROM public.tenant t WHERE t.id = $1""",
-        tenant.tenant.id,
-    )
-    assert dict(after) == dict(before)
+    assert await _tenant_state(admin, tenant) == before
     assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
 
 

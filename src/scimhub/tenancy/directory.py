@@ -41,11 +41,6 @@ async def find_tenant(conn: Connection, install_id: str, slug: str) -> Tenant | 
     return tenant_from_row(install_id, row) if row is not None else None
 
 
-async def find_tenant_by_id(conn: Connection, install_id: str, tenant_id: int) -> Tenant | None:
-    row = await conn.fetchrow(f"{_SELECT} WHERE t.id = $1", tenant_id)
-    return tenant_from_row(install_id, row) if row is not None else None
-
-
 async def tenants_by_id(conn: Connection, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
     """The tenants with these ids (every tenant when `ids` is None), by id; ids of deleted tenants are skipped."""
     if ids is None:
