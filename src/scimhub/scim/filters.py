@@ -300,7 +300,7 @@ def parse_filter(text: str, *, max_length: int = 4096) -> Node:
 def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
     """A PATCH path (RFC 7644 §3.5.2: `attrPath`, `valuePath`, `valuePath.subAttr`) by the filter grammar's
     own parser, so a path and a filter read `attr[filter].sub` alike; `invalidFilter` for anything
-    unreadable (`scim.quirks.parse_path` reports it as `invalidPath`)."""
+    unreadable (`scim.quirks.parse_target` reports it as `invalidPath`)."""
     if len(text) > max_length:
         raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
