@@ -37,15 +37,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_filter_length: int = 4096
     token_cache_seconds: float = 2.0
     metrics_token: str = ""
-    # Failure digests: wait this long after the first failure of a quiet period before mailing, so a burst
-    # lands in one mail; the beat checks every `digest_flush_seconds`.
     # Benchmarks only (`make bench` measures what the activity log costs): off records no activity at all.
     activity_log: bool = True
+    # Failure digests: wait this long after the first failure of a quiet period before mailing, so a burst
+    # lands in one mail; the beat checks every `digest_flush_seconds`.
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
 
 
-_ENV = {
+VARIABLES = {  # each setting and the environment variable it is read from
     "database_url": "SCIMHUB_DATABASE_URL",
     "redis_url": "SCIMHUB_REDIS_URL",
     "public_url": "SCIMHUB_PUBLIC_URL",
@@ -76,7 +76,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `env` (default: the process environment); raise SettingsError on a bad value."""
     env = os.environ if env is None else env
     raw: dict[str, object] = {}
-    for field, var in _ENV.items():
+    for field, var in VARIABLES.items():
         value = env.get(var)
         if value is None or value == "":
             continue

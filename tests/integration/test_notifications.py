@@ -35,14 +35,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mail_stack(database: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Stack]:
     """Web and one worker (tasks run one at a time, in queue order); no beat unless a test starts it."""
     s = Stack(

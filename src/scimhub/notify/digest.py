@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 import jinja2
 import msgspec
 
+from scimhub.audit.vocabulary import PROBLEMS
+
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
 _text_env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(_TEMPLATES),
@@ -51,7 +53,7 @@ def fmt(ts: dt.datetime | None) -> str:
 
 
 def activity_link(public_url: str, slug: str, start: dt.datetime | None, end: dt.datetime | None) -> str:
-    query: dict[str, Any] = {"outcome": "problems"}
+    query: dict[str, Any] = {"outcome": PROBLEMS}
     if start:
         query["since"] = start.astimezone(dt.UTC).isoformat(timespec="seconds")
     if end:

@@ -54,10 +54,6 @@ class Mutability(ScimError):
     scim_type = "mutability"
 
 
-class TooMany(ScimError):
-    scim_type = "tooMany"
-
-
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"

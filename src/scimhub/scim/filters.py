@@ -300,7 +300,7 @@ def parse_filter(text: str, *, max_length: int = 4096) -> Node:
 def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
     """A PATCH path (RFC 7644 §3.5.2: `attrPath`, `valuePath`, `valuePath.subAttr`) by the filter grammar's
     own parser, so a path and a filter read `attr[filter].sub` alike; `invalidFilter` for anything
-    unreadable (`scim.quirks.parse_path` reports it as `invalidPath`)."""
+    unreadable (`scim.quirks.parse_target` reports it as `invalidPath`)."""
     if len(text) > max_length:
         raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
@@ -335,7 +335,7 @@ def _bind_value(attr_name: str, type_: str, op: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise InvalidFilter(f"{attr_name} is a dateTime; compare it with a quoted ISO 8601 timestamp")
         try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             raise InvalidFilter(f"{value!r} is not an ISO 8601 timestamp ({attr_name})") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -15,8 +15,7 @@ from typing import Any
 
 from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue
-from scimhub.scim.filters import Node, bind
-from scimhub.scim.filters import parse_path as parse_attribute_path
+from scimhub.scim.filters import Node, bind, parse_path
 from scimhub.scim.schemas import ResolvedAttr, ResourceType, resolve
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -43,7 +42,7 @@ class PatchOp:
     listed: tuple[str, ...] | None = None
 
 
-def parse_path(rtype: ResourceType, text: Any) -> Target:
+def parse_target(rtype: ResourceType, text: Any) -> Target:
     """A PATCH `path` (RFC 7644 §3.5.2), read by the filter grammar's parser and resolved against `rtype`.
 
     A value filter may follow any complex attribute, single-valued too (`manager[value eq "..."]`, which
@@ -54,7 +53,7 @@ def parse_path(rtype: ResourceType, text: Any) -> Target:
         raise InvalidPath("'path' must be a non-empty attribute path")
     text = text.strip()
     try:
-        expr = parse_attribute_path(text)
+        expr = parse_path(text)
     except InvalidFilter as exc:
         raise InvalidPath(f"malformed path {text!r}: {exc.detail}") from None
     if expr.filter is None:
@@ -124,14 +123,14 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
             # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
             if op == "remove":
                 ops.extend(
-                    PatchOp("remove", parse_path(rtype, f"{ext.id}:{a.name}"), None)
+                    PatchOp("remove", parse_target(rtype, f"{ext.id}:{a.name}"), None)
                     for a in ext.attributes
                     if a.mutability != "readOnly"
                 )
             else:
                 ops.extend(_expand_pathless(rtype, op, {ext.id: value}, i, rewrites))
             continue
-        target = parse_path(rtype, path)
+        target = parse_target(rtype, path)
         if (
             op == "remove"
             and value is not None
@@ -155,10 +154,7 @@ def _listed_values(value: Any, i: int) -> list[str]:
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
-        if isinstance(item, dict):
-            v = _get(item, "value")
-        else:
-            v = item
+        v = _get(item, "value") if isinstance(item, dict) else item
         if not isinstance(v, str):
             raise InvalidValue(f"operation {i + 1}: each entry to remove needs a string 'value'")
         out.append(v)
@@ -186,7 +182,7 @@ def _expand_pathless(rtype: ResourceType, op: str, value: Any, i: int, rewrites:
 
 def _pathless_one(rtype: ResourceType, op: str, key: str, value: Any, rewrites: list[str], *, quiet: bool) -> PatchOp:
     try:
-        target = parse_path(rtype, key)
+        target = parse_target(rtype, key)
     except InvalidPath:
         if key.lower() in rtype.tolerated:
             return PatchOp(op, None, None)
