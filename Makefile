@@ -27,4 +27,5 @@ bench: install services
 
 lint: install
 	$(VENV)/bin/ruff check src workers ops tests
+	$(VENV)/bin/ruff format --check src workers ops tests
 	$(VENV)/bin/mypy

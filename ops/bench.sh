@@ -2,7 +2,8 @@
 # `make bench`: scimhub as the Procfile runs it (granian, one worker; Celery worker and beat; every feature
 # on) against a fresh bench database with a few tenants, then ../shared/bench/compare.sh drives the Entra mix
 # against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
-# Then ops/bench_pipeline.py measures the activity pipeline (outbox cost, lag, backlog, drain rate).
+# Then ops/bench_pipeline.py (run as `python -m ops.bench_pipeline` from the repository root) measures the
+# activity pipeline (outbox cost, lag, backlog, drain rate).
 # Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64).
 set -euo pipefail
 NAME=bench REDIS_DB=13
@@ -22,6 +23,6 @@ done
 WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 "$COMPARE" --target-tenants "$tenants" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${CONCURRENCY:-8,64}" --out "$RUN_DIR/compare"
-"$VENV/bin/python" ops/bench_pipeline.py --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
+"$VENV/bin/python" -m ops.bench_pipeline --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${PIPELINE_CONCURRENCY:-64}" \
   --loader-python "${SCIMHUB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scimhub-bench/venv}/bin/python"

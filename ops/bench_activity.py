@@ -11,18 +11,14 @@ import argparse
 import asyncio
 import datetime as dt
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from scimhub.audit.queries import ActivityFilter, activity_histogram_rollup, get_entry, list_activity  # noqa: E402
-from scimhub.tenancy import tenants  # noqa: E402
-from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
-from scimhub.tenancy.migrate import migrate  # noqa: E402
-from scimhub.tenancy.transaction import tenant_transaction  # noqa: E402
+from scimhub.audit.activity_filter import ActivityFilter
+from scimhub.audit.queries import activity_histogram_rollup, get_entry, list_activity
+from scimhub.tenancy import tenants
+from scimhub.tenancy.db import AppDatabase, admin_connect, fetch_one
+from scimhub.tenancy.migrate import migrate
+from scimhub.tenancy.transaction import tenant_transaction
 
 FILL = """
 INSERT INTO {s}.activity_log (event_id, received_at, logged_at, duration_ms, request_id, method, path, operation,
@@ -75,8 +71,8 @@ async def main() -> None:
         )
         await conn.execute(f"ANALYZE {t.schema}.activity_log")
     total = await conn.fetchval(f"SELECT count(*) FROM {t.schema}.activity_log")
-    sample = await conn.fetchrow(
-        f"SELECT event_id, target, resource_id FROM {t.schema}.activity_log WHERE request_id = 'bench-4242'"
+    sample = await fetch_one(
+        conn, f"SELECT event_id, target, resource_id FROM {t.schema}.activity_log WHERE request_id = 'bench-4242'"
     )
     await conn.close()
     db = await AppDatabase.open(url, size=2)
@@ -95,9 +91,9 @@ async def main() -> None:
         for name, f in queries.items():
             ms = await timed(lambda f=f: list_activity(c, f, limit=50))
             print(f"  {name:<32} {ms:8.1f} ms")
-        items, cursor = await list_activity(c, ActivityFilter(), limit=50)
+        _, cursor = await list_activity(c, ActivityFilter(), limit=50)
         for _ in range(99):
-            items, cursor = await list_activity(c, ActivityFilter(), limit=50, after=cursor)
+            _, cursor = await list_activity(c, ActivityFilter(), limit=50, after=cursor)
         ms = await timed(lambda: list_activity(c, ActivityFilter(), limit=50, after=cursor))
         print(f"  {'page 101 (keyset)':<32} {ms:8.1f} ms")
         ms = await timed(lambda: get_entry(c, sample["event_id"]))

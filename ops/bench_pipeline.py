@@ -17,20 +17,17 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ops.processes import start_web, stop_process
+from scimhub.audit import drain as audit_drain
+from scimhub.settings import load_settings
+from scimhub.tenancy import directory
+from scimhub.tenancy.db import AppDatabase, admin_connect
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ops.processes import start_web, stop_process  # noqa: E402
-from scimhub.audit import drain as audit_drain  # noqa: E402
-from scimhub.settings import load_settings  # noqa: E402
-from scimhub.tenancy import directory  # noqa: E402
-from scimhub.tenancy.db import AppDatabase, admin_connect  # noqa: E402
-
 WRITES = {"user.create", "user.patch", "group.create", "group.patch_members"}
 
 
@@ -79,7 +76,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 async def main() -> None:
@@ -169,7 +166,7 @@ async def main() -> None:
 
     peak_writes = max(write_rates)
     print()
-    print("activity pipeline (issue #4), Entra mix at c=%d, %d rep(s):" % (args.concurrency, args.reps))
+    print(f"activity pipeline (issue #4), Entra mix at c={args.concurrency}, {args.reps} rep(s):")
     print(
         f"  outbox cost:   rps with/without activity log x{statistics.median(ratios_rps):.2f} "
         f"(cost {100 * (1 - statistics.median(ratios_rps)):.0f}%, goal <= 10%), "

@@ -15,12 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from scimhub.tenancy import tenants  # noqa: E402
-from scimhub.tenancy.db import admin_connect  # noqa: E402
-from scimhub.tenancy.migrate import Migration, load_migrations, migrate  # noqa: E402
+from scimhub.tenancy import tenants
+from scimhub.tenancy.db import admin_connect
+from scimhub.tenancy.migrate import Migration, load_migrations, migrate
 
 
 async def main() -> None:

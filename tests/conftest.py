@@ -16,24 +16,10 @@ from scimhub.http.services import Services
 from scimhub.settings import Settings
 from scimhub.tenancy.db import admin_connect
 from tests.support.database import drop_database, empty_redis, fresh_database
-from tests.support.processes import LiveServer, free_port, start_web, stop_process
-from tests.support.settings import PUBLIC_URL, REDIS_URL, TEST_DB_URL, make_settings
+from tests.support.processes import LiveServer, start_web, stop_process
+from tests.support.scim import Scim
+from tests.support.settings import PUBLIC_URL, make_settings
 from tests.support.tenants import TenantHandle, create_tenant
-
-# Until the other branches' tests import these from tests.support (the lead fixes them at the merge), they stay
-# importable from here. Remove this list then; nothing in this branch imports them from conftest.
-__all__ = [
-    "PUBLIC_URL",
-    "REDIS_URL",
-    "TEST_DB_URL",
-    "LiveServer",
-    "TenantHandle",
-    "create_tenant",
-    "free_port",
-    "make_settings",
-    "start_web",
-    "stop_process",
-]
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +60,12 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
         yield c
+
+
+@pytest.fixture
+async def scim(client: httpx.AsyncClient, tenant: TenantHandle) -> Scim:
+    """A SCIM client for a fresh tenant, over the in-process app."""
+    return Scim(client, tenant)
 
 
 @pytest.fixture(scope="session")

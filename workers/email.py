@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from celery import Task
+
 from scimhub import tasks
 from scimhub.notify import delivery, service
 from scimhub.notify.smtp import TransientMailError
@@ -29,9 +31,9 @@ def flush_digests() -> int:
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
 )
-def send_digest(self: Any, **fields: Any) -> str:
+def send_digest(self: Task[Any, Any], /, **fields: Any) -> str:
     job = tasks.decode(tasks.SendDigest, fields)
-    final = self.request.retries >= self.max_retries
+    final = self.request.retries >= delivery.MAX_RETRIES
     try:
         return run(lambda db: delivery.deliver_digest(db, settings, job.tenant_id, job.digest_id, final_attempt=final))
     except TransientMailError as exc:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import math
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from scimhub.tenancy.db import Connection, fetch_one
 from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.rules import SettingRejected, check_email
@@ -28,6 +28,7 @@ _hasher = PasswordHasher()
 SESSION_HOURS = 12
 THROTTLE_AFTER = 5  # failed sign-ins in THROTTLE_WINDOW before each further attempt waits
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_THROTTLE_SECONDS = 900
 MIN_PASSWORD = 12
 API_KEY_PREFIX = "sha_"
 
@@ -50,6 +51,10 @@ SELECT t.name AS tenant_name, {TENANT_COLUMNS} FROM used JOIN public.tenant t ON
 
 class AdminError(Exception):
     """Something an administrator can fix; the message is safe to show."""
+
+
+class SignInThrottled(AdminError):
+    """Too many failed sign-ins: the message says how many seconds to wait."""
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -107,7 +112,7 @@ def csrf_matches(principal: Principal, given: str) -> bool:
     return principal.csrf_token is not None and hmac.compare_digest(given.encode(), principal.csrf_token.encode())
 
 
-async def create_admin(conn: asyncpg.Connection, tenant_id: int, email: str, password: str | None = None) -> str | None:
+async def create_admin(conn: Connection, tenant_id: int, email: str, password: str | None = None) -> str | None:
     """Create an administrator; returns the generated one-time password when none was given."""
     try:
         email = check_email(email)
@@ -131,50 +136,66 @@ async def create_admin(conn: asyncpg.Connection, tenant_id: int, email: str, pas
     return generated
 
 
-async def throttle_seconds(conn: asyncpg.Connection, tenant_id: int, email: str) -> int:
-    """How long this email must wait before its next attempt (0: now). Doubles per failure past the limit."""
-    row = await conn.fetchrow(
+async def throttle_seconds(conn: Connection, tenant_id: int, email: str, *, now: dt.datetime) -> int:
+    """Whole seconds this email must wait at `now` before its next attempt (0: it may try now).
+
+    Counts the failures within THROTTLE_WINDOW before `now` since the last success; from the THROTTLE_AFTER-th
+    on, each one doubles the wait after the latest failure: 2 s, 4 s, 8 s ... at most 15 minutes.
+    """
+    row = await fetch_one(
+        conn,
         """SELECT count(*) AS n, max(at) AS last FROM public.admin_signin
-           WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT success AND at > now() - $3::interval
+           WHERE tenant_id = $1 AND lower(email) = lower($2) AND NOT success
+             AND at > $3::timestamptz - $4::interval AND at <= $3::timestamptz
              AND at > coalesce((SELECT max(at) FROM public.admin_signin WHERE tenant_id = $1
-                                AND lower(email) = lower($2) AND success), '-infinity')""",
+                                AND lower(email) = lower($2) AND success AND at <= $3), '-infinity')""",
         tenant_id,
         email,
+        now,
         THROTTLE_WINDOW,
     )
     failures = int(row["n"])
     if failures < THROTTLE_AFTER:
         return 0
-    wait = min(900, 2 ** (failures - THROTTLE_AFTER + 1))
-    elapsed = (dt.datetime.now(dt.UTC) - row["last"]).total_seconds()
-    return max(0, int(wait - elapsed + 0.999))
+    wait: int = min(MAX_THROTTLE_SECONDS, 2 ** (failures - THROTTLE_AFTER + 1))
+    last: dt.datetime = row["last"]
+    return max(0, math.ceil(wait - (now - last).total_seconds()))
 
 
 async def sign_in(
-    conn: asyncpg.Connection, tenant_id: int, email: str, password: str, client_ip: str | None
+    conn: Connection,
+    tenant_id: int,
+    email: str,
+    password: str,
+    client_ip: str | None,
+    *,
+    now: dt.datetime,
 ) -> tuple[str, Principal]:
-    """Check the password; returns (session cookie token, principal). Raises AdminError."""
+    """Check the password at `now` (the attempt is recorded at that moment); returns (session cookie token,
+    principal). Raises SignInThrottled while `throttle_seconds` says wait (the password is not even checked,
+    nor the attempt recorded), AdminError for a wrong email or password."""
     email = email.strip()[:254]
-    wait = await throttle_seconds(conn, tenant_id, email)
+    wait = await throttle_seconds(conn, tenant_id, email, now=now)
     if wait:
-        raise AdminError(f"too many failed sign-ins; try again in {wait} seconds")
+        raise SignInThrottled(f"too many failed sign-ins; try again in {wait} seconds")
     row = await conn.fetchrow(
         "SELECT id, email, password_hash, must_change_password FROM public.admin_user "
         "WHERE tenant_id = $1 AND lower(email) = lower($2)",
         tenant_id,
         email,
     )
-    ok = False
-    try:
-        ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password) and row is not None
+    try:  # an unknown email is checked against a dummy hash, so it takes as long as a wrong password
+        _hasher.verify(row["password_hash"] if row else _dummy_hash(), password)
+        ok = row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     await conn.execute(
-        "INSERT INTO public.admin_signin (tenant_id, email, client_ip, success) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO public.admin_signin (tenant_id, email, client_ip, success, at) VALUES ($1, $2, $3, $4, $5)",
         tenant_id,
         email,
         client_ip,
         ok,
+        now,
     )
     if not ok or row is None:
         raise AdminError("wrong email or password")
@@ -193,11 +214,11 @@ async def sign_in(
     return token, Principal(tenant_id, row["id"], row["email"], csrf, row["must_change_password"])
 
 
-def _signed_in(install_id: str, row: Mapping[str, Any], principal: Principal) -> SignedIn:
+def _signed_in(install_id: str, row: asyncpg.Record, principal: Principal) -> SignedIn:
     return SignedIn(principal=principal, tenant=tenant_from_row(install_id, row), tenant_name=row["tenant_name"])
 
 
-async def find_session(conn: asyncpg.Connection, install_id: str, token: str) -> SignedIn | None:
+async def find_session(conn: Connection, install_id: str, token: str) -> SignedIn | None:
     """The administrator and tenant of an unexpired session cookie token, or None."""
     row = await conn.fetchrow(_SESSION, token_digest(token))
     if row is None:
@@ -206,7 +227,7 @@ async def find_session(conn: asyncpg.Connection, install_id: str, token: str) ->
     return _signed_in(install_id, row, principal)
 
 
-async def find_api_key(conn: asyncpg.Connection, install_id: str, key: str) -> SignedIn | None:
+async def find_api_key(conn: Connection, install_id: str, key: str) -> SignedIn | None:
     """The tenant of an unrevoked admin API key (its last use is recorded), or None."""
     row = await conn.fetchrow(_API_KEY, token_digest(key))
     if row is None:
@@ -214,11 +235,11 @@ async def find_api_key(conn: asyncpg.Connection, install_id: str, key: str) -> S
     return _signed_in(install_id, row, Principal(row["id"], None, None, None))
 
 
-async def sign_out(conn: asyncpg.Connection, token: str) -> None:
+async def sign_out(conn: Connection, token: str) -> None:
     await conn.execute("DELETE FROM public.admin_session WHERE digest = $1", token_digest(token))
 
 
-async def change_password(conn: asyncpg.Connection, p: Principal, new_password: str) -> None:
+async def change_password(conn: Connection, p: Principal, new_password: str) -> None:
     check_password(new_password)
     await conn.execute(
         "UPDATE public.admin_user SET password_hash = $2, must_change_password = false WHERE id = $1",
@@ -227,7 +248,7 @@ async def change_password(conn: asyncpg.Connection, p: Principal, new_password: 
     )
 
 
-async def list_admins(conn: asyncpg.Connection, tenant_id: int) -> list[AdminInfo]:
+async def list_admins(conn: Connection, tenant_id: int) -> list[AdminInfo]:
     rows = await conn.fetch(
         "SELECT id, email, created_at, last_login_at FROM public.admin_user WHERE tenant_id = $1 ORDER BY lower(email)",
         tenant_id,
@@ -235,7 +256,7 @@ async def list_admins(conn: asyncpg.Connection, tenant_id: int) -> list[AdminInf
     return [AdminInfo(**r) for r in rows]
 
 
-async def create_api_key(conn: asyncpg.Connection, tenant_id: int, label: str = "") -> str:
+async def create_api_key(conn: Connection, tenant_id: int, label: str = "") -> str:
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO public.admin_api_key (tenant_id, digest, hint, label) VALUES ($1, $2, $3, $4)",
@@ -247,7 +268,7 @@ async def create_api_key(conn: asyncpg.Connection, tenant_id: int, label: str = 
     return key
 
 
-async def list_api_keys(conn: asyncpg.Connection, tenant_id: int) -> list[ApiKeyInfo]:
+async def list_api_keys(conn: Connection, tenant_id: int) -> list[ApiKeyInfo]:
     """The tenant's unrevoked admin API keys, oldest first."""
     rows = await conn.fetch(
         "SELECT hint, label, created_at, last_used_at FROM public.admin_api_key "
@@ -257,6 +278,6 @@ async def list_api_keys(conn: asyncpg.Connection, tenant_id: int) -> list[ApiKey
     return [ApiKeyInfo(**r) for r in rows]
 
 
-async def purge_expired_sessions(conn: asyncpg.Connection) -> int:
+async def purge_expired_sessions(conn: Connection) -> int:
     result = await conn.execute("DELETE FROM public.admin_session WHERE expires_at < now()")
     return int(result.split()[-1])

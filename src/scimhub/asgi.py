@@ -12,7 +12,7 @@ except SettingsError as exc:
     print(f"scimhub: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
-from scimhub.observability import init_observability  # noqa: E402 - after settings, before the app
+from scimhub.observability import init_observability
 
 init_observability(settings, component="web")
 

@@ -69,7 +69,7 @@ def observe(route: str, method: str, status: int, seconds: float, tenant: str | 
 async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRecorder) -> None:
     """Update the gauges that are read from PostgreSQL and Redis."""
     OUTBOX_BACKLOG.set(float(await outbox_backlog(pool)))
-    ACTIVITY_BUFFERED.set(float(recorder._count))
+    ACTIVITY_BUFFERED.set(float(recorder.buffered))
     ACTIVITY_DROPPED.set(float(recorder.dropped))
     client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:

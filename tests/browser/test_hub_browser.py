@@ -5,12 +5,10 @@ Screenshots of every page are kept in test-artifacts/screenshots/ (CI artefacts)
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,10 +17,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import create_tenant
-from tests.factories import entra_user
-from tests.integration.test_cli import run
-from tests.processes import Stack
+from tests.support.cli import run
+from tests.support.factories import entra_user
+from tests.support.processes import Stack
+from tests.support.tenants import create_tenant
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("SCIMHUB_CHROMIUM", "/usr/bin/chromium")
@@ -71,13 +70,11 @@ async def scim_status(url: str, token: str) -> int:
         return (await c.get(f"{url}/Users", headers={"Authorization": f"Bearer {token}"})).status_code
 
 
-async def wait_for_log(admin: asyncpg.Connection, schema: str, where: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await admin.fetchval(f"SELECT count(*) FROM {schema}.activity_log WHERE {where}"):
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"no activity entry where {where}")
+async def wait_for_log(admin: asyncpg.Connection, schema: str, where: str) -> None:
+    async def entries() -> int:
+        return int(await admin.fetchval(f"SELECT count(*) FROM {schema}.activity_log WHERE {where}"))
+
+    await wait_until(entries, lambda n: n > 0, f"an activity entry where {where}")
 
 
 async def test_administrator_connects_entra_and_watches_provisioning(

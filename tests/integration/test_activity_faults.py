@@ -22,7 +22,7 @@ import redis
 
 from scimhub import tasks
 from scimhub.audit.drain import BATCH
-from scimhub.tenancy.db import admin_connect
+from scimhub.tenancy.db import admin_connect, fetch_one
 from tests.support.factories import entra_user
 from tests.support.processes import Stack, stop_process
 from tests.support.tenants import create_tenant
@@ -41,9 +41,10 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
 
 async def entries(admin: asyncpg.Connection, schema: str) -> tuple[int, int, int]:
     """(entries, distinct event ids, events still in the outbox)"""
-    row = await admin.fetchrow(
+    row = await fetch_one(
+        admin,
         f"""SELECT count(*) AS n, count(DISTINCT event_id) AS d, (SELECT count(*) FROM {schema}.audit_outbox) AS o
-            FROM {schema}.activity_log"""
+            FROM {schema}.activity_log""",
     )
     return int(row["n"]), int(row["d"]), int(row["o"])
 
@@ -60,14 +61,15 @@ async def all_arrived(admin: asyncpg.Connection, schema: str, expected: int) -> 
 
 
 async def send_mix(url: str, slug: str, token: str, writes: int, reads: int) -> list[int]:
-    statuses = []
     async with httpx.AsyncClient(
         base_url=f"{url}/scim/v2/{slug}", headers={"Authorization": f"Bearer {token}"}, timeout=15
     ) as c:
-        for _ in range(writes):
-            statuses.append((await c.post("/Users", json=entra_user())).status_code)
-        for _ in range(reads):
-            statuses.append((await c.get("/Users", params={"filter": f'userName eq "{uuid.uuid4()}"'})).status_code)
+        statuses = [(await c.post("/Users", json=entra_user())).status_code for _ in range(writes)]
+
+        async def lookup() -> int:  # a new random userName each time
+            return (await c.get("/Users", params={"filter": f'userName eq "{uuid.uuid4()}"'})).status_code
+
+        statuses += [await lookup() for _ in range(reads)]
     return statuses
 
 

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PUBLIC_URL
-
-SCIMHUB = str(Path(sys.executable).parent / "scimhub")
-
-
-def run(database: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "SCIMHUB_DATABASE_URL": database, "SCIMHUB_PUBLIC_URL": PUBLIC_URL, **(env or {})}
-    return subprocess.run([SCIMHUB, *args], capture_output=True, text=True, env=full_env, timeout=60)
+from tests.support.cli import run
+from tests.support.settings import PUBLIC_URL
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

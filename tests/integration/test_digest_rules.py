@@ -15,6 +15,7 @@ from scimhub.notify import service
 from scimhub.notify.service import DigestStatus, TenantNotify
 from scimhub.tasks import beat_schedule
 from scimhub.tenancy import tenants
+from scimhub.tenancy.db import fetch_one
 from tests.support.events import failure
 from tests.support.events import record as record_events
 from tests.support.settings import make_settings
@@ -57,7 +58,7 @@ async def test_first_failure_after_a_quiet_period_is_due_exactly_one_settle_time
     # A burst that goes on while the digest settles lands in the same mail.
     await record(services, ops_tenant, *(failure(first + SETTLE - SECOND) for _ in range(4999)))
     (digest_id,) = await claim(services, ops_tenant, first + SETTLE)
-    row = await admin.fetchrow(f"SELECT * FROM {ops_tenant.tenant.schema}.notify_digest WHERE id = $1", digest_id)
+    row = await fetch_one(admin, f"SELECT * FROM {ops_tenant.tenant.schema}.notify_digest WHERE id = $1", digest_id)
     assert row["kind"] == "failures" and row["failures"] == 5000 and row["window_start"] == first
 
 
@@ -96,7 +97,7 @@ async def test_authentication_failures_count_by_their_repeat(
     first = dt.datetime.now(dt.UTC)
     await record(services, ops_tenant, failure(first, status=401, repeat=7), failure(first, status=401, repeat=5))
     (digest_id,) = await claim(services, ops_tenant, first + SETTLE)
-    row = await admin.fetchrow(f"SELECT * FROM {ops_tenant.tenant.schema}.notify_digest WHERE id = $1", digest_id)
+    row = await fetch_one(admin, f"SELECT * FROM {ops_tenant.tenant.schema}.notify_digest WHERE id = $1", digest_id)
     assert row["auth_failures"] == 12 and row["failures"] == 0
 
 

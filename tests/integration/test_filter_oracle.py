@@ -21,8 +21,8 @@ from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import USER_TYPE
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
-from tests.conftest import TenantHandle, create_tenant
-from tests.factories import ENTERPRISE
+from tests.support.factories import ENTERPRISE
+from tests.support.tenants import TenantHandle, create_tenant
 
 WORDS = ["ann", "Ann", "bob", "b_b", "c%d", "dee", "ANNA", "x.y", ""]
 ATTRS = [
@@ -82,7 +82,7 @@ comparison = st.builds(
     values,
 )
 other_leaf = st.one_of(
-    st.builds(lambda a: f"{a} pr", st.sampled_from(ATTRS + ["active", "emails"])),
+    st.builds(lambda a: f"{a} pr", st.sampled_from([*ATTRS, "active", "emails"])),
     st.builds(lambda op, b: f"active {op} {b}", st.sampled_from(["eq", "ne"]), st.sampled_from(["true", "false"])),
     st.builds(lambda a, op: f"{a} {op} null", st.sampled_from(["title", "displayName"]), st.sampled_from(["eq", "ne"])),
     st.builds(

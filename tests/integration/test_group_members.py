@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from scimhub.http.services import Services
@@ -19,14 +18,11 @@ from scimhub.provisioning import patching
 from scimhub.provisioning.context import ScimContext
 from scimhub.scim.projection import Projection
 from scimhub.scim.schemas import GROUP_TYPE
-from tests.conftest import PUBLIC_URL, TenantHandle
-from tests.factories import patch_body
-from tests.integration.test_scim_contract import Scim, assert_error
-
-
-@pytest.fixture
-async def scim(client: httpx.AsyncClient, tenant: TenantHandle) -> Scim:
-    return Scim(client, tenant)
+from scimhub.tenancy.db import Connection
+from tests.support.factories import patch_body
+from tests.support.scim import Scim, assert_error
+from tests.support.settings import PUBLIC_URL
+from tests.support.tenants import TenantHandle
 
 
 async def mixed_group(scim: Scim) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -62,7 +58,7 @@ async def test_remove_members_by_type_filter_removes_exactly_the_group_members(s
 
 
 async def test_filters_and_adds_apply_in_operation_order(scim: Scim) -> None:
-    group, users, groups = await mixed_group(scim)
+    group, users, _ = await mixed_group(scim)
     late = (await scim.create_group())["id"]
     early = (await scim.create_group())["id"]
     r = await scim.req(
@@ -99,7 +95,7 @@ class LoggedPool:
         self.statements.append(record.query)
 
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as conn:
             conn.add_query_logger(self._log)
             try:

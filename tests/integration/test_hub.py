@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import re
 import uuid
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 
@@ -16,10 +19,13 @@ from scimhub.app import create_app
 from scimhub.audit import drain as audit_drain
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
 from scimhub.http.services import Services
+from scimhub.queue import make_celery
 from scimhub.settings import Settings
-from tests.conftest import PUBLIC_URL, TenantHandle, create_tenant
-from tests.factories import entra_user
-from tests.integration.test_cli import run
+from scimhub.tenancy.db import fetch_one
+from tests.support.cli import run
+from tests.support.factories import entra_user
+from tests.support.settings import PUBLIC_URL
+from tests.support.tenants import TenantHandle, create_tenant
 
 PASSWORD = "correct horse battery staple"
 
@@ -61,26 +67,56 @@ async def test_sign_in_and_pages_render(
     assert f"{PUBLIC_URL}/scim/v2/{tenant.slug}" in connector
     assert tenant.token not in connector and tenant.token[-4:] in connector  # only the hint
     cookie = c.cookies.jar
-    set_cookie = [x for x in cookie][0]
-    assert set_cookie.has_nonstandard_attr("HttpOnly") or "httponly" in str(set_cookie._rest).lower()
+    set_cookie = next(iter(cookie))
+    assert set_cookie.has_nonstandard_attr("HttpOnly") or set_cookie.has_nonstandard_attr("httponly")
 
 
 async def test_wrong_password_and_throttling(
-    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+    settings: Settings, services: Services, admin: asyncpg.Connection, tenant: TenantHandle
 ) -> None:
+    # The app's clock stands still at `moment` unless the test moves it: the throttle's 2 s are the test's 2 s.
+    start = dt.datetime.now(dt.UTC)
+    moment = [start]
+    app = create_app(settings, services=dataclasses.replace(services, clock=lambda: moment[0]))
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
     email = await make_admin(admin, tenant)
-    statuses = []
-    for _ in range(7):
-        r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": "nope"})
-        statuses.append(r.status_code)
-    assert statuses[:5] == [401] * 5 and statuses[5] == 429
-    assert "try again in" in r.text
-    recorded = await admin.fetchval(
-        "SELECT count(*) FROM public.admin_signin WHERE tenant_id = $1 AND NOT success", tenant.tenant.id
-    )
-    assert recorded == 5  # throttled attempts are refused before the password is even checked
-    r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": PASSWORD})
-    assert r.status_code == 429  # still throttled, even with the right password
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+        login = f"/hub/{tenant.slug}/login"
+        answers = [await client.post(login, data={"email": email, "password": "nope"}) for _ in range(7)]
+        assert [a.status_code for a in answers] == [401] * 5 + [429] * 2
+        assert "try again in 2 seconds" in answers[-1].text
+        recorded = await admin.fetchval(
+            "SELECT count(*) FROM public.admin_signin WHERE tenant_id = $1 AND NOT success", tenant.tenant.id
+        )
+        assert recorded == 5  # throttled attempts are refused before the password is even checked
+        r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": PASSWORD})
+        assert r.status_code == 429  # still throttled, even with the right password
+        waits = [
+            await admins.throttle_seconds(admin, tenant.tenant.id, email, now=start + dt.timedelta(seconds=s))
+            for s in (0, 0.5, 1, 1.5, 2)
+        ]
+        assert waits == [2, 2, 1, 1, 0]
+        moment[0] = start + dt.timedelta(seconds=2)  # the wait is over: the right password signs in
+        r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": PASSWORD})
+        assert r.status_code == 303
+
+
+async def test_test_mail_is_503_while_the_mail_queue_is_unavailable(
+    settings: Settings, services: Services, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
+    # A broker nobody listens on (port 1 of the loopback): every enqueue fails.
+    dead = msgspec.structs.replace(settings, redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, services=dataclasses.replace(services, celery=make_celery(dead)))
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
+    key = await admins.create_api_key(admin, tenant.tenant.id)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+        c = await signed_in(client, tenant, await make_admin(admin, tenant))
+        csrf = csrf_of((await c.get(f"/hub/{tenant.slug}/notifications")).text)
+        hub = await c.post(f"/hub/{tenant.slug}/notifications/test", data={"csrf": csrf})
+        assert hub.status_code == 503 and "The mail queue is unavailable right now" in hub.text
+        api = await client.post("/admin/api/notifications/test", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 503
+    assert api.json() == {"status": 503, "detail": "the mail queue is unavailable right now; try again shortly"}
 
 
 async def test_admin_of_one_tenant_gets_404_for_another(
@@ -341,7 +377,7 @@ async def test_activity_filter_lists_every_operation_and_outcome_of_the_vocabula
         )
         known = op in OPERATIONS
         assert (hub.status_code, api.status_code) == ((200, 200) if known else (400, 400))
-    assert "use one of" in api.json()["detail"]
+        assert known or "use one of" in api.json()["detail"]
 
 
 async def test_older_entries_link_pages_through_the_log(
@@ -386,7 +422,8 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     hub_routes = [(m, p) for m, p in _unsafe_routes(app, "/hub/") if not p.endswith("/login")]
     api_routes = _unsafe_routes(app, "/admin/api/")
     assert len(hub_routes) == 9 and len(api_routes) == 5  # a new route is checked here too
-    before = await admin.fetchrow(
+    before = await fetch_one(
+        admin,
         """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
                     AND k.revoked_at IS NULL) AS tokens,
                   (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
@@ -410,7 +447,8 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     for method, path in api_routes:
         r = await c.request(method, path, json={"active": False, "recipients": [], "enabled": False})
         assert r.status_code == 403, (method, path)
-    after = await admin.fetchrow(
+    after = await fetch_one(
+        admin,
         """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
                     AND k.revoked_at IS NULL) AS tokens,
                   (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,

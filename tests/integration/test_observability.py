@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,10 +20,8 @@ import httpx
 import pytest
 
 from scimhub import tasks
-from scimhub.queue import make_celery
 from tests.support.factories import ENTERPRISE, entra_user
-from tests.support.processes import RedisProcess, start_web, stop_process
-from tests.support.settings import make_settings
+from tests.support.processes import Stack, start_web, stop_process
 from tests.support.tenants import create_tenant
 from tests.support.waiting import PATIENCE, wait_until
 
@@ -41,7 +36,7 @@ class SentrySink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 encoding = self.headers.get("Content-Encoding", "")
                 if encoding == "gzip":
@@ -162,7 +157,7 @@ async def test_failing_request_reaches_sentry_without_personal_data(
     event = events[0]
     assert event["exception"]["values"][-1]["type"] == "CheckViolationError"
     tags = event.get("tags", {})
-    tags = dict(tags) if isinstance(tags, dict) else {k: v for k, v in tags}
+    tags = dict(tags)  # a dict, or a list of [key, value] pairs
     assert tags.get("tenant") == t.slug and tags.get("request_id") == r.headers["x-request-id"]
     assert_nothing_personal(sentry_sink.text(), pv, t.token)
     assert_nothing_personal((tmp_path / "web.log").read_text(), pv, t.token)
@@ -193,44 +188,15 @@ async def test_failing_task_reaches_sentry_without_personal_data(
             }
         ),
     )
-    broker = RedisProcess(tmp_path)  # its own: the shared test Redis holds every nudge of the in-process app
-    broker.start()
-    env = {
-        **os.environ,
-        "SCIMHUB_DATABASE_URL": database,
-        "SCIMHUB_REDIS_URL": broker.url,
-        "SENTRY_DSN": sentry_sink.dsn,
-    }
-    worker = subprocess.Popen(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "-Q",
-            "audit",
-            "-c",
-            "1",
-            "-P",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"sentry-{t.slug}@%h",
-        ],
-        env=env,
-        stdout=(tmp_path / "worker.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # A stack of its own: the shared test Redis holds every nudge of the in-process app.
+    stack = Stack(database, tmp_path, {"SENTRY_DSN": sentry_sink.dsn})
+    stack.redis.start()
+    stack.start_worker(pool="solo")  # the task runs in the worker's own process, beside its Sentry client
     try:
-        tasks.enqueue_drain(make_celery(make_settings(redis_url=broker.url)), [t.tenant.id])
+        tasks.enqueue_drain(stack.publisher(), [t.tenant.id])
         events = sentry_sink.wait()
     finally:
-        stop_process(worker, signal.SIGTERM)
-        broker.stop()
+        stack.stop()
     await admin.execute(f"DELETE FROM {schema}.audit_outbox")  # leave no poisoned event for later tests
     assert events, (tmp_path / "worker.log").read_text()[-2000:]
     assert any(v["type"] == "CheckViolationError" for e in events for v in e["exception"]["values"])
@@ -308,7 +274,7 @@ async def test_ready_reports_dependencies(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
 
 
-async def test_ready_fails_when_redis_is_down(database: str, tmp_path: Path) -> None:
+def test_ready_fails_when_redis_is_down(database: str, tmp_path: Path) -> None:
     web = start_web(database, tmp_path / "web.log", {"SCIMHUB_REDIS_URL": "redis://127.0.0.1:1/0"})
     try:
         r = httpx.get(f"{web.url}/ready", timeout=10)

@@ -6,7 +6,8 @@ import httpx2
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
-from tests.conftest import LiveServer, create_tenant
+from tests.support.processes import LiveServer
+from tests.support.tenants import create_tenant
 
 
 async def test_scim2_tester_passes_every_check(live_server: LiveServer, database: str) -> None:

@@ -9,14 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TenantHandle
-from tests.factories import ENTERPRISE, entra_user, patch_body
-from tests.integration.test_scim_contract import Scim, assert_error
-
-
-@pytest.fixture
-async def scim(client: httpx.AsyncClient, tenant: TenantHandle) -> Scim:
-    return Scim(client, tenant)
+from tests.support.factories import ENTERPRISE, entra_user, patch_body
+from tests.support.scim import Scim, assert_error
 
 
 async def count_users(scim: Scim) -> int:

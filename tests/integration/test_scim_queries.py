@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import TenantHandle
-from tests.factories import ENTERPRISE, entra_user, patch_body
-from tests.integration.test_scim_contract import Scim, assert_error
+from tests.support.factories import ENTERPRISE, entra_user, patch_body
+from tests.support.scim import Scim, assert_error
+from tests.support.tenants import TenantHandle
 
 
 @pytest.fixture
-async def people(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[Scim, list[dict]]:
+async def people(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[Scim, list[dict[str, Any]]]:
     scim = Scim(client, tenant)
     rows = [
         ("alice@x.test", "Alice", "Engineering", True, "work"),
@@ -72,7 +73,7 @@ async def names(scim: Scim, f: str, **params: str) -> list[str]:
         ('userName co "_"', []),
     ],
 )
-async def test_filter_grammar(people: tuple[Scim, list[dict]], filter_text: str, expected: list[str]) -> None:
+async def test_filter_grammar(people: tuple[Scim, list[dict[str, Any]]], filter_text: str, expected: list[str]) -> None:
     scim, _ = people
     assert await names(scim, filter_text) == expected
 
@@ -98,15 +99,15 @@ async def test_filter_grammar(people: tuple[Scim, list[dict]], filter_text: str,
     ],
 )
 async def test_bad_filters_are_400_invalid_filter_never_match_all(
-    people: tuple[Scim, list[dict]], filter_text: str
+    people: tuple[Scim, list[dict[str, Any]]], filter_text: str
 ) -> None:
     scim, _ = people
     r = await scim.req("GET", "/Users", params={"filter": filter_text})
     assert_error(r, 400, "invalidFilter")
 
 
-async def test_paging_start_index_and_count(people: tuple[Scim, list[dict]]) -> None:
-    scim, users = people
+async def test_paging_start_index_and_count(people: tuple[Scim, list[dict[str, Any]]]) -> None:
+    scim, _ = people
     page = await scim.get("/Users", startIndex="2", count="2", sortBy="userName")
     assert page["totalResults"] == 5 and page["startIndex"] == 2 and page["itemsPerPage"] == 2
     assert [r["userName"] for r in page["Resources"]] == ["bob@x.test", "carol@y.test"]
@@ -119,7 +120,7 @@ async def test_paging_start_index_and_count(people: tuple[Scim, list[dict]]) -> 
     assert_error(await scim.req("GET", "/Users", params={"count": "ten"}), 400, "invalidValue")
 
 
-async def test_sorting(people: tuple[Scim, list[dict]]) -> None:
+async def test_sorting(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, _ = people
     desc = await scim.get("/Users", sortBy="name.givenName", sortOrder="descending")
     assert [r["name"]["givenName"] for r in desc["Resources"]] == ["Eve", "Dave", "Carol", "Bob", "Alice"]
@@ -129,7 +130,7 @@ async def test_sorting(people: tuple[Scim, list[dict]]) -> None:
     assert_error(await scim.req("GET", "/Users", params={"sortBy": "userName", "sortOrder": "up"}), 400)
 
 
-async def test_attributes_and_excluded_attributes(people: tuple[Scim, list[dict]]) -> None:
+async def test_attributes_and_excluded_attributes(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, users = people
     only = await scim.get(
         f"/Users/{users[0]['id']}", attributes="userName,name.givenName," + f"{ENTERPRISE}:department"
@@ -154,7 +155,7 @@ async def test_attributes_and_excluded_attributes(people: tuple[Scim, list[dict]
     assert patched.status_code == 200 and patched.json()["title"] == "CTO" and "userName" not in patched.json()
 
 
-async def test_post_search(people: tuple[Scim, list[dict]]) -> None:
+async def test_post_search(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, _ = people
     body = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
@@ -171,7 +172,7 @@ async def test_post_search(people: tuple[Scim, list[dict]]) -> None:
     assert_error(await scim.req("POST", "/Users/.search", {"schemas": ["urn:wrong"]}), 400, "invalidSyntax")
 
 
-async def test_every_list_endpoint_reads_its_parameters_alike(people: tuple[Scim, list[dict]]) -> None:
+async def test_every_list_endpoint_reads_its_parameters_alike(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     # One parser for GET, POST /Users/.search and the root POST /.search (RFC 7644 §3.4.2, §3.4.3).
     scim, _ = people
     search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "sortBy": "userName"}
@@ -185,13 +186,15 @@ async def test_every_list_endpoint_reads_its_parameters_alike(people: tuple[Scim
     assert [r["userName"] for r in root.json()["Resources"]][:2] == ["Eve@X.test", "dave@y.test"]  # caseExact false
 
 
-async def test_start_index_beyond_any_number_is_an_empty_page_not_a_500(people: tuple[Scim, list[dict]]) -> None:
+async def test_start_index_beyond_any_number_is_an_empty_page_not_a_500(
+    people: tuple[Scim, list[dict[str, Any]]],
+) -> None:
     scim, _ = people
     page = await scim.get("/Users", startIndex="99999999999999999999")
     assert page["totalResults"] == 5 and page["Resources"] == [] and page["itemsPerPage"] == 0
 
 
-async def test_group_filters_on_members(scim_pair: tuple[Scim, list[dict]]) -> None:
+async def test_group_filters_on_members(scim_pair: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, users = scim_pair
     ids = {name: (await scim.create_group())["id"] for name in ("both", "one", "empty")}
     for gid, members in ((ids["both"], users), (ids["one"], users[:1])):
@@ -213,7 +216,7 @@ async def test_group_filters_on_members(scim_pair: tuple[Scim, list[dict]]) -> N
     assert await groups('members[type eq "User"]') == {ids["both"], ids["one"]}
 
 
-async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> None:
+async def test_put_replaces_the_resource(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, users = people
     u = users[0]
     r = await scim.req(
@@ -235,7 +238,7 @@ async def test_put_replaces_the_resource(people: tuple[Scim, list[dict]]) -> Non
     assert_error(await scim.req("PUT", f"/Users/{uuid.uuid4()}", {"userName": "x"}), 404)
 
 
-async def test_put_group_replaces_members(scim_pair: tuple[Scim, list[dict]]) -> None:
+async def test_put_group_replaces_members(scim_pair: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, users = scim_pair
     group = await scim.create_group()
     await scim.req(
@@ -252,12 +255,12 @@ async def test_put_group_replaces_members(scim_pair: tuple[Scim, list[dict]]) ->
 
 
 @pytest.fixture
-async def scim_pair(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[Scim, list[dict]]:
+async def scim_pair(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[Scim, list[dict[str, Any]]]:
     scim = Scim(client, tenant)
     return scim, [await scim.create_user(), await scim.create_user()]
 
 
-async def test_etags_if_match_and_if_none_match(people: tuple[Scim, list[dict]]) -> None:
+async def test_etags_if_match_and_if_none_match(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, users = people
     u = users[0]
     r = await scim.req("GET", f"/Users/{u['id']}", headers={"If-None-Match": u["meta"]["version"]})
@@ -285,7 +288,7 @@ async def test_etags_if_match_and_if_none_match(people: tuple[Scim, list[dict]])
     assert (await scim.req("DELETE", f"/Users/{u['id']}", headers={"If-Match": "*"})).status_code == 204
 
 
-async def test_read_only_endpoints_refuse_writes_with_405(people: tuple[Scim, list[dict]]) -> None:
+async def test_read_only_endpoints_refuse_writes_with_405(people: tuple[Scim, list[dict[str, Any]]]) -> None:
     scim, _ = people
     for path in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"):
         assert_error(await scim.req("POST", path, {}), 405)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from piccolo.columns import Array
+from piccolo.table import Table
 
 from scimhub.store.tables import TENANT_TABLES
-from tests.conftest import TenantHandle
+from tests.support.tenants import TenantHandle
 
 UDT = {
     "uuid": "uuid",
@@ -25,7 +26,7 @@ UDT = {
 
 @pytest.mark.parametrize("table", TENANT_TABLES, ids=lambda t: t._meta.tablename)
 async def test_piccolo_table_matches_the_migrated_schema(
-    admin: asyncpg.Connection, tenant: TenantHandle, table: type
+    admin: asyncpg.Connection, tenant: TenantHandle, table: type[Table]
 ) -> None:
     rows = await admin.fetch(
         "SELECT column_name, udt_name, is_nullable FROM information_schema.columns "

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from scimhub.http.services import Services
+from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.names import app_role_name
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.support.tenants import TenantHandle, create_tenant
@@ -125,7 +126,7 @@ async def test_concurrent_scoped_transactions_never_cross_tenants(services: Serv
     conns = [await pool.acquire() for _ in range(pool.get_size())]
     try:
         for conn in conns:
-            row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+            row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
             assert row["who"] == app_role_name(services.db.install_id)
             assert row["path"] == "pg_catalog"
     finally:
@@ -138,6 +139,6 @@ async def test_rolled_back_transaction_leaves_no_scope_behind(services: Services
         async with tenant_transaction(services.db.pool, tenant.tenant):
             raise RuntimeError("boom")
     async with services.db.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+        row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
     assert row["path"] == "pg_catalog"
     assert row["who"] == app_role_name(services.db.install_id)

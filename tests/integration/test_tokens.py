@@ -12,7 +12,8 @@ import pytest
 
 from scimhub.tenancy import tenants
 from scimhub.tenancy.tokens import token_digest
-from tests.conftest import PUBLIC_URL, TenantHandle
+from tests.support.settings import PUBLIC_URL
+from tests.support.tenants import TenantHandle
 
 CACHE_WAIT = 0.35  # test settings cache token answers for 0.2 s
 

@@ -107,9 +107,10 @@ class Stack:
             self.database, self.tmp / "web.log", {"SCIMHUB_REDIS_URL": self.redis.url, **self.extra_env}
         )
 
-    def start_worker(self, concurrency: int = 1) -> None:
+    def start_worker(self, concurrency: int = 1, *, pool: str = "prefork") -> None:
         """A worker on every queue. With concurrency 1 it runs tasks one at a time in queue order (prefetch 1,
-        late acks), which tests use to know that earlier tasks are done."""
+        late acks), which tests use to know that earlier tasks are done. `pool="solo"` runs tasks in the
+        worker's main process."""
         self.worker = subprocess.Popen(
             [
                 str(BIN / "celery"),
@@ -120,6 +121,8 @@ class Stack:
                 ",".join(tasks.QUEUES),
                 "-c",
                 str(concurrency),
+                "-P",
+                pool,
                 "--loglevel",
                 "WARNING",
                 "-n",

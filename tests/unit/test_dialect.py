@@ -46,19 +46,17 @@ def _test_names(path: Path) -> set[str]:
 
 def _note_calls() -> list[tuple[Path, str]]:
     """Every `dialect.<RULE>.note(...)` in src, as (file, rule name)."""
-    calls = []
-    for path in SRC.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "note"
-                and isinstance(node.func.value, ast.Attribute)
-                and isinstance(node.func.value.value, ast.Name)
-                and node.func.value.value.id == "dialect"
-            ):
-                calls.append((path, node.func.value.attr))
-    return calls
+    return [
+        (path, node.func.value.attr)
+        for path in SRC.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "note"
+        and isinstance(node.func.value, ast.Attribute)
+        and isinstance(node.func.value.value, ast.Name)
+        and node.func.value.value.id == "dialect"
+    ]
 
 
 def test_rule_names_are_their_module_names_and_unique() -> None:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
 from scimhub.scim.filters import And, Compare, Not, Or, Present, ValuePath, parse_bound, parse_filter
 from scimhub.scim.matching import matches
-from scimhub.scim.patch import apply_patch
+from scimhub.scim.patch import MemberDelta, apply_patch
 from scimhub.scim.projection import apply_projection, parse_projection
 from scimhub.scim.quirks import normalise_patch
 from scimhub.scim.resources import canonical_resource
-from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE
+from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-def patch(rtype, doc, *ops):  # type: ignore[no-untyped-def]
+def patch(
+    rtype: ResourceType, doc: dict[str, Any], *ops: dict[str, Any]
+) -> tuple[dict[str, Any], list[str], MemberDelta | None, list[str]]:
     parsed, rewrites = normalise_patch(rtype, {"schemas": [PATCH], "Operations": list(ops)}, max_operations=100)
     new, changed, delta = apply_patch(rtype, doc, parsed, rewrites)
     return new, changed, delta, rewrites
@@ -39,7 +43,10 @@ def test_keywords_and_attribute_names_are_case_insensitive() -> None:
 def test_entra_work_email_value_path_with_sub_attribute() -> None:
     node = parse_bound('emails[type eq "work"].value eq "a@x.test"', USER_TYPE)
     assert isinstance(node, ValuePath)
-    doc = {"userName": "u", "emails": [{"type": "home", "value": "a@x.test"}, {"type": "work", "value": "b@x.test"}]}
+    doc: dict[str, Any] = {
+        "userName": "u",
+        "emails": [{"type": "home", "value": "a@x.test"}, {"type": "work", "value": "b@x.test"}],
+    }
     assert not matches(doc, node)  # same-element semantics
     doc["emails"].append({"type": "work", "value": "A@x.test"})
     assert matches(doc, node)
@@ -136,10 +143,13 @@ def test_add_primary_email_demotes_the_old_primary() -> None:
         ({"Operations": [{"op": "replace", "value": 3}]}, InvalidValue),
     ],
 )
-def test_unreadable_patch_bodies(body: dict, error: type[Exception]) -> None:
-    with pytest.raises(error):
+def test_unreadable_patch_bodies(body: dict[str, Any], error: type[Exception]) -> None:
+    def read_and_apply() -> None:  # the refusal may come from reading the body or from applying it
         ops, rewrites = normalise_patch(USER_TYPE, body, max_operations=10)
         apply_patch(USER_TYPE, {"userName": "u"}, ops, rewrites)
+
+    with pytest.raises(error):
+        read_and_apply()
 
 
 def test_projection_keeps_always_returned_attributes() -> None:

@@ -51,8 +51,10 @@ def render_svg(
     total = sum(sum(v.values()) for _, v in points)
     label = f"Requests per {bucket} by outcome: {total} in all"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(label)}" class="chart"><title>{escape(label)}</title>'
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(label)}" class="chart"><title>{escape(label)}</title>'
+        )
     ]
     for frac in (0, 0.5, 1) if peak >= 4 else (0, 1):
         y = pad_t + plot_h * (1 - frac)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from scimhub.tenancy import directory
+from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -96,7 +97,7 @@ async def drain_tenant(
     result = DrainResult()
     for _ in range(max_batches):
         async with tenant_transaction(pool, tenant) as conn:
-            row = await conn.fetchrow(_DRAIN, batch)
+            row = await fetch_one(conn, _DRAIN, batch)
         result.moved += row["moved"]
         result.inserted += row["inserted"]
         result.failures += row["failures"] or 0

@@ -11,7 +11,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import asyncpg
 import msgspec
 from piccolo.query import WhereRaw
 
@@ -19,6 +18,7 @@ from scimhub.audit.activity_filter import ActivityFilter, Cursor
 from scimhub.audit.vocabulary import PROBLEMS, Outcome
 from scimhub.store.filter_sql import escape_like
 from scimhub.store.tables import ActivityHourly, ActivityLog, fetch
+from scimhub.tenancy.db import Connection, fetch_one
 
 
 class ActivityEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,7 +110,7 @@ def _conditions(f: ActivityFilter) -> list[Any]:
 
 
 async def list_activity(
-    conn: asyncpg.Connection, f: ActivityFilter, *, limit: int = 50, after: Cursor | None = None, details: bool = False
+    conn: Connection, f: ActivityFilter, *, limit: int = 50, after: Cursor | None = None, details: bool = False
 ) -> tuple[list[ActivityEntry], Cursor | None]:
     """A page of entries, newest first, and the cursor of the next page (None on the last)."""
     query = ActivityLog.select(*_SUMMARY, *(_BODIES if details else ()))
@@ -129,13 +129,13 @@ async def list_activity(
     return items, cursor
 
 
-async def get_entry(conn: asyncpg.Connection, event_id: uuid.UUID) -> ActivityEntry | None:
+async def get_entry(conn: Connection, event_id: uuid.UUID) -> ActivityEntry | None:
     rows = await fetch(conn, ActivityLog.select(*_SUMMARY, *_BODIES).where(ActivityLog.event_id == event_id))
     return ActivityEntry(**rows[0]) if rows else None
 
 
 async def activity_histogram_rollup(
-    conn: asyncpg.Connection, since: dt.datetime, until: dt.datetime, outcome: str | None
+    conn: Connection, since: dt.datetime, until: dt.datetime, outcome: str | None
 ) -> list[HourlyCount]:
     """Hourly counts by outcome from the rollup the drain maintains (fast at any log size)."""
     query = ActivityHourly.select(ActivityHourly.hour, ActivityHourly.outcome, ActivityHourly.n).where(
@@ -149,8 +149,9 @@ async def activity_histogram_rollup(
     return [HourlyCount(r["hour"], r["outcome"], r["n"]) for r in rows]
 
 
-async def activity_summary(conn: asyncpg.Connection) -> ActivitySummary:
-    row = await conn.fetchrow(
+async def activity_summary(conn: Connection) -> ActivitySummary:
+    row = await fetch_one(
+        conn,
         """SELECT (SELECT max(received_at) FROM activity_log) AS last_request_at,
                   (SELECT max(received_at) FROM activity_log WHERE outcome = $1) AS last_success_at,
                   (SELECT max(received_at) FROM activity_log WHERE outcome = $2) AS last_failure_at,

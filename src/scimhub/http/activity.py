@@ -59,7 +59,7 @@ def _target_from_body(raw: bytes, resource: str | None) -> str | None:
 class RequestInfo:
     """What the event needs about the request, captured once on the way in."""
 
-    __slots__ = ("started", "received_at", "request_id", "client_ip", "user_agent", "method", "path", "body")
+    __slots__ = ("body", "client_ip", "method", "path", "received_at", "request_id", "started", "user_agent")
 
     def __init__(self, scope: Scope) -> None:
         self.started = time.perf_counter()
@@ -138,9 +138,12 @@ class ActivityMiddleware(ASGIMiddleware):
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", info.request_id.encode()))
                 message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and response["status"] >= 400:
-                if len(response["body"]) < _KEEP_BODY:
-                    response["body"] += message.get("body", b"")
+            elif (
+                message["type"] == "http.response.body"
+                and response["status"] >= 400
+                and len(response["body"]) < _KEEP_BODY
+            ):
+                response["body"] += message.get("body", b"")
             await send(message)
 
         error: ScimError | None = None

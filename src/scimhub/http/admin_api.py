@@ -8,7 +8,6 @@ request (`AdminApiAuth`, `csrf_header`) before any handler; handlers get the ten
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Annotated, Any
@@ -18,18 +17,24 @@ from litestar import Request, Response, Router, delete, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+)
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from scimhub import tasks
 from scimhub.admins import SignedIn, csrf_matches, find_api_key
 from scimhub.audit.activity_filter import FilterRejected, encode_cursor
 from scimhub.audit.queries import ActivityEntry, get_entry, list_activity
 from scimhub.http.activity_params import ActivityQuery, provide_activity_query
 from scimhub.http.admin_access import UNSAFE_METHODS, provide_services, services_of, signed_in_by_cookie
 from scimhub.http.services import Services
-from scimhub.notify import service as notify_service
 from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.tenants import NotificationSettings, TokenInfo
@@ -86,7 +91,7 @@ class AdminApiAuth(AbstractAuthenticationMiddleware):
 
 def csrf_header(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A cookie-authenticated unsafe method needs the session's CSRF token (a key is not sent by browsers)."""
-    assert isinstance(connection, Request)  # the guards of HTTP handlers get the request
+    assert isinstance(connection, Request)  # noqa: S101 - the guards of HTTP handlers get the request
     if connection.method not in UNSAFE_METHODS or connection.auth != _BY_SESSION:
         return
     signed_in: SignedIn = connection.user
@@ -187,8 +192,11 @@ async def api_notifications_update(
 
 @post("/notifications/test", summary="Send a test email to the recipients", status_code=202)
 async def api_notifications_test(tenant: NamedDependency[Tenant], services: NamedDependency[Services]) -> Accepted:
-    digest_id = await notify_service.create_test_digest(services.db.pool, tenant)
-    await asyncio.to_thread(services.publish, "email.send_digest", [tenant.id, str(digest_id)], "email")
+    """202 once the mail is queued; 503 when the mail queue cannot take it now (see `Services.send_test_mail`)."""
+    try:
+        await services.send_test_mail(tenant)
+    except tasks.QueueUnavailable:
+        raise ServiceUnavailableException("the mail queue is unavailable right now; try again shortly") from None
     return Accepted("queued")
 
 

@@ -51,7 +51,7 @@ async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]
         checks["redis"] = f"unavailable ({type(exc).__name__})"
     if backlog is not None:
         checks["outbox_backlog"] = backlog
-    checks["activity_buffered"] = services.recorder._count
+    checks["activity_buffered"] = services.recorder.buffered
     ok = checks["database"] == "ok" and checks["redis"] == "ok"
     return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

@@ -4,9 +4,10 @@ start-up."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from celery import Celery
 
@@ -21,6 +22,10 @@ from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.resolver import TokenResolver
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -29,6 +34,8 @@ class Services:
     limits: Limits
     recorder: ActivityRecorder
     celery: Celery
+    # What "now" is for rules a request applies with the time (sign-in throttling); tests set the moment.
+    clock: Callable[[], dt.datetime] = _utc_now
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -61,13 +68,6 @@ class Services:
         except Exception as exc:  # kombu and redis raise many kinds; the caller needs only this one
             raise tasks.QueueUnavailable("the mail queue is unavailable") from exc
         return digest_id
-
-    def publish(self, task: str, args: list[Any], queue: str) -> None:
-        """Deprecated: the hub and the admin API call `send_test_mail` instead. Kept only until their move to it
-        is merged; understands the one call they make (`email.send_digest` with tenant id and digest id)."""
-        if task != tasks.SEND_DIGEST.name or len(args) != 2:
-            raise ValueError(f"publish() only forwards {tasks.SEND_DIGEST.name}; use scimhub.tasks")
-        tasks.enqueue_digest(self.celery, int(args[0]), uuid.UUID(str(args[1])))
 
     async def stop(self) -> None:
         await self.recorder.stop()

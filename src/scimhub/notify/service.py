@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from scimhub.notify.digest import DigestSummary, Example, activity_link, fmt
+from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
@@ -107,7 +108,7 @@ async def claim_due_digest(
     now = now or dt.datetime.now(dt.UTC)
     out: list[uuid.UUID] = []
     async with tenant_transaction(pool, tn.tenant) as conn:
-        st = await conn.fetchrow("SELECT * FROM notify_state FOR UPDATE")
+        st = await fetch_one(conn, "SELECT * FROM notify_state FOR UPDATE")
         pending = st["pending_failures"] + st["pending_auth_failures"]
         if not (tn.enabled and tn.recipients):
             if pending or st["recovered_due"]:
@@ -254,15 +255,6 @@ async def record_delivery(
 async def finish_digest(pool: asyncpg.Pool, tenant: Tenant, digest_id: uuid.UUID, status: DigestStatus) -> None:
     async with tenant_transaction(pool, tenant) as conn:
         await conn.execute("UPDATE notify_digest SET status = $2 WHERE id = $1", digest_id, status)
-
-
-async def deliveries(pool: asyncpg.Pool, tenant: Tenant) -> list[Delivery]:
-    """Every delivery record of the tenant, oldest first."""
-    async with tenant_transaction(pool, tenant) as conn:
-        rows = await conn.fetch(
-            "SELECT digest_id, recipient, status, detail, created_at FROM notify_delivery ORDER BY created_at"
-        )
-    return [Delivery(**dict(r)) for r in rows]
 
 
 async def recent_deliveries(pool: asyncpg.Pool, tenant: Tenant, *, limit: int = 10) -> list[Delivery]:

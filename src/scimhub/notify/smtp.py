@@ -73,7 +73,7 @@ def send(target: SmtpTarget, message: EmailMessage, recipient: str, *, timeout: 
                 client.login(target.username, target.password or "")
             client.send_message(message, to_addrs=[recipient])
     except smtplib.SMTPRecipientsRefused as exc:
-        code, reply = next(iter(exc.recipients.values()), (550, b"refused"))
+        code, _ = next(iter(exc.recipients.values()), (550, b"refused"))
         raise _classify(int(code), f"recipient refused: {int(code)}") from None
     except smtplib.SMTPAuthenticationError as exc:
         raise PermanentMailError(f"SMTP login refused: {exc.smtp_code}", exc.smtp_code) from None

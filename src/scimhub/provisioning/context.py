@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
+import msgspec
 
+from scimhub.audit.vocabulary import Operation
 from scimhub.tenancy.model import Tenant
 
 
@@ -24,20 +26,19 @@ class Limits:
     max_filter_length: int = 4096
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     """What a use case did: the HTTP-free answer plus what the activity log records."""
 
     status: int
+    operation: Operation
     body: dict[str, Any] | None = None
     etag: str | None = None
     location: str | None = None
-    operation: str = ""  # an `audit.vocabulary.Operation`
     resource_type: str | None = None
     resource_id: str | None = None
     target: str | None = None  # userName / displayName the administrator recognises
-    changed: list[str] = field(default_factory=list)
-    rewrites: list[str] = field(default_factory=list)
+    changed: list[str] = []  # msgspec copies an empty default per instance
+    rewrites: list[str] = []
     results: int | None = None
     audited: bool = False  # the event was written in the write's own transaction
 

@@ -50,7 +50,6 @@ async def patch(
     changes nothing is still recorded."""
     rid = parse_id(raw_id, rtype)
     ops, rewrites = normalise_patch(rtype, body, max_operations=ctx.limits.max_patch_operations)
-    outcome = Outcome(204, resource_type=rtype.name, resource_id=str(rid), rewrites=rewrites)
     wants_body = rtype is USER_TYPE and ctx.patch_returns_resource
     now = dt.datetime.now(dt.UTC)
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
@@ -59,9 +58,15 @@ async def patch(
             raise not_found(rtype, rid)
         check_if_match(if_match, row.version, rtype.name)
         new_doc, changed, delta = apply_patch(rtype, row.doc, ops, rewrites)
-        outcome.changed = changed
-        outcome.target = target_name(rtype, new_doc)
-        outcome.operation = _operation(rtype, row.doc, new_doc, delta, changed)
+        outcome = Outcome(
+            204,
+            operation=_operation(rtype, row.doc, new_doc, delta, changed),
+            resource_type=rtype.name,
+            resource_id=str(rid),
+            target=target_name(rtype, new_doc),
+            changed=changed,
+            rewrites=rewrites,
+        )
         version = row.version
         members_changed = delta is not None and not delta.empty
         if delta is not None and members_changed:

@@ -335,7 +335,7 @@ def _bind_value(attr_name: str, type_: str, op: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise InvalidFilter(f"{attr_name} is a dateTime; compare it with a quoted ISO 8601 timestamp")
         try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             raise InvalidFilter(f"{value!r} is not an ISO 8601 timestamp ({attr_name})") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -30,7 +30,7 @@ def _cmp_scalar(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
     if isinstance(expected, dt.datetime):
         if isinstance(actual, str):
             try:
-                actual = dt.datetime.fromisoformat(actual.replace("Z", "+00:00"))
+                actual = dt.datetime.fromisoformat(actual)
             except ValueError:
                 return op == "ne"
         if not isinstance(actual, dt.datetime):
@@ -40,9 +40,8 @@ def _cmp_scalar(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
             return op == "ne"
         if not case_exact:
             actual, expected = actual.lower(), expected.lower()
-    elif isinstance(expected, int | float):
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return op == "ne"
+    elif isinstance(expected, int | float) and (isinstance(actual, bool) or not isinstance(actual, int | float)):
+        return op == "ne"
     ops: dict[str, Callable[[Any, Any], Any]] = {
         "eq": lambda a, b: a == b,
         "ne": lambda a, b: a != b,

@@ -155,10 +155,7 @@ def _listed_values(value: Any, i: int) -> list[str]:
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
-        if isinstance(item, dict):
-            v = _get(item, "value")
-        else:
-            v = item
+        v = _get(item, "value") if isinstance(item, dict) else item
         if not isinstance(v, str):
             raise InvalidValue(f"operation {i + 1}: each entry to remove needs a string 'value'")
         out.append(v)

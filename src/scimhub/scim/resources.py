@@ -53,7 +53,7 @@ def _coerce_simple(attr: Attribute, value: Any, where: str, rewrites: list[str])
     if t == "dateTime":
         if isinstance(value, str):
             try:
-                dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                dt.datetime.fromisoformat(value)
             except ValueError:
                 pass
             else:
@@ -89,7 +89,7 @@ def _coerce_complex(attr: Attribute, value: Any, where: str, rewrites: list[str]
         if sub.mutability == "readOnly" or sub_value is None:
             continue
         out[sub.name] = _coerce_simple(sub, sub_value, f"{where}.{sub.name}", rewrites)
-    return out if out else ABSENT
+    return out or ABSENT
 
 
 def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str]) -> Any:
@@ -120,7 +120,7 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
                 items.append(got)
         if attr.type == "complex" and sum(1 for i in items if i.get("primary") is True) > 1:
             raise InvalidValue(f"at most one entry of {where} may be primary (RFC 7643 §2.4)")
-        return items if items else ABSENT
+        return items or ABSENT
     if attr.type == "complex":
         return _coerce_complex(attr, value, where, rewrites)
     return _coerce_simple(attr, value, where, rewrites)

@@ -317,7 +317,7 @@ class ResolvedAttr:
 
     @property
     def extension(self) -> bool:
-        return self.schema.id in (ENTERPRISE_SCHEMA,)
+        return self.schema.id == ENTERPRISE_SCHEMA
 
     @property
     def dotted(self) -> str:

@@ -251,10 +251,8 @@ class _Element:
     def leaf(self, node: Compare | Present, res: ResolvedAttr, *, nullsafe: bool = False) -> str:
         assert res.sub is not None
         kind = _kind_of(res)
-        if kind == "bool":
-            expr = f"({self.var}->{_lit(res.sub.name)})"
-        else:
-            expr = f"({self.var}->>{_lit(res.sub.name)})"
+        arrow = "->" if kind == "bool" else "->>"  # a boolean compares as jsonb, everything else as text
+        expr = f"({self.var}{arrow}{_lit(res.sub.name)})"
         return self.outer._leaf(node, expr, kind, res, nullsafe=nullsafe)
 
 

@@ -10,20 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, Uniqueness
 from scimhub.scim.filters import Node
 from scimhub.scim.patch import MemberDelta
 from scimhub.scim.schemas import USER_TYPE, ResolvedAttr, ResourceType
 from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort_expression
+from scimhub.tenancy.db import Connection, fetch_one
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(msgspec.Struct, frozen=True):
+    """One stored resource: its SCIM document and the metadata the store keeps beside it."""
+
     id: uuid.UUID
     doc: dict[str, Any]
     created: dt.datetime
@@ -86,7 +88,7 @@ def _with_outbox(write_sql: str, n_params: int, outbox: str | None) -> tuple[str
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     rtype: ResourceType,
     rid: uuid.UUID,
     doc: dict[str, Any],
@@ -119,7 +121,7 @@ async def insert(
 
 
 async def get(
-    conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, *, related: bool, for_update: bool = False
+    conn: Connection, rtype: ResourceType, rid: uuid.UUID, *, related: bool, for_update: bool = False
 ) -> Row | None:
     sql = _SQL[(rtype.name, related)] + f" WHERE {_ALIAS[rtype.name]}.id = $1"
     if for_update:
@@ -129,7 +131,7 @@ async def get(
 
 
 async def update(
-    conn: asyncpg.Connection,
+    conn: Connection,
     rtype: ResourceType,
     rid: uuid.UUID,
     doc: dict[str, Any],
@@ -162,7 +164,7 @@ async def update(
     return int(version)
 
 
-async def touch_group(conn: asyncpg.Connection, gid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None) -> int:
+async def touch_group(conn: Connection, gid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None) -> int:
     args: list[Any] = [gid, now]
     sql, extra = _with_outbox(
         "UPDATE scim_group SET last_modified = $2, version = version + 1 WHERE id = $1 RETURNING version",
@@ -188,20 +190,20 @@ _DELETES = {
 
 
 async def delete(
-    conn: asyncpg.Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None
+    conn: Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None
 ) -> str | None:
     """Delete the resource; returns its userName/displayName, or None when there was none.
 
     RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version. The
     activity event (if given) gets the deleted resource's name and is written in the same statement.
     """
-    row = await conn.fetchrow(_DELETES[rtype.name], rid, now, outbox)
+    row = await fetch_one(conn, _DELETES[rtype.name], rid, now, outbox)
     name: str | None = row["name"]
     return name
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     rtype: ResourceType,
     node: Node | None,
     *,
@@ -218,30 +220,31 @@ async def list_page(
     if sort_by is not None:
         order = f"{sort_expression(rtype, sort_by, alias)} {direction} NULLS LAST, " + order
     if limit == 0:
-        total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)  # noqa: S608
+        total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)
         return int(total), []
     n = len(params)
     # One round trip: the page and the total (a window count) together.
     base = f"SELECT {_COLUMNS[(rtype.name, related)]}, count(*) OVER () AS total FROM {_FROM[rtype.name]}"
-    sql = f"{base} WHERE {where} ORDER BY {order} OFFSET ${n + 1} LIMIT ${n + 2}"  # noqa: S608
+    sql = f"{base} WHERE {where} ORDER BY {order} OFFSET ${n + 1} LIMIT ${n + 2}"
     rows = await conn.fetch(sql, *params, offset, limit)
     if rows:
         return int(rows[0]["total"]), [_row(r, related) for r in rows]
     if offset == 0:
         return 0, []
-    total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)  # noqa: S608
+    total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)
     return int(total), []
 
 
 # ------------------------------------------------------------------------------------------ members
 
 
-async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> int:
+async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> int:
     """Insert memberships (existing ones are kept); every id must be a User or Group of this tenant."""
     if not members:
         return 0
     ids = list(members)
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
                 found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
                                             WHEN g.id IS NOT NULL THEN 'Group' END AS kind
@@ -262,7 +265,7 @@ async def add_members(conn: asyncpg.Connection, gid: uuid.UUID, members: dict[uu
     return int(row["added"])
 
 
-async def _remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+async def _remove_members(conn: Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
     if not ids:
         return 0
     result = await conn.execute(
@@ -271,7 +274,7 @@ async def _remove_members(conn: asyncpg.Connection, gid: uuid.UUID, ids: Sequenc
     return int(result.split()[-1])
 
 
-async def _remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where: Node) -> int:
+async def _remove_members_where(conn: Connection, gid: uuid.UUID, where: Node) -> int:
     """Remove the members matching a filter bound inside `members[...]` (`members[type eq "Group"]`), in one
     DELETE; a filter on what a member row does not hold is `invalidPath`."""
     params: list[Any] = [gid]
@@ -283,12 +286,12 @@ async def _remove_members_where(conn: asyncpg.Connection, gid: uuid.UUID, where:
     return int(result.split()[-1])
 
 
-async def _clear_members(conn: asyncpg.Connection, gid: uuid.UUID) -> int:
+async def _clear_members(conn: Connection, gid: uuid.UUID) -> int:
     result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
     return int(result.split()[-1])
 
 
-async def apply_member_changes(conn: asyncpg.Connection, gid: uuid.UUID, delta: MemberDelta) -> None:
+async def apply_member_changes(conn: Connection, gid: uuid.UUID, delta: MemberDelta) -> None:
     """Apply a PATCH's or PUT's member changes in `MemberDelta`'s order: clear, remove ids, then each step's
     adds and filtered removals. Each is one statement, whatever the group's size."""
     if delta.remove_all:
@@ -300,15 +303,25 @@ async def apply_member_changes(conn: asyncpg.Connection, gid: uuid.UUID, delta: 
             await _remove_members_where(conn, gid, where)
 
 
-async def member_rows(conn: asyncpg.Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
+async def member_rows(conn: Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT member_id, member_type FROM scim_group_member WHERE group_id = $1", gid)
     return [{"value": str(r["member_id"]), "type": r["member_type"]} for r in rows]
 
 
-async def count_resources(conn: asyncpg.Connection) -> dict[str, int]:
-    row = await conn.fetchrow(
+class ResourceCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many users (of them active) and groups a tenant has (the hub's overview)."""
+
+    users: int
+    active_users: int
+    groups: int
+
+
+async def count_resources(conn: Connection) -> ResourceCounts:
+    """Counts of the tenant whose transaction `conn` is in; a user whose `active` is unset counts as active."""
+    row = await fetch_one(
+        conn,
         """SELECT (SELECT count(*) FROM scim_user) AS users,
                   (SELECT count(*) FROM scim_user WHERE active IS NOT false) AS active_users,
-                  (SELECT count(*) FROM scim_group) AS groups"""
+                  (SELECT count(*) FROM scim_group) AS groups""",
     )
-    return dict(row)
+    return ResourceCounts(users=row["users"], active_users=row["active_users"], groups=row["groups"])

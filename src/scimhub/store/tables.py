@@ -32,6 +32,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.base import Query
 from piccolo.table import Table
 
+from scimhub.tenancy.db import Connection
+
 DIALECT = PostgresEngine(config={})
 
 
@@ -138,7 +140,7 @@ def compile_query(query: Query[Any, Any]) -> tuple[str, list[Any]]:
     return sql, list(args)
 
 
-async def fetch(conn: asyncpg.Connection, query: Query[Any, Any]) -> list[asyncpg.Record]:
+async def fetch(conn: Connection, query: Query[Any, Any]) -> list[asyncpg.Record]:
     sql, args = compile_query(query)
     rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
     return rows

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from scimhub.tenancy.names import app_role_name
+
+# What a query function takes: a connection of its own (`admin_connect`: the CLI, migrations) or one the pool
+# lends (`AppDatabase.pool.acquire()`, `tenant_transaction`). asyncpg's stubs type the two apart.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 # Errors of reaching PostgreSQL, not of a statement: worth retrying later (a restart, a failover, a full
 # connection slot list). Celery tasks retry on these and on nothing else of the database's.
@@ -52,6 +57,15 @@ async def admin_connection(database_url: str) -> AsyncIterator[asyncpg.Connectio
         await conn.close()
 
 
+async def fetch_one(conn: Connection, query: str, *args: object) -> asyncpg.Record:
+    """The row of a statement that always returns exactly one (an aggregate without GROUP BY, a one-row table,
+    a data-modifying CTE read by a top-level SELECT). Its absence is a broken invariant: RuntimeError."""
+    row = await conn.fetchrow(query, *args)
+    if row is None:
+        raise RuntimeError("a statement that always returns one row returned none")
+    return row
+
+
 def database_name(database_url: str) -> str:
     return urlsplit(database_url).path.lstrip("/") or "postgres"
 
@@ -61,7 +75,7 @@ def with_database(database_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-async def read_install_id(conn: asyncpg.Connection) -> str:
+async def read_install_id(conn: Connection) -> str:
     try:
         value = await conn.fetchval("SELECT install_id FROM public.scimhub_installation")
     except asyncpg.UndefinedTableError:
@@ -124,7 +138,6 @@ class AppDatabase:
             max_inactive_connection_lifetime=120,
             server_settings={"search_path": "pg_catalog", "application_name": "scimhub"},
         )
-        assert pool is not None
         return cls(pool, install_id)
 
     async def close(self) -> None:

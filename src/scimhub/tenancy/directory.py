@@ -7,11 +7,11 @@ connection that may read `public.tenant` (the app role's pool or the operator's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import asyncpg
 
+from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import SLUG_RE, schema_name, tenant_role_name
 
@@ -20,7 +20,7 @@ TENANT_COLUMNS = "t.id, t.slug, t.status, t.keep_write_bodies"
 _SELECT = f"SELECT {TENANT_COLUMNS} FROM public.tenant t"
 
 
-def tenant_from_row(install_id: str, row: Mapping[str, Any]) -> Tenant:
+def tenant_from_row(install_id: str, row: asyncpg.Record) -> Tenant:
     """The `Tenant` value of a row holding at least TENANT_COLUMNS."""
     tid = int(row["id"])
     return Tenant(
@@ -33,7 +33,7 @@ def tenant_from_row(install_id: str, row: Mapping[str, Any]) -> Tenant:
     )
 
 
-async def find_tenant(conn: asyncpg.Connection, install_id: str, slug: str) -> Tenant | None:
+async def find_tenant(conn: Connection, install_id: str, slug: str) -> Tenant | None:
     """The tenant named `slug`, or None (also for a string that cannot be a slug)."""
     if not SLUG_RE.match(slug):
         return None
@@ -41,12 +41,12 @@ async def find_tenant(conn: asyncpg.Connection, install_id: str, slug: str) -> T
     return tenant_from_row(install_id, row) if row is not None else None
 
 
-async def find_tenant_by_id(conn: asyncpg.Connection, install_id: str, tenant_id: int) -> Tenant | None:
+async def find_tenant_by_id(conn: Connection, install_id: str, tenant_id: int) -> Tenant | None:
     row = await conn.fetchrow(f"{_SELECT} WHERE t.id = $1", tenant_id)
     return tenant_from_row(install_id, row) if row is not None else None
 
 
-async def tenants_by_id(conn: asyncpg.Connection, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
+async def tenants_by_id(conn: Connection, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:
     """The tenants with these ids (every tenant when `ids` is None), by id; ids of deleted tenants are skipped."""
     if ids is None:
         rows = await conn.fetch(f"{_SELECT} ORDER BY t.id")
@@ -55,6 +55,6 @@ async def tenants_by_id(conn: asyncpg.Connection, install_id: str, ids: Iterable
     return [tenant_from_row(install_id, r) for r in rows]
 
 
-async def tenants_by_slug(conn: asyncpg.Connection, install_id: str, slugs: Iterable[str]) -> list[Tenant]:
+async def tenants_by_slug(conn: Connection, install_id: str, slugs: Iterable[str]) -> list[Tenant]:
     rows = await conn.fetch(f"{_SELECT} WHERE t.slug = ANY($1::text[]) ORDER BY t.id", list(slugs))
     return [tenant_from_row(install_id, r) for r in rows]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from scimhub.tenancy import directory
-from scimhub.tenancy.db import admin_connect, database_name, read_install_id, with_database
+from scimhub.tenancy.db import Connection, admin_connect, database_name, read_install_id, with_database
 from scimhub.tenancy.names import app_role_name
 
 _LOCK_KEY = 0x5C1A_B000
@@ -68,7 +68,7 @@ _RECORD_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"""
 
 
-async def _apply_public(conn: asyncpg.Connection, migrations: Sequence[Migration]) -> int:
+async def _apply_public(conn: Connection, migrations: Sequence[Migration]) -> int:
     await conn.execute(_RECORD_TABLE.format(table="public.scimhub_migration"))
     done = {r["name"] for r in await conn.fetch("SELECT name FROM public.scimhub_migration")}
     applied = 0
@@ -82,7 +82,7 @@ async def _apply_public(conn: asyncpg.Connection, migrations: Sequence[Migration
     return applied
 
 
-async def ensure_app_role(conn: asyncpg.Connection, install_id: str) -> str:
+async def ensure_app_role(conn: Connection, install_id: str) -> str:
     """The installation's app role: no login, owns nothing, reaches tenant data only via SET ROLE."""
     role = app_role_name(install_id)
     exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
@@ -117,9 +117,7 @@ async def ensure_app_role(conn: asyncpg.Connection, install_id: str) -> str:
     return role
 
 
-async def apply_tenant_migrations(
-    conn: asyncpg.Connection, schema: str, role: str, migrations: Sequence[Migration]
-) -> int:
+async def apply_tenant_migrations(conn: Connection, schema: str, role: str, migrations: Sequence[Migration]) -> int:
     """Apply what `schema` misses, as its role, with the schema as search path. Returns how many."""
     applied = 0
     async with conn.transaction():

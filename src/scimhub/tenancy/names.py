@@ -50,5 +50,6 @@ def scope_sql(schema: str, role: str) -> str:
     The names are derived by this module (digits and hex only), so they are safe to inline; inlining lets
     BEGIN and both set_config calls travel in one message instead of three.
     """
-    assert re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)
+    if not (re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)):
+        raise ValueError("not a tenant schema and role of this module's making")
     return "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"

@@ -55,13 +55,15 @@ def parse_recipients(text: str) -> list[str]:
     return check_recipients(_SEPARATORS.split(text))
 
 
-def check_digest_window(minutes: int) -> int:
+def check_digest_window(minutes: object) -> int:
+    """Minutes from 1 to MAX_MINUTES, whatever the caller was handed (a bool is not a number here)."""
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MINUTES:
         raise SettingRejected(f"the digest window must be a whole number of minutes from 1 to {MAX_MINUTES}")
     return minutes
 
 
-def check_token_overlap(minutes: int) -> int:
+def check_token_overlap(minutes: object) -> int:
+    """Minutes from 0 to MAX_MINUTES, whatever the caller was handed (a bool is not a number here)."""
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
         raise SettingRejected(
             f"the overlap of older tokens must be a whole number of minutes from 0 to {MAX_MINUTES} (7 days)"
@@ -94,7 +96,7 @@ def check_overlap_duration(delta: dt.timedelta) -> dt.timedelta:
 def parse_time(text: str, what: str = "time") -> dt.datetime:
     """An ISO 8601 time (`2026-11-29T10:00`, `...Z`, `...+01:00`); a time without offset is UTC."""
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise SettingRejected(f"{text[:40]!r} is not a date and time for {what} (use e.g. 2026-11-29T10:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from scimhub.tenancy import rules
-from scimhub.tenancy.db import read_install_id
+from scimhub.tenancy.db import Connection, read_install_id
 from scimhub.tenancy.directory import find_tenant
 from scimhub.tenancy.migrate import Migration, apply_tenant_migrations, load_migrations
 from scimhub.tenancy.model import Tenant
@@ -67,7 +67,7 @@ def scim_url(public_url: str, slug: str) -> str:
     return f"{public_url.rstrip('/')}/scim/v2/{slug}"
 
 
-async def _tenant_id(conn: asyncpg.Connection, slug: str) -> int:
+async def _tenant_id(conn: Connection, slug: str) -> int:
     check_slug(slug)
     tid = await conn.fetchval("SELECT id FROM public.tenant WHERE slug = $1", slug)
     if tid is None:
@@ -75,7 +75,7 @@ async def _tenant_id(conn: asyncpg.Connection, slug: str) -> int:
     return int(tid)
 
 
-async def _issue_token(conn: asyncpg.Connection, tenant_id: int) -> tuple[str, str]:
+async def _issue_token(conn: Connection, tenant_id: int) -> tuple[str, str]:
     token = new_token()
     hint = token_hint(token)
     await conn.execute(
@@ -88,7 +88,7 @@ async def _issue_token(conn: asyncpg.Connection, tenant_id: int) -> tuple[str, s
 
 
 async def create_tenant(
-    conn: asyncpg.Connection,
+    conn: Connection,
     slug: str,
     *,
     public_url: str,
@@ -122,7 +122,7 @@ async def create_tenant(
     return IssuedToken(slug=slug, scim_url=scim_url(public_url, slug), token=token, hint=hint)
 
 
-async def list_tenants(conn: asyncpg.Connection) -> list[TenantInfo]:
+async def list_tenants(conn: Connection) -> list[TenantInfo]:
     rows = await conn.fetch(
         """SELECT t.id, t.slug, t.name, t.status, t.notify_emails, t.notify_enabled, t.created_at,
                   (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL
@@ -145,13 +145,13 @@ async def list_tenants(conn: asyncpg.Connection) -> list[TenantInfo]:
     ]
 
 
-async def set_status(conn: asyncpg.Connection, slug: str, status: str) -> None:
+async def set_status(conn: Connection, slug: str, status: str) -> None:
     tid = await _tenant_id(conn, slug)
     await conn.execute("UPDATE public.tenant SET status = $2, updated_at = now() WHERE id = $1", tid, status)
 
 
 async def set_notifications(
-    conn: asyncpg.Connection,
+    conn: Connection,
     slug: str,
     *,
     emails: Sequence[str] | None = None,
@@ -175,7 +175,7 @@ async def set_notifications(
     )
 
 
-async def notification_settings(conn: asyncpg.Connection, tenant_id: int) -> NotificationSettings:
+async def notification_settings(conn: Connection, tenant_id: int) -> NotificationSettings:
     row = await conn.fetchrow(
         "SELECT notify_emails, notify_enabled, digest_window_minutes FROM public.tenant WHERE id = $1", tenant_id
     )
@@ -188,7 +188,7 @@ async def notification_settings(conn: asyncpg.Connection, tenant_id: int) -> Not
     )
 
 
-async def delete_tenant(conn: asyncpg.Connection, slug: str) -> None:
+async def delete_tenant(conn: Connection, slug: str) -> None:
     """Drop the tenant's schema (all its data), its role and its tokens."""
     tid = await _tenant_id(conn, slug)
     install_id = await read_install_id(conn)
@@ -201,7 +201,7 @@ async def delete_tenant(conn: asyncpg.Connection, slug: str) -> None:
 
 
 async def rotate_token(
-    conn: asyncpg.Connection, slug: str, *, public_url: str, keep_old_for: dt.timedelta | None = None
+    conn: Connection, slug: str, *, public_url: str, keep_old_for: dt.timedelta | None = None
 ) -> IssuedToken:
     """Issue a new token; the tenant's older tokens expire now, or after `keep_old_for` (at most 7 days)."""
     if keep_old_for is not None:
@@ -218,7 +218,7 @@ async def rotate_token(
     return IssuedToken(slug=slug, scim_url=scim_url(public_url, slug), token=token, hint=hint)
 
 
-async def revoke_tokens(conn: asyncpg.Connection, slug: str) -> int:
+async def revoke_tokens(conn: Connection, slug: str) -> int:
     """Revoke every token of the tenant at once; returns how many were still usable."""
     tid = await _tenant_id(conn, slug)
     result = await conn.execute(
@@ -229,7 +229,7 @@ async def revoke_tokens(conn: asyncpg.Connection, slug: str) -> int:
     return int(result.split()[-1])
 
 
-async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
+async def get_tenant(conn: Connection, slug: str) -> Tenant:
     check_slug(slug)
     tenant = await find_tenant(conn, await read_install_id(conn), slug)
     if tenant is None:
@@ -237,7 +237,7 @@ async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
     return tenant
 
 
-async def usable_tokens(conn: asyncpg.Connection, tenant_id: int) -> list[TokenInfo]:
+async def usable_tokens(conn: Connection, tenant_id: int) -> list[TokenInfo]:
     """Hints and times of the tenant's tokens that still open its URL, newest first."""
     rows = await conn.fetch(
         """SELECT hint, created_at, last_used_at, expires_at FROM public.tenant_token

@@ -12,18 +12,19 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import scope_sql
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool, tenant: Tenant) -> AsyncIterator[asyncpg.Connection]:
+async def tenant_transaction(pool: asyncpg.Pool, tenant: Tenant) -> AsyncIterator[Connection]:
     async with pool.acquire() as conn, scoped(conn, tenant):
         yield conn
 
 
 @asynccontextmanager
-async def scoped(conn: asyncpg.Connection, tenant: Tenant) -> AsyncIterator[asyncpg.Connection]:
+async def scoped(conn: Connection, tenant: Tenant) -> AsyncIterator[Connection]:
     """The same scope on a connection the caller holds (the operator CLI's admin connection)."""
     await conn.execute(scope_sql(tenant.schema, tenant.role))
     try:

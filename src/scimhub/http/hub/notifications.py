@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 
+from scimhub import tasks
 from scimhub.http.hub.session import HubPage
 from scimhub.notify import service as notify_service
 from scimhub.tenancy import rules, tenants
@@ -18,7 +18,7 @@ _RECENT_MAILS = 10
 async def _notifications(page: HubPage, status: int = 200, **more: Any) -> Response[str]:
     async with page.services.db.pool.acquire() as conn:
         settings = await tenants.notification_settings(conn, page.tenant.id)
-    deliveries = (await notify_service.deliveries(page.services.db.pool, page.tenant))[-_RECENT_MAILS:][::-1]
+    deliveries = await notify_service.recent_deliveries(page.services.db.pool, page.tenant, limit=_RECENT_MAILS)
     return page.render("notifications.html", status=status, settings=settings, deliveries=deliveries, **more)
 
 
@@ -43,10 +43,9 @@ async def notifications_save(page: NamedDependency[HubPage], form: NamedDependen
 
 @post("/{slug:str}/notifications/test", include_in_schema=False)
 async def notifications_test(page: NamedDependency[HubPage]) -> Response[str]:
-    digest_id = await notify_service.create_test_digest(page.services.db.pool, page.tenant)
     try:
-        await asyncio.to_thread(page.services.publish, "email.send_digest", [page.tenant.id, str(digest_id)], "email")
-    except Exception:  # noqa: BLE001 - whatever the broker raised, the page says "try again"
+        await page.services.send_test_mail(page.tenant)
+    except tasks.QueueUnavailable:
         return await _notifications(
             page, status=503, error="The mail queue is unavailable right now; try again shortly."
         )

@@ -79,7 +79,7 @@ def password_changed(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
 
 
 async def csrf_checked(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    assert isinstance(connection, Request)  # the guards of HTTP handlers get the request
+    assert isinstance(connection, Request)  # noqa: S101 - the guards of HTTP handlers get the request
     signed_in = _signed_in(connection)
     if signed_in is None or connection.method not in UNSAFE_METHODS:
         return

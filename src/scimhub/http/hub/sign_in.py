@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect
 
 from scimhub import admins
-from scimhub.admins import AdminError
+from scimhub.admins import AdminError, SignInThrottled
 from scimhub.http.admin_access import COOKIE, cleared_session_cookie, session_cookie
 from scimhub.http.hub.rendering import html
 from scimhub.http.hub.session import FIRST_SIGN_IN_PAGE, HubPage
@@ -52,11 +52,11 @@ async def login_submit(
             if tenant is None:
                 await asyncio.sleep(_UNKNOWN_TENANT_DELAY)
                 raise AdminError("wrong email or password")
-            token, principal = await admins.sign_in(conn, tenant.id, email, password, client)
+            token, principal = await admins.sign_in(conn, tenant.id, email, password, client, now=services.clock())
     except AdminError as exc:
         return html(
             "login.html",
-            status=401 if "wrong" in str(exc) else 429,
+            status=429 if isinstance(exc, SignInThrottled) else 401,
             slug=slug,
             next=nxt,
             email=email,
