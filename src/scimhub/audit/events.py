@@ -10,6 +10,7 @@ SearchRequest body or the query string, `redact_path`). Keys and paths are read 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
@@ -53,6 +54,7 @@ REMOVED = "[removed]"
 # Bodies are redacted this deep; deeper values (no SCIM resource nests so far) are replaced, so redaction
 # recurses a bounded number of levels whatever the client sent.
 MAX_REDACT_DEPTH = 16
+_PLAIN_PATH = re.compile(r"\s*[A-Za-z$][\w:.$-]*\s*")  # an attribute path without a value filter
 
 
 def _path_names_password(text: str) -> bool:
@@ -96,6 +98,8 @@ def _scrub(value: Any, depth: int = 0) -> Any:
         low = k.lower()
         if _path_names_password(k) or (secret_value and low == "value"):
             out[k] = REMOVED
+        elif secret_value and low == "path" and not _PLAIN_PATH.fullmatch(v):
+            out[k] = REMOVED  # `password[value eq "..."]`: the filter itself quotes a value
         elif low == "filter" and isinstance(v, str) and filter_names_password(v):
             out[k] = REMOVED  # a SearchRequest filter on password (RFC 7644 §3.4.3)
         else:
