@@ -43,7 +43,7 @@ EXAMPLES = {
 FUZZ_CASES = sum(EXAMPLES.values())  # 3,200 examples, every run the same
 
 
-def fuzz(name: str) -> Any:
+def fuzz(name: str) -> settings:
     return settings(
         max_examples=EXAMPLES[name],
         derandomize=True,
