@@ -23,7 +23,9 @@ from scimhub.scim.schemas import USER_TYPE
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.support.factories import ENTERPRISE, entra_group, entra_user, patch_body
+from tests.support.processes import LiveServer
 from tests.support.scim import Scim, assert_error
+from tests.support.tenants import TenantHandle
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -338,3 +340,26 @@ async def test_start_index_and_count_shapes_in_a_search_request(
         assert r.json()["totalResults"] == 1
     r = await scim.req("POST", "/.search", {field: value})
     assert r.status_code == status, r.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("/Users/%00", 400),
+        ("/Users/%ED%A0%80", 404),  # not UTF-8: the server decodes it as U+FFFD, which names no user
+        ("/Users?filter=userName%20eq%20%22%00%22", 400),
+        ("/Users?filter=userName%20eq%20%22%ED%A0%80%22", 200),
+        ("/Users?%00=1", 400),
+        ("/Users?count=%ED%A0%80", 400),
+        ("/Us%FFers", 404),
+    ],
+)
+async def test_raw_encodings_through_a_real_http_server(
+    live_server: LiveServer, tenant: TenantHandle, raw: str, status: int
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url, headers=tenant.auth) as c:
+        r = await c.get(f"/scim/v2/{tenant.slug}{raw}")
+    if status >= 400:
+        assert_error(r, status)
+    else:
+        assert r.status_code == status, r.text
