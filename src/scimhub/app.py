@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
 
 from scimhub.http.admin_api import admin_api_router
 from scimhub.http.errors import EXCEPTION_HANDLERS
 from scimhub.http.health import health, metrics_endpoint, ready
 from scimhub.http.hub import hub_router
+from scimhub.http.openapi import openapi_config
 from scimhub.http.scim import scim_router
 from scimhub.http.services import Services
 from scimhub.settings import Settings
@@ -33,7 +33,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,  # logging is ours (observability.py): one format, nothing personal
-        openapi_config=OpenAPIConfig(title="scimhub admin API", version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(settings),  # the admin API's and the SCIM API's (http/openapi.py)
     )
     if services is not None:
         app.state.services = services

@@ -58,3 +58,9 @@ def test_a_list_entry_holding_two_addresses_is_refused_but_typed_text_is_split()
 
 def test_the_chart_stacks_every_outcome_in_the_vocabulary_order() -> None:
     assert chart.ORDER == OUTCOMES and set(chart.COLOURS) == set(OUTCOMES)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_search_text_postgresql_cannot_take_is_refused(text: str) -> None:
+    with pytest.raises(FilterRejected):
+        parse_filter(text=text)

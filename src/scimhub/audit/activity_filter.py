@@ -14,6 +14,7 @@ import uuid
 import msgspec
 
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
+from scimhub.scim.characters import unstorable
 from scimhub.scim.schemas import RESOURCE_TYPES as _SCIM_RESOURCE_TYPES
 from scimhub.tenancy.rules import SettingRejected, parse_time
 
@@ -83,6 +84,8 @@ def parse_filter(
     start, end = _time(since, "since"), _time(until, "until")
     if start and end and start >= end:
         raise FilterRejected("Bad filter", "'From' (since) must be before 'To' (until).")
+    if text and unstorable(text):  # NUL or a lone surrogate: PostgreSQL refuses it as a parameter (a 500)
+        raise FilterRejected("Bad filter", "The search text holds a character no entry can hold; remove it.")
     return ActivityFilter(
         since=start, until=end, outcome=outcome, operation=operation, resource_type=resource_type, text=_given(text)
     )

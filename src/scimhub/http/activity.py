@@ -17,10 +17,11 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from scimhub import metrics
-from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body
+from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body, redact_path
 from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
+from scimhub.scim.characters import storable
 from scimhub.scim.errors import ScimError
 from scimhub.tenancy.model import Tenant
 
@@ -52,7 +53,7 @@ def _target_from_body(raw: bytes, resource: str | None) -> str | None:
     if isinstance(data, dict):
         for key, value in data.items():
             if key.lower() in {"username", "displayname"} and isinstance(value, str):
-                return value[:256]
+                return storable(value[:256])
     return None
 
 
@@ -69,10 +70,11 @@ class RequestInfo:
         client = scope.get("client")
         self.client_ip = client[0] if client else None
         agent = _header(scope, b"user-agent")
-        self.user_agent = agent[:256] if agent else None
+        self.user_agent = storable(agent[:256]) if agent else None
         self.method = str(scope.get("method", "GET"))
         query = scope.get("query_string", b"").decode("latin-1")
-        self.path = (scope["path"] + ("?" + query if query else ""))[:2048]
+        # The decoded path may hold what the request is refused for (a NUL); the query, a password filter.
+        self.path = storable(redact_path(scope["path"] + ("?" + query if query else "")))[:2048]
         self.body = b""
 
     def event(self, **fields: Any) -> ActivityEvent:
@@ -221,7 +223,7 @@ class ActivityMiddleware(ASGIMiddleware):
         event = info.event(
             operation=operation_for_request(info.method, resource_type, bool(rid)),
             resource_type=resource_type,
-            resource_id=rid if rid and rid != ".search" else None,
+            resource_id=storable(rid[:256]) if rid and rid != ".search" else None,
             target=_target_from_body(info.body, resource),
             status=status,
             error_type=(error.scim_type or f"http {status}") if error is not None else f"http {status}",

@@ -18,7 +18,7 @@ from scimhub.audit.vocabulary import Operation
 from scimhub.http.activity import ActivityMiddleware, write_audit
 from scimhub.http.auth import TenantAuthMiddleware
 from scimhub.http.services import Services
-from scimhub.http.wire import decode_body, scim_response
+from scimhub.http.wire import check_request_text, decode_body, scim_response
 from scimhub.provisioning import listing, patching, reading, writing
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim import discovery
@@ -247,4 +247,6 @@ def scim_router() -> Router:
             delete_resource,
         ],
         middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
+        # Client text is checked once, after authentication and before any handler (http/wire.py).
+        before_request=check_request_text,
     )

@@ -1,28 +1,73 @@
-"""SCIM on the wire: decode a request body once, encode answers as `application/scim+json`."""
+"""SCIM on the wire: decode a request body once, encode answers as `application/scim+json`.
+
+This is where client text enters the SCIM API, and where it is checked once (`scim.characters`): a body's
+every key and string (`decode_body`), and the path segments, query parameters and the header we keep of every
+SCIM request (`check_request_text`, the SCIM router's `before_request`). A character PostgreSQL cannot store
+(NUL, a lone surrogate) or an over-long path segment is `invalidValue` here, before any use case, store or
+activity event sees it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 
-from scimhub.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
+from scimhub.scim.characters import (
+    MAX_SEGMENT_LENGTH,
+    check_document,
+    check_text,
+    has_lone_surrogate_escape,
+)
+from scimhub.scim.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 
 SCIM_JSON = "application/scim+json"
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+_NUL_ESCAPE = b"\\u0000"  # the only way JSON text can carry a NUL (a raw NUL byte is malformed JSON)
+# The headers scimhub keeps about a request (the activity log's user agent); the others are only compared.
+_KEPT_HEADERS = ("user-agent",)
 
 
 def decode_body(raw: bytes, *, limit: int) -> Any:
+    """The JSON body, or a SCIM error: 413 over `limit` bytes, `invalidSyntax` for empty or malformed JSON,
+    `invalidValue` for a string PostgreSQL cannot store (a `\\u0000` or a lone surrogate escape)."""
     if len(raw) > limit:
         raise PayloadTooLarge(f"the request body is {len(raw)} bytes; the limit is {limit}")
     if not raw.strip():
         raise InvalidSyntax("the request body is empty; send a JSON object")
     try:
-        return _decoder.decode(raw)
+        body = _decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError, ValueError):
+        if has_lone_surrogate_escape(raw):
+            raise InvalidValue(
+                "the request body holds a \\uD800-\\uDFFF escape that is not half of a surrogate pair; "
+                "such a character cannot be stored"
+            ) from None
         raise InvalidSyntax("the request body is not valid JSON") from None
+    if _NUL_ESCAPE in raw:
+        check_document(body)
+    return body
+
+
+def check_request_text(request: Request[Any, Any, Any]) -> None:
+    """Litestar `before_request` of the SCIM router: the path segments, every query parameter (names and
+    values) and the kept headers hold only storable characters, and no path segment is longer than
+    `MAX_SEGMENT_LENGTH`; `invalidValue` otherwise."""
+    for name, value in request.path_params.items():
+        if not isinstance(value, str):
+            continue
+        check_text(value, f"the URL's {name} segment")
+        if len(value) > MAX_SEGMENT_LENGTH:
+            raise InvalidValue(f"a path segment is {len(value)} characters long; the limit is {MAX_SEGMENT_LENGTH}")
+    for name, value in request.query_params.multi_items():
+        check_text(name, "a query parameter name")
+        check_text(value, f"the query parameter {name[:40]!r}")
+    for header in _KEPT_HEADERS:
+        value = request.headers.get(header)
+        if value is not None:
+            check_text(value, f"the {header} header")
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:

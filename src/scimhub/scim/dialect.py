@@ -39,10 +39,23 @@ class Rule:
     message: str | None = None  # the rewrite's text for the activity log (str.format fields); None: silent
 
     def note(self, rewrites: list[str], **fields: Any) -> None:
-        """Record that this rule was applied, in the words the activity log shows."""
+        """Record that this rule was applied, in the words the activity log shows: each message once, at most
+        `MAX_REWRITES` of them and `MAX_REWRITE_LENGTH` characters each (a body of 50,000 bare strings is one
+        note, not 50,000), so the list stays small whatever the request."""
         if self.message is None:
             raise TypeError(f"dialect rule {self.name} leaves no message")
-        rewrites.append(self.message.format(**fields))
+        if len(rewrites) > MAX_REWRITES:
+            return
+        text = self.message.format(**fields)
+        if len(text) > MAX_REWRITE_LENGTH:
+            text = text[:MAX_REWRITE_LENGTH] + "…"
+        if text in rewrites:  # at most MAX_REWRITES entries to compare: linear overall
+            return
+        rewrites.append(text if len(rewrites) < MAX_REWRITES else "… (more rewrites not listed)")
+
+
+MAX_REWRITES = 50
+MAX_REWRITE_LENGTH = 300
 
 
 _CONTRACT_TESTS = "tests/integration/test_scim_contract.py"

@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+# A detail quotes what the client sent (a path, a token of a filter); cut so that an error about a 1 MB value
+# is not a 1 MB answer and a 1 MB activity entry.
+MAX_DETAIL = 1000
 
 
 class ScimError(Exception):
@@ -15,6 +18,8 @@ class ScimError(Exception):
     scim_type: str | None = None
 
     def __init__(self, detail: str, *, status: int | None = None, scim_type: str | None = None) -> None:
+        if len(detail) > MAX_DETAIL:
+            detail = detail[:MAX_DETAIL] + "…"
         super().__init__(detail)
         self.detail = detail
         if status is not None:

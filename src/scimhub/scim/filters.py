@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from scimhub.scim.characters import unstorable
 from scimhub.scim.errors import InvalidFilter, InvalidPath
 from scimhub.scim.schemas import ResolvedAttr, ResourceType, resolve
 
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+# Nesting of parentheses, `not (...)` and `attr[...]` as written.
 MAX_DEPTH = 64
+# Depth of the tree the parser builds. A chain `a or b or c ...` becomes a balanced tree (and, or are
+# associative), so its depth grows with the logarithm of its length; every function that walks a filter
+# (bind, the SQL compiler, the matcher, the projection) recurses at most this deep, whatever the input.
+MAX_TREE_DEPTH = 160
 
 # ----------------------------------------------------------------------------------------------- tree
 
@@ -111,12 +118,16 @@ class _Tok:
     pos: int
 
 
+_TRAILING_SPACE = re.compile(r"\s*\Z")
+
+
 def _lex(text: str) -> list[_Tok]:
+    """Tokens in one left-to-right pass (linear in the text's length)."""
     toks: list[_Tok] = []
     pos = 0
     n = len(text)
     while pos < n:
-        if text[pos:].strip() == "":
+        if _TRAILING_SPACE.match(text, pos):
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
@@ -170,7 +181,7 @@ class _Parser:
         return tok is not None and tok.kind == "word" and tok.text.lower() == word
 
     def parse(self) -> Node:
-        node = self.or_expr()
+        node, _ = self.or_expr()
         self.end()
         return node
 
@@ -179,35 +190,47 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise InvalidFilter(f"the {self.what} nests deeper than {MAX_DEPTH} levels")
 
-    def or_expr(self) -> Node:
-        node = self.and_expr()
+    def _balanced(self, terms: list[_Sized], join: type[And] | type[Or]) -> _Sized:
+        """`t1 op t2 op ... tn` as a balanced tree, operands kept in order (and, or are associative)."""
+        while len(terms) > 1:
+            paired: list[_Sized] = [
+                (join(terms[i][0], terms[i + 1][0]), 1 + max(terms[i][1], terms[i + 1][1]))
+                for i in range(0, len(terms) - 1, 2)
+            ]
+            if len(terms) % 2:
+                paired.append(terms[-1])
+            terms = paired
+        return _checked(terms[0], self.what)
+
+    def or_expr(self) -> _Sized:
+        terms = [self.and_expr()]
         while self.keyword("or"):
             self.take()
-            node = Or(node, self.and_expr())
-        return node
+            terms.append(self.and_expr())
+        return self._balanced(terms, Or)
 
-    def and_expr(self) -> Node:
-        node = self.unary()
+    def and_expr(self) -> _Sized:
+        terms = [self.unary()]
         while self.keyword("and"):
             self.take()
-            node = And(node, self.unary())
-        return node
+            terms.append(self.unary())
+        return self._balanced(terms, And)
 
-    def unary(self) -> Node:
+    def unary(self) -> _Sized:
         self._enter()
         try:
             if self.keyword("not") and (nxt := self.peek(1)) is not None and nxt.kind == "lpar":
                 self.take()
                 self.take("lpar")
-                inner = self.or_expr()
+                inner, depth = self.or_expr()
                 self.take("rpar")
-                return Not(inner)
+                return _checked((Not(inner), depth + 1), self.what)
             tok = self.peek()
             if tok is not None and tok.kind == "lpar":
                 self.take()
-                inner = self.or_expr()
+                inner_sized = self.or_expr()
                 self.take("rpar")
-                return inner
+                return inner_sized
             return self.attr_expr()
         finally:
             self.depth -= 1
@@ -217,9 +240,9 @@ class _Parser:
         if tok is not None:
             raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos + 1}")
 
-    def path(self) -> PathExpr:
+    def path(self) -> tuple[PathExpr, int]:
         """`attrPath [ "[" valFilter "]" [ "." subAttr ] ]`: the PATCH PATH of RFC 7644 §3.5.2 and the head of
-        every filter comparison (§3.4.2.2, plus Entra's `valuePath.subAttr`)."""
+        every filter comparison (§3.4.2.2, plus Entra's `valuePath.subAttr`); with the depth of its filter."""
         tok = self.take()
         if tok.kind != "word":
             raise InvalidFilter(f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}")
@@ -229,28 +252,29 @@ class _Parser:
             raise InvalidFilter(exc.detail) from None
         nxt = self.peek()
         if nxt is None or nxt.kind != "lbr":
-            return PathExpr(attr)
+            return PathExpr(attr), 0
         if attr.sub is not None:
             raise InvalidFilter(f"a value filter must follow a multi-valued attribute, not {tok.text!r}")
         self.take()
-        inner = self.or_expr()
+        inner, depth = self.or_expr()
         self.take("rbr")
         after = self.peek()
         if after is None or after.kind != "dot":
-            return PathExpr(attr, inner)
+            return PathExpr(attr, inner), depth
         self.take()
-        return PathExpr(attr, inner, self.take("word").text)
+        return PathExpr(attr, inner, self.take("word").text), depth
 
-    def attr_expr(self) -> Node:
-        expr = self.path()
+    def attr_expr(self) -> _Sized:
+        expr, depth = self.path()
         if expr.filter is None:
-            return self.comparison(expr.attr)
+            return self.comparison(expr.attr), 1
         if expr.sub is None:
-            return ValuePath(expr.attr, expr.filter)
+            return _checked((ValuePath(expr.attr, expr.filter), depth + 1), self.what)
         # `emails[type eq "work"].value eq "x"` (Entra's matching on a work email, contract §2.3)
         # dialect.VALUE_PATH_SUB_ATTRIBUTE_FILTER
         leaf = AttrPath(expr.attr.urn, expr.attr.name, expr.sub)
-        return ValuePath(expr.attr, And(expr.filter, _relative(self.comparison(leaf))))
+        node = ValuePath(expr.attr, And(expr.filter, _relative(self.comparison(leaf))))
+        return _checked((node, depth + 2), self.what)
 
     def comparison(self, path: AttrPath) -> Node:
         op_tok = self.take()
@@ -267,8 +291,11 @@ class _Parser:
                 value: Any = json.loads(val.text)
             except ValueError:
                 raise InvalidFilter(f"malformed string at position {val.pos + 1}") from None
+            bad = unstorable(value)
+            if bad is not None:
+                raise InvalidFilter(f"the string at position {val.pos + 1} holds {bad}, which no stored value can hold")
         elif val.kind == "number":
-            value = float(val.text) if any(c in val.text for c in ".eE") else int(val.text)
+            value = _number(val)
         elif val.kind == "word" and val.text.lower() in {"true", "false", "null"}:
             value = {"true": True, "false": False, "null": None}[val.text.lower()]
         else:
@@ -277,6 +304,25 @@ class _Parser:
                 f"true, false or null; found {val.text!r}"
             )
         return Compare(path, op, value)
+
+
+_Sized = tuple[Node, int]  # a parsed node and the depth of its tree
+
+
+def _checked(sized: _Sized, what: str) -> _Sized:
+    if sized[1] > MAX_TREE_DEPTH:
+        raise InvalidFilter(f"the {what} is too deeply nested (a tree deeper than {MAX_TREE_DEPTH} levels)")
+    return sized
+
+
+def _number(tok: _Tok) -> int | float:
+    try:
+        value: int | float = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise InvalidFilter(f"the number at position {tok.pos + 1} is too long") from None
+    if not math.isfinite(value):
+        raise InvalidFilter(f"the number at position {tok.pos + 1} is out of range")
+    return value
 
 
 def _relative(node: Node) -> Node:
@@ -288,13 +334,24 @@ def _relative(node: Node) -> Node:
     return node
 
 
+def _not_repeating_secrets(text: str, what: str, exc: InvalidFilter) -> InvalidFilter:
+    """A parse error's detail quotes tokens of the text; for a text that names `password` it must not (the
+    detail reaches the activity log), so it says only what is wrong."""
+    if "password" in text.lower():
+        return InvalidFilter(f"the {what} is malformed; it names password, so its text is not repeated here")
+    return exc
+
+
 def parse_filter(text: str, *, max_length: int = 4096) -> Node:
     """A filter (RFC 7644 §3.4.2.2) as a tree, not yet bound; `invalidFilter` for anything unreadable."""
     if len(text) > max_length:
         raise InvalidFilter(f"the filter is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
         raise InvalidFilter("the filter is empty")
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except InvalidFilter as exc:
+        raise _not_repeating_secrets(text, "filter", exc) from None
 
 
 def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
@@ -305,10 +362,41 @@ def parse_path(text: str, *, max_length: int = 4096) -> PathExpr:
         raise InvalidFilter(f"the path is {len(text)} characters long; the limit is {max_length}")
     if not text.strip():
         raise InvalidFilter("the path is empty")
-    parser = _Parser(text, what="path")
-    expr = parser.path()
-    parser.end()
+    try:
+        parser = _Parser(text, what="path")
+        expr, _ = parser.path()
+        parser.end()
+    except InvalidFilter as exc:
+        raise _not_repeating_secrets(text, "path", exc) from None
     return expr
+
+
+def names_password(node: Node) -> bool:
+    """Does the (bound or unbound) filter compare or test an attribute named `password` (any case, any URN,
+    inside a value path too)? The activity log's redaction asks. Iterative."""
+    stack: list[Node] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, And | Or):
+            stack.extend((n.left, n.right))
+        elif isinstance(n, Not):
+            stack.append(n.inner)
+        elif isinstance(n, ValuePath):
+            if _is_password(n.path):
+                return True
+            stack.append(n.filter)
+        elif _is_password(n.path):
+            return True
+    return False
+
+
+def path_names_password(expr: PathExpr) -> bool:
+    """Does a PATCH path address `password` (as the attribute, or inside its value filter)?"""
+    return _is_password(expr.attr) or (expr.filter is not None and names_password(expr.filter))
+
+
+def _is_password(path: AttrPath) -> bool:
+    return path.name.lower() == "password" or (path.sub or "").lower() == "password"
 
 
 # ---------------------------------------------------------------------------------------------- binding

@@ -8,6 +8,8 @@ the discovery lists alike).
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +43,25 @@ class ListQuery:
         return resolve_sort(rtype, self.sort_by)
 
 
+_DIGITS = re.compile(r"\s*([+-]?)0*(\d{1,40})\s*", re.ASCII)
+
+
 def _whole_number(name: str, raw: Any, default: int) -> int:
+    """A query-string or SearchRequest integer: ASCII digits with an optional sign (any length: the caller
+    clamps), a JSON integer, or a JSON number with no fraction (`2.0`); anything else is `invalidValue`."""
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool):
-        raise InvalidValue(f"{name} must be a whole number")
-    try:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
         return int(raw)
-    except (TypeError, ValueError):
-        raise InvalidValue(f"{name} must be a whole number, got {str(raw)[:40]!r}") from None
+    if isinstance(raw, str):
+        if m := _DIGITS.fullmatch(raw):
+            return int(m.group(1) + m.group(2))
+        if (digits := raw.strip().lstrip("+-")).isascii() and digits.isdigit():  # more than 40 digits
+            return -(10**40) if raw.strip().startswith("-") else 10**40
+    shown = raw[:40] if isinstance(raw, str) else type(raw).__name__ if isinstance(raw, list | dict) else raw
+    raise InvalidValue(f"{name} must be a whole number, got {shown!r}")
 
 
 def parse_list_query(

@@ -9,6 +9,7 @@ statements, whatever the group's size.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ class MemberDelta:
     remove_all: bool = False
     remove: set[uuid.UUID] = field(default_factory=set)
     steps: list[MemberStep] = field(default_factory=list)
+    # Which step adds an id, so an add or remove forgets an earlier add in O(1), not one pass per step.
+    _adding: dict[uuid.UUID, MemberStep] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def add(self) -> dict[uuid.UUID, str]:
@@ -62,7 +65,8 @@ class MemberDelta:
         return [{"value": str(mid), "type": mtype} for mid, mtype in self.add.items()]
 
     def _forget(self, member_id: uuid.UUID) -> None:
-        for step in self.steps:
+        step = self._adding.pop(member_id, None)
+        if step is not None:
             step.add.pop(member_id, None)
 
     def do_add(self, member_id: uuid.UUID, member_type: str) -> None:
@@ -71,6 +75,7 @@ class MemberDelta:
         if not self.steps or self.steps[-1].remove_where:
             self.steps.append(MemberStep())
         self.steps[-1].add[member_id] = member_type
+        self._adding[member_id] = self.steps[-1]
 
     def do_remove(self, member_id: uuid.UUID) -> None:
         self._forget(member_id)
@@ -85,6 +90,7 @@ class MemberDelta:
         self.remove_all = True
         self.remove.clear()
         self.steps.clear()
+        self._adding.clear()
 
 
 def member_id(value: Any) -> uuid.UUID:
@@ -149,11 +155,37 @@ class _Doc:
         return coerce_attribute(attr, value, where, self.rewrites)
 
 
+def _key(item: Any) -> Any:
+    """A hashable stand-in for a coerced multi-valued entry that is equal exactly when the entries are `==`
+    (a complex entry holds only simple values; `True == 1 == 1.0` hash alike, as `==` compares them)."""
+    if isinstance(item, dict):
+        try:
+            return frozenset(item.items())
+        except TypeError:  # not a coerced entry (a nested value): compare by its JSON form
+            return ("json", json.dumps(item, sort_keys=True, default=str))
+    try:
+        hash(item)
+    except TypeError:
+        return ("json", json.dumps(item, sort_keys=True, default=str))
+    return item
+
+
+def _add_unique(items: list[Any], new_items: list[Any]) -> None:
+    """Append each new entry not already present (RFC 7644 §3.5.2.1: no duplicates); linear, by hashing."""
+    seen = {_key(item) for item in items}
+    for item in new_items:
+        key = _key(item)
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+
+
 def _set_primary_unique(items: list[Any], new_items: list[Any]) -> None:
     # RFC 7644 §3.5.2: a value added with primary true makes the others non-primary.
     if any(isinstance(n, dict) and n.get("primary") is True for n in new_items):
+        added = {_key(n) for n in new_items}
         for item in items:
-            if isinstance(item, dict) and item not in new_items and item.get("primary") is True:
+            if isinstance(item, dict) and item.get("primary") is True and _key(item) not in added:
                 item["primary"] = False
 
 
@@ -199,9 +231,7 @@ def _apply_one(d: _Doc, op: PatchOp, delta: MemberDelta | None) -> None:
     if attr.multi_valued:
         items = list(current) if isinstance(current, list) and op.op == "add" else []
         new_items = [] if new is ABSENT else new
-        for item in new_items:
-            if item not in items:
-                items.append(item)
+        _add_unique(items, new_items)
         _set_primary_unique(items, new_items)
         d.put(t, items)
     elif attr.type == "complex" and isinstance(current, dict) and new is not ABSENT:

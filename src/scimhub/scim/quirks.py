@@ -52,14 +52,15 @@ def parse_target(rtype: ResourceType, text: Any) -> Target:
     if not isinstance(text, str) or not text.strip():
         raise InvalidPath("'path' must be a non-empty attribute path")
     text = text.strip()
+    shown = _shown(text)
     try:
         expr = parse_path(text)
     except InvalidFilter as exc:
-        raise InvalidPath(f"malformed path {text!r}: {exc.detail}") from None
+        raise InvalidPath(f"malformed path {shown}: {exc.detail}") from None
     if expr.filter is None:
         res = resolve(rtype, expr.attr.urn, expr.attr.name, expr.attr.sub)
         if res is None:
-            raise InvalidPath(f"unknown attribute {text!r} for {rtype.name} resources")
+            raise InvalidPath(f"unknown attribute {shown} for {rtype.name} resources")
         return Target(res, None, text)
     res = resolve(rtype, expr.attr.urn, expr.attr.name, None)
     if res is None:
@@ -69,13 +70,18 @@ def parse_target(rtype: ResourceType, text: Any) -> Target:
     try:
         filt = bind(expr.filter, rtype, within=res)
     except InvalidFilter as exc:
-        raise InvalidPath(f"bad value filter in path {text!r}: {exc.detail}") from None
+        raise InvalidPath(f"bad value filter in path {shown}: {exc.detail}") from None
     if expr.sub is not None:
         sub = res.attr.sub(expr.sub)
         if sub is None:
             raise InvalidPath(f"{res.attr.name} has no sub-attribute {expr.sub!r}")
         res = ResolvedAttr(res.schema, res.attr, sub)
     return Target(res, filt, text)
+
+
+def _shown(text: str) -> str:
+    """A path as an error quotes it; one that names password is not quoted (the detail reaches the log)."""
+    return "(not repeated: it names password)" if "password" in text.lower() else repr(text)
 
 
 def _get(d: dict[str, Any], name: str) -> Any:
@@ -102,6 +108,17 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
     if len(raw_ops) > max_operations:
         raise InvalidValue(f"the PATCH has {len(raw_ops)} operations; the limit is {max_operations}")
     ops: list[PatchOp] = []
+    counted = 0  # operations after expansion: a path-less value counts one per attribute it names
+
+    def count(n: int) -> None:
+        nonlocal counted
+        counted += n
+        if counted > max_operations:
+            raise InvalidValue(
+                f"the PATCH has more than {max_operations} operations once each attribute of a path-less value "
+                f"counts as one; the limit is {max_operations}"
+            )
+
     for i, raw in enumerate(raw_ops):
         if not isinstance(raw, dict):
             raise InvalidSyntax(f"operation {i + 1} must be an object with 'op', 'path' and 'value'")
@@ -116,20 +133,24 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
         if path is None or (isinstance(path, str) and not path.strip()):
             if op == "remove":
                 raise InvalidPath(f"operation {i + 1}: remove needs a 'path' (RFC 7644 §3.5.2.2)", scim_type="noTarget")
+            count(_pathless_size(value))
             ops.extend(_expand_pathless(rtype, op, value, i, rewrites))
             continue
         ext = rtype.schema_for(path.strip()) if isinstance(path, str) and ":" in path else None
         if ext is not None and ext is not rtype.schema:
             # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
             if op == "remove":
+                count(len(ext.attributes))
                 ops.extend(
                     PatchOp("remove", parse_target(rtype, f"{ext.id}:{a.name}"), None)
                     for a in ext.attributes
                     if a.mutability != "readOnly"
                 )
             else:
+                count(_pathless_size({ext.id: value}))
                 ops.extend(_expand_pathless(rtype, op, {ext.id: value}, i, rewrites))
             continue
+        count(1)
         target = parse_target(rtype, path)
         if (
             op == "remove"
@@ -159,6 +180,14 @@ def _listed_values(value: Any, i: int) -> list[str]:
             raise InvalidValue(f"operation {i + 1}: each entry to remove needs a string 'value'")
         out.append(v)
     return out
+
+
+def _pathless_size(value: Any) -> int:
+    """How many operations a path-less value expands into: one per key, one per attribute of an extension
+    object (counted before any key is parsed, so an oversized value costs no parsing)."""
+    if not isinstance(value, dict):
+        return 1
+    return sum(len(v) if ":" in k and isinstance(v, dict) else 1 for k, v in value.items()) or 1
 
 
 def _expand_pathless(rtype: ResourceType, op: str, value: Any, i: int, rewrites: list[str]) -> list[PatchOp]:

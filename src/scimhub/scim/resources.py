@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from scimhub.scim import dialect
+from scimhub.scim.characters import check_length
 from scimhub.scim.errors import InvalidSyntax, InvalidValue
 from scimhub.scim.etag import etag
 from scimhub.scim.schemas import (
@@ -230,12 +231,20 @@ def coerce_members(value: Any, rewrites: list[str]) -> Any:
     return coerce_attribute(members, value, "members", rewrites)
 
 
+# Stored in indexed columns (store/resources.py): each at most `characters.MAX_INDEXED_LENGTH` characters.
+_INDEXED = ("userName", "externalId", "displayName")
+
+
 def check_required(rtype: ResourceType, doc: dict[str, Any]) -> None:
+    """What every stored document satisfies: its required attributes are non-empty strings, and the
+    attributes kept in indexed columns fit an index row (`invalidValue` with the limit otherwise)."""
     for attr in rtype.schema.attributes:
         if attr.required:
             value = doc.get(attr.name)
             if not isinstance(value, str) or not value.strip():
                 raise InvalidValue(f"{attr.name} is required and must be a non-empty string")
+    for name in _INDEXED:
+        check_length(doc.get(name), name)
 
 
 def iso(ts: dt.datetime) -> str:

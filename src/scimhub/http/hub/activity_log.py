@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
@@ -16,7 +14,8 @@ from litestar.response import Stream
 
 from scimhub.audit import chart
 from scimhub.audit.activity_filter import RESOURCE_TYPES, ActivityFilter, Cursor, encode_cursor
-from scimhub.audit.queries import ActivityEntry, activity_histogram_rollup, get_entry, list_activity
+from scimhub.audit.csv_export import csv_text
+from scimhub.audit.queries import activity_histogram_rollup, get_entry, list_activity
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS, OUTCOME_LABELS
 from scimhub.http.activity_params import ActivityQuery
 from scimhub.http.hub.rendering import HubError
@@ -27,25 +26,6 @@ PAGE_SIZE = 50
 CHART_DEFAULT_SPAN = dt.timedelta(hours=24)
 CSV_MAX_ROWS = 100_000
 _CSV_CHUNK = 1000
-CSV_COLUMNS = [
-    "received_at",
-    "status",
-    "outcome",
-    "operation",
-    "resource_type",
-    "resource_id",
-    "target",
-    "error_type",
-    "error_detail",
-    "changed",
-    "rewrites",
-    "duration_ms",
-    "repeat",
-    "request_id",
-    "client_ip",
-    "method",
-    "path",
-]
 _OUTCOME_OPTIONS = [(o, OUTCOME_LABELS.get(o, o)) for o in OUTCOME_FILTERS]
 
 
@@ -109,36 +89,18 @@ async def activity_entry(page: NamedDependency[HubPage], event_id: FromPath[str]
     return page.render("entry.html", nav="activity", e=entry)
 
 
-def _csv_row(e: ActivityEntry) -> list[object]:
-    row: list[object] = []
-    for column in CSV_COLUMNS:
-        value = getattr(e, column)
-        if column == "received_at":
-            value = e.received_at.isoformat()
-        elif column in ("changed", "rewrites"):
-            value = ";".join(value)
-        row.append(value)
-    return row
-
-
 @get("/{slug:str}/activity.csv", include_in_schema=False)
 async def activity_csv(page: NamedDependency[HubPage], activity: NamedDependency[ActivityQuery]) -> Stream:
     """The filtered log (from the newest entry, whatever the page link), at most CSV_MAX_ROWS rows."""
 
     async def rows() -> AsyncIterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(CSV_COLUMNS)
         cursor: Cursor | None = None
         sent = 0
         while sent < CSV_MAX_ROWS:
             async with tenant_transaction(page.services.db.pool, page.tenant) as conn:
                 items, cursor = await list_activity(conn, activity.filter, limit=_CSV_CHUNK, after=cursor)
-            writer.writerows(_csv_row(e) for e in items)
+            yield csv_text(items, header=sent == 0)  # cells made safe for spreadsheets (audit.csv_export)
             sent += len(items)
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
             if cursor is None:
                 break
 
