@@ -65,7 +65,9 @@ def _issued(issued: tenants.IssuedToken, as_json: bool, verb: str) -> None:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    await migrate(settings.database_url, progress=lambda line: print(line, flush=True))
+    await migrate(
+        settings.database_url, app_database_url=settings.app_database_url, progress=lambda line: print(line, flush=True)
+    )
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import msgspec
 
@@ -18,7 +18,14 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # The owner's login: `scimhub migrate` and the operator CLI (creates schemas and roles).
     database_url: str = "postgresql://127.0.0.1:5432/scimhub"
+    # The web and worker login: may only become tenant roles and use the app's grants on `public`. Empty:
+    # `default_app_database_url(database_url)`, a role `scimhub migrate` creates (see `tenancy.roles`).
+    app_database_url: str = ""
+    # "transaction" when `app_database_url` points at a transaction-mode pooler (PgBouncer
+    # pool_mode=transaction): no statement is prepared for longer than one message sequence.
+    app_database_pool_mode: str = "session"
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:8000"
     smtp_url: str = ""
@@ -47,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _ENV = {
     "database_url": "SCIMHUB_DATABASE_URL",
+    "app_database_url": "SCIMHUB_APP_DATABASE_URL",
+    "app_database_pool_mode": "SCIMHUB_APP_DATABASE_POOL_MODE",
     "redis_url": "SCIMHUB_REDIS_URL",
     "public_url": "SCIMHUB_PUBLIC_URL",
     "smtp_url": "SCIMHUB_SMTP_URL",
@@ -70,6 +79,22 @@ def _check_url(var: str, value: str, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
         raise SettingsError(f"{var} must be a {'/'.join(schemes)} URL with a host, got {value!r}")
+
+
+def default_app_database_url(database_url: str) -> str:
+    """The web/worker login's URL when SCIMHUB_APP_DATABASE_URL is unset: the owner's server and database, no
+    password, as the role `<database>_app`. Roles are cluster-wide and database names unique in a cluster, so
+    the dev and the test database on one server never share it."""
+    parts = urlsplit(database_url)
+    database = parts.path.lstrip("/") or "postgres"
+    role = f"{database}_app"
+    if len(role.encode()) > 63:  # PostgreSQL would truncate the name (NAMEDATALEN)
+        raise SettingsError(
+            f"the database name {database!r} is too long to derive a role: set SCIMHUB_APP_DATABASE_URL"
+        )
+    host = parts.hostname or "127.0.0.1"
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, f"{quote(role, safe='')}@{netloc}", parts.path, parts.query, ""))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +122,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raw[field] = value
     settings = msgspec.convert(raw, Settings)
     _check_url("SCIMHUB_DATABASE_URL", settings.database_url, ("postgresql", "postgres"))
+    if settings.app_database_url:
+        _check_url("SCIMHUB_APP_DATABASE_URL", settings.app_database_url, ("postgresql", "postgres"))
+        if not urlsplit(settings.app_database_url).username:
+            raise SettingsError("SCIMHUB_APP_DATABASE_URL must name its login role (postgresql://ROLE@host/db)")
+    else:
+        settings = msgspec.structs.replace(settings, app_database_url=default_app_database_url(settings.database_url))
+    if settings.app_database_pool_mode not in {"session", "transaction"}:
+        mode = settings.app_database_pool_mode
+        raise SettingsError(f"SCIMHUB_APP_DATABASE_POOL_MODE must be 'session' or 'transaction', got {mode!r}")
     _check_url("SCIMHUB_REDIS_URL", settings.redis_url, ("redis", "rediss"))
     _check_url("SCIMHUB_PUBLIC_URL", settings.public_url, ("http", "https"))
     if settings.smtp_url:
