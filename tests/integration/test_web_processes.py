@@ -17,8 +17,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from ops.processes import LiveServer, stop_process
+
 from scimhub.tenancy import tenants
 from tests.support.processes import start_web
 from tests.support.tenants import TenantHandle, create_tenant
