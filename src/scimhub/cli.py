@@ -25,6 +25,7 @@ from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
 from scimhub.tenancy.migrate import migrate
 from scimhub.tenancy.names import InvalidSlug
+from scimhub.tenancy.roles import RoleError
 from scimhub.tenancy.transaction import scoped
 
 if TYPE_CHECKING:
@@ -301,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, rules.SettingRejected, FilterRejected) as exc:  # a value the rules refuse is a usage error
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2
-    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated) as exc:
+    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated, RoleError) as exc:
         print(f"scimhub: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:
