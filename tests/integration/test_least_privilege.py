@@ -115,9 +115,17 @@ async def test_dropping_or_swapping_the_role_reaches_no_tenant_schema(
             await refused(conn, switch)
 
 
-async def test_app_login_reads_no_digest(services: Services, database: str) -> None:
+async def test_app_login_reads_no_digest(services: Services, database: str, admin: asyncpg.Connection) -> None:
     a = await create_tenant(database)
     b = await create_tenant(database)
+    # Whatever tables come: no digest column of `public` is readable by the app login.
+    digests = await admin.fetch(
+        """SELECT table_name, has_column_privilege($1, format('public.%I', table_name), 'digest', 'SELECT') AS can
+           FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'digest'""",
+        login_role(services.settings.app_database_url),
+    )
+    assert {r["table_name"] for r in digests} >= {"tenant_token", "admin_session", "admin_api_key"}
+    assert [r["table_name"] for r in digests if r["can"]] == []
     async with services.db.pool.acquire() as conn:
         await admins.create_admin(conn, a.tenant.id, "ada@example.com", "correct horse battery")
         await admins.create_api_key(conn, a.tenant.id)

@@ -59,13 +59,13 @@ GRANT SELECT (id, tenant_id, hint, created_at, last_used_at, expires_at, revoked
 GRANT INSERT (tenant_id, digest, hint) ON public.tenant_token TO {role};
 GRANT UPDATE (expires_at, revoked_at) ON public.tenant_token TO {role};
 GRANT USAGE ON SEQUENCE public.tenant_token_id_seq TO {role};
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.admin_user TO {role};
+GRANT SELECT, INSERT ON public.admin_user TO {role};
+GRANT UPDATE (password_hash, must_change_password, last_login_at) ON public.admin_user TO {role};
 GRANT SELECT, INSERT ON public.admin_signin TO {role};
 GRANT SELECT (admin_id, tenant_id, created_at, expires_at) ON public.admin_session TO {role};
 GRANT INSERT, DELETE ON public.admin_session TO {role};
 GRANT SELECT (id, tenant_id, hint, label, created_at, last_used_at, revoked_at) ON public.admin_api_key TO {role};
 GRANT INSERT (tenant_id, digest, hint, label) ON public.admin_api_key TO {role};
-GRANT UPDATE (revoked_at) ON public.admin_api_key TO {role};
 GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq
     TO {role};
 GRANT EXECUTE ON FUNCTION public.scimhub_use_tenant_token(bytea), public.scimhub_find_admin_session(bytea),
@@ -77,6 +77,7 @@ _REVOKED = """
 REVOKE SELECT, UPDATE ON public.tenant_token FROM {role};
 REVOKE SELECT, UPDATE ON public.admin_session, public.admin_api_key FROM {role};
 REVOKE UPDATE, DELETE ON public.admin_signin FROM {role};
+REVOKE UPDATE, DELETE ON public.admin_user FROM {role};
 """
 
 
