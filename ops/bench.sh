@@ -7,7 +7,8 @@
 # Last, the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
 # PgBouncer in transaction mode (ops/pgbouncer.py; PGBOUNCER=0 skips it).
 # Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
-# PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections).
+# PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections),
+# PGBOUNCER_REPS (2).
 set -euo pipefail
 NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
@@ -32,7 +33,9 @@ WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 if [ "${PGBOUNCER:-1}" = 1 ]; then
   export COMPARE
   echo "throughput with and without PgBouncer (transaction mode), Entra mix on scimhub only (rps, p50, p99):"
-  bash ops/bench_pgbouncer.sh direct "$tenants"
-  "$VENV/bin/python" -m ops.pgbouncer run --database-url "$SCIMHUB_DATABASE_URL" --export app \
-    --pool-size "${PGBOUNCER_POOL:-12}" -- bash ops/bench_pgbouncer.sh pgbouncer "$tenants"
+  for rep in $(seq "${PGBOUNCER_REPS:-2}"); do  # alternated, so neither always runs on a warmer machine
+    bash ops/bench_pgbouncer.sh "direct-$rep" "$tenants"
+    "$VENV/bin/python" -m ops.pgbouncer run --database-url "$SCIMHUB_DATABASE_URL" --export app \
+      --pool-size "${PGBOUNCER_POOL:-12}" -- bash ops/bench_pgbouncer.sh "pgbouncer-$rep" "$tenants" | grep -v '^pgbouncer (transaction mode) on'
+  done
 fi
