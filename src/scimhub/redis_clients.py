@@ -41,7 +41,8 @@ def sync_client(url: str, *, timeout: float = TIMEOUT) -> redis.Redis:
     """A blocking client (worker-side counters). Connects on first command, not here."""
     target = parse_redis_url(url)
     if target.sentinels:
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, timeout))  # type: ignore[no-untyped-call]  # redis-py's Sentinel is untyped
+        # redis-py's Sentinel is untyped.
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, timeout))  # type: ignore[no-untyped-call]
         master: redis.Redis = sentinel.master_for(target.master_name, **_master_kwargs(target, timeout))  # type: ignore[no-untyped-call]
         return master
     client: redis.Redis = redis.Redis.from_url(target.url, socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -52,7 +53,8 @@ def async_client(url: str, *, timeout: float = TIMEOUT) -> aioredis.Redis:
     """An asyncio client (readiness, metrics). Connects on first command; close it with `aclose()`."""
     target = parse_redis_url(url)
     if target.sentinels:
-        sentinel = AsyncSentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, timeout))  # type: ignore[no-untyped-call]  # untyped
+        options = _sentinel_kwargs(target, timeout)
+        sentinel = AsyncSentinel(list(target.sentinels), sentinel_kwargs=options)  # type: ignore[no-untyped-call]
         master: aioredis.Redis = sentinel.master_for(target.master_name, **_master_kwargs(target, timeout))
         return master
     client: aioredis.Redis = aioredis.from_url(target.url, socket_timeout=timeout, socket_connect_timeout=timeout)
