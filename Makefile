@@ -17,7 +17,7 @@ run: install services
 	bash ops/run.sh
 
 test: install services browser
-	$(VENV)/bin/pytest -q
+	bash ops/test.sh
 
 conformance: install services
 	bash ops/conformance.sh

@@ -4,7 +4,11 @@
 # against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
 # Then ops/bench_pipeline.py (run as `python -m ops.bench_pipeline` from the repository root) measures the
 # activity pipeline (outbox cost, lag, backlog, drain rate).
-# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64).
+# Last, the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
+# PgBouncer in transaction mode (ops/pgbouncer.py; PGBOUNCER=0 skips it).
+# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
+# PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections),
+# PGBOUNCER_REPS (2).
 set -euo pipefail
 NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
@@ -26,3 +30,12 @@ WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 "$VENV/bin/python" -m ops.bench_pipeline --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${PIPELINE_CONCURRENCY:-64}" \
   --loader-python "${SCIMHUB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scimhub-bench/venv}/bin/python"
+if [ "${PGBOUNCER:-1}" = 1 ]; then
+  export COMPARE
+  echo "throughput with and without PgBouncer (transaction mode), Entra mix on scimhub only (rps, p50, p99):"
+  for rep in $(seq "${PGBOUNCER_REPS:-2}"); do  # alternated, so neither always runs on a warmer machine
+    bash ops/bench_pgbouncer.sh "direct-$rep" "$tenants"
+    "$VENV/bin/python" -m ops.pgbouncer run --database-url "$SCIMHUB_DATABASE_URL" --export app \
+      --pool-size "${PGBOUNCER_POOL:-12}" -- bash ops/bench_pgbouncer.sh "pgbouncer-$rep" "$tenants" | grep -v '^pgbouncer (transaction mode) on'
+  done
+fi

@@ -16,6 +16,7 @@ import time
 from scimhub.audit.activity_filter import ActivityFilter
 from scimhub.audit.queries import activity_histogram_rollup, get_entry, list_activity
 from scimhub.audit.vocabulary import PROBLEMS, Operation, Outcome
+from scimhub.settings import default_app_database_url
 from scimhub.tenancy import tenants
 from scimhub.tenancy.db import AppDatabase, admin_connect, fetch_one
 from scimhub.tenancy.migrate import migrate
@@ -52,7 +53,7 @@ async def main() -> None:
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     url = args.database_url
-    await migrate(url, progress=lambda _l: None)
+    await migrate(url, app_database_url=default_app_database_url(url), progress=lambda _l: None)
     conn = await admin_connect(url)
     if not await conn.fetchval("SELECT 1 FROM public.tenant WHERE slug = 'big'"):
         await tenants.create_tenant(conn, "big", public_url="http://127.0.0.1")
@@ -76,7 +77,7 @@ async def main() -> None:
         conn, f"SELECT event_id, target, resource_id FROM {t.schema}.activity_log WHERE request_id = 'bench-4242'"
     )
     await conn.close()
-    db = await AppDatabase.open(url, size=2)
+    db = await AppDatabase.open(default_app_database_url(url), size=2)
     now = dt.datetime.now(dt.UTC)
     queries = {
         "newest page (50)": ActivityFilter(),

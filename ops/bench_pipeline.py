@@ -149,7 +149,7 @@ async def main() -> None:
     await conn.close()
 
     # Drain rate: the worker's code on 50,000 queued events of one tenant.
-    db = await AppDatabase.open(database, size=2)
+    db = await AppDatabase.open(settings.app_database_url, size=2, pool_mode=settings.app_database_pool_mode)
     conn = await admin_connect(database)
     tenant = (await directory.tenants_by_id(conn, db.install_id, None))[0]
     await conn.execute(

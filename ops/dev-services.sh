@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are running: use them when they answer,
 # otherwise start local ones (Debian/Ubuntu packages via apt and pg_createcluster, Homebrew on macOS).
+# PgBouncer is only installed (its service is not started): tests and benchmarks run their own
+# (ops/pgbouncer.py).
 set -euo pipefail
 
 reachable() {  # host port
@@ -66,6 +68,15 @@ start_redis() {
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 }
 
+install_pgbouncer() {
+  command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] && return 0
+  echo "dev-services: installing PgBouncer"
+  if [ "$(uname)" = Darwin ]; then brew install pgbouncer; return; fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+}
+
+install_pgbouncer
 if reachable 127.0.0.1 5432; then echo "dev-services: PostgreSQL is up on 127.0.0.1:5432"; else
   echo "dev-services: starting PostgreSQL"; start_postgres; wait_for PostgreSQL 127.0.0.1 5432; fi
 if reachable 127.0.0.1 6379; then echo "dev-services: Redis is up on 127.0.0.1:6379"; else

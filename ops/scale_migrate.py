@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from scimhub.settings import default_app_database_url
 from scimhub.tenancy import tenants
 from scimhub.tenancy.db import admin_connect
 from scimhub.tenancy.migrate import Migration, load_migrations, migrate
+from scimhub.tenancy.roles import login_role
 
 
 async def main() -> None:
@@ -27,7 +29,7 @@ async def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch database and its tenants")
     args = ap.parse_args()
     url = args.database_url
-    await migrate(url, progress=lambda _l: None)
+    await migrate(url, app_database_url=default_app_database_url(url), progress=lambda _l: None)
     conn = await admin_connect(url)
     have = await conn.fetchval("SELECT count(*) FROM public.tenant")
     t0 = time.perf_counter()
@@ -51,7 +53,9 @@ async def main() -> None:
     probe = [*load_migrations("migrations.tenant"), Migration("m9999_scale_probe", "CREATE TABLE scale_probe (id int)")]
     lines: list[str] = []
     t0 = time.perf_counter()
-    report = await migrate(url, progress=lines.append, tenant_migrations=probe)
+    report = await migrate(
+        url, app_database_url=default_app_database_url(url), progress=lines.append, tenant_migrations=probe
+    )
     print(
         f"a new tenant migration applied to {report.tenants} tenants: {time.perf_counter() - t0:.1f}s "
         f"(+{report.tenant_applied}); progress lines look like: {lines[1]!r}"
@@ -72,6 +76,7 @@ async def drop_scratch(url: str) -> None:
         await admin.execute(f'DROP DATABASE "{database_name(url)}" WITH (FORCE)')
         for r in await admin.fetch("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", f"sh{install}\\_%"):
             await admin.execute(f'DROP ROLE "{r["rolname"]}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{login_role(default_app_database_url(url))}"')
     finally:
         await admin.close()
 

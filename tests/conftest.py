@@ -30,10 +30,10 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def database(settings: Settings) -> AsyncIterator[str]:
-    await fresh_database(settings.database_url)
+    await fresh_database(settings.database_url, settings.app_database_url)
     empty_redis(settings.redis_url)
     yield settings.database_url
-    await drop_database(settings.database_url)
+    await drop_database(settings.database_url, settings.app_database_url)
 
 
 @pytest.fixture

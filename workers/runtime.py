@@ -25,5 +25,6 @@ def run(job: Callable[[AppDatabase], Awaitable[T]]) -> T:
 async def _with_database(job: Callable[[AppDatabase], Awaitable[T]]) -> T:
     global _db
     if _db is None:
-        _db = await AppDatabase.open(load_settings().database_url, size=2)
+        settings = load_settings()
+        _db = await AppDatabase.open(settings.app_database_url, size=2, pool_mode=settings.app_database_pool_mode)
     return await job(_db)

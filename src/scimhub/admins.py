@@ -33,19 +33,17 @@ MIN_PASSWORD = 12
 API_KEY_PREFIX = "sha_"
 
 # The tenant comes with the session or key in one round trip; TENANT_COLUMNS are what `tenant_from_row` reads.
+# The app login may not read digest columns: the functions of public migration m0003 find the one row whose
+# digest the caller holds (an unexpired session; an unrevoked key, whose use they record).
 _SESSION = f"""
 SELECT s.admin_id, s.csrf_token, a.email, a.must_change_password, t.name AS tenant_name, {TENANT_COLUMNS}
-FROM public.admin_session s
+FROM public.scimhub_find_admin_session($1) s
 JOIN public.admin_user a ON a.id = s.admin_id
 JOIN public.tenant t ON t.id = s.tenant_id
-WHERE s.digest = $1 AND s.expires_at > now()
 """  # noqa: S608 - a fixed column list, the digest is a bind parameter
 _API_KEY = f"""
-WITH used AS (
-    UPDATE public.admin_api_key SET last_used_at = now() WHERE digest = $1 AND revoked_at IS NULL
-    RETURNING tenant_id
-)
-SELECT t.name AS tenant_name, {TENANT_COLUMNS} FROM used JOIN public.tenant t ON t.id = used.tenant_id
+SELECT t.name AS tenant_name, {TENANT_COLUMNS}
+FROM public.scimhub_use_admin_api_key($1) used JOIN public.tenant t ON t.id = used.tenant_id
 """  # noqa: S608 - a fixed column list, the digest is a bind parameter
 
 
@@ -236,7 +234,7 @@ async def find_api_key(conn: Connection, install_id: str, key: str) -> SignedIn 
 
 
 async def sign_out(conn: Connection, token: str) -> None:
-    await conn.execute("DELETE FROM public.admin_session WHERE digest = $1", token_digest(token))
+    await conn.execute("SELECT public.scimhub_end_admin_session($1)", token_digest(token))
 
 
 async def change_password(conn: Connection, p: Principal, new_password: str) -> None:

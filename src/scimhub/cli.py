@@ -25,6 +25,7 @@ from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
 from scimhub.tenancy.migrate import migrate
 from scimhub.tenancy.names import InvalidSlug
+from scimhub.tenancy.roles import RoleError
 from scimhub.tenancy.transaction import scoped
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ def _issued(issued: tenants.IssuedToken, as_json: bool, verb: str) -> None:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    await migrate(settings.database_url, progress=lambda line: print(line, flush=True))
+    await migrate(
+        settings.database_url, app_database_url=settings.app_database_url, progress=lambda line: print(line, flush=True)
+    )
     return 0
 
 
@@ -299,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, rules.SettingRejected, FilterRejected) as exc:  # a value the rules refuse is a usage error
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2
-    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated) as exc:
+    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated, RoleError) as exc:
         print(f"scimhub: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:

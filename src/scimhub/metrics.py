@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from scimhub.audit.backlog import outbox_backlog
+from scimhub.redis_clients import async_client, sync_client
 
 if TYPE_CHECKING:
     import asyncpg
@@ -71,7 +71,7 @@ async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRec
     OUTBOX_BACKLOG.set(float(await outbox_backlog(pool)))
     ACTIVITY_BUFFERED.set(float(recorder.buffered))
     ACTIVITY_DROPPED.set(float(recorder.dropped))
-    client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    client = async_client(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=100)]
         values = await client.mget(keys) if keys else []
@@ -94,9 +94,7 @@ def render() -> bytes:
 
 
 def _client(redis_url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    return sync_client(redis_url)
 
 
 def bump(redis_url: str, name: str, n: int = 1) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from celery import Celery
 
 from scimhub import tasks
+from scimhub.redis_clients import celery_broker
 from scimhub.settings import Settings
 
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
-    app = Celery("scimhub", broker=settings.redis_url, include=include or [])
+    broker = celery_broker(settings.redis_url)  # redis://, rediss:// or Sentinel (settings.RedisTarget)
+    app = Celery("scimhub", broker=broker.url, include=include or [])
     app.conf.update(
         task_acks_late=True,  # a task whose worker dies is redelivered (every task is idempotent)
         task_reject_on_worker_lost=True,
@@ -34,7 +36,9 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
             "socket_connect_timeout": 2,
             "retry_on_timeout": False,
             "max_retries": 1,
+            **broker.transport_options,
         },
+        broker_use_ssl=broker.use_ssl,
         beat_schedule=tasks.beat_schedule(settings),
         timezone="UTC",
         enable_utc=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import msgspec
 
@@ -18,7 +18,14 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # The owner's login: `scimhub migrate` and the operator CLI (creates schemas and roles).
     database_url: str = "postgresql://127.0.0.1:5432/scimhub"
+    # The web and worker login: may only become tenant roles and use the app's grants on `public`. Empty:
+    # `default_app_database_url(database_url)`, a role `scimhub migrate` creates (see `tenancy.roles`).
+    app_database_url: str = ""
+    # "transaction" when `app_database_url` points at a transaction-mode pooler (PgBouncer
+    # pool_mode=transaction): no statement is prepared for longer than one message sequence.
+    app_database_pool_mode: str = "session"
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str = "http://127.0.0.1:8000"
     smtp_url: str = ""
@@ -47,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 VARIABLES = {  # each setting and the environment variable it is read from
     "database_url": "SCIMHUB_DATABASE_URL",
+    "app_database_url": "SCIMHUB_APP_DATABASE_URL",
+    "app_database_pool_mode": "SCIMHUB_APP_DATABASE_POOL_MODE",
     "redis_url": "SCIMHUB_REDIS_URL",
     "public_url": "SCIMHUB_PUBLIC_URL",
     "smtp_url": "SCIMHUB_SMTP_URL",
@@ -70,6 +79,95 @@ def _check_url(var: str, value: str, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
         raise SettingsError(f"{var} must be a {'/'.join(schemes)} URL with a host, got {value!r}")
+
+
+class RedisTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """Where Redis is, as SCIMHUB_REDIS_URL says (`parse_redis_url`); `scimhub.redis_clients` connects to it.
+
+    - `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS; redis-py's `ssl_*` query parameters
+      such as `ssl_ca_certs=/path` or `ssl_cert_reqs=none` pass through; certificates are checked by default);
+    - Sentinel, in Celery's form: `sentinel://[[user]:password@]host:26379[/db];sentinel://host2:26379;...`
+      plus `?master_name=NAME` (required) and optionally `sentinel_password=...` (for the sentinels
+      themselves; the URL's password is the master's).
+    """
+
+    url: str  # as given
+    sentinels: tuple[tuple[str, int], ...] = ()  # empty: a direct connection to `url`
+    master_name: str = ""
+    sentinel_password: str | None = None
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    tls: bool = False
+
+
+def parse_redis_url(url: str, var: str = "SCIMHUB_REDIS_URL") -> RedisTarget:
+    """Raise SettingsError (naming `var`) for anything but the forms `RedisTarget` lists."""
+    parts = [p for p in url.split(";") if p.strip()]
+    if not parts:
+        raise SettingsError(f"{var} is empty")
+    first = urlsplit(parts[0].strip())
+    if first.scheme in ("redis", "rediss") and len(parts) == 1:
+        if not first.hostname:
+            raise SettingsError(f"{var} must be a redis/rediss URL with a host, got {url!r}")
+        return RedisTarget(
+            url=url,
+            username=unquote(first.username) if first.username else None,
+            password=unquote(first.password) if first.password else None,
+            db=_redis_db(var, first.path),
+            tls=first.scheme == "rediss",
+        )
+    sentinels: list[tuple[str, int]] = []
+    query: dict[str, list[str]] = {}
+    for raw in parts:
+        part = urlsplit(raw.strip())
+        if part.scheme != "sentinel" or not part.hostname:
+            raise SettingsError(
+                f"{var} must be one redis:// or rediss:// URL, or sentinel://host:port URLs separated by ';', "
+                f"got {url!r}"
+            )
+        try:
+            port = part.port or 26379
+        except ValueError:
+            raise SettingsError(f"{var} has a bad port in {raw!r}") from None
+        sentinels.append((part.hostname, port))
+        for key, values in parse_qs(part.query).items():
+            query.setdefault(key, []).extend(values)
+    master = (query.get("master_name") or [""])[0]
+    if not master:
+        raise SettingsError(f"{var} names sentinels but no master: add ?master_name=NAME")
+    return RedisTarget(
+        url=url,
+        sentinels=tuple(sentinels),
+        master_name=master,
+        sentinel_password=next(iter(query.get("sentinel_password", [])), None),
+        username=unquote(first.username) if first.username else None,
+        password=unquote(first.password) if first.password else None,
+        db=_redis_db(var, first.path),
+    )
+
+
+def _redis_db(var: str, path: str) -> int:
+    raw = path.strip("/") or "0"
+    if not raw.isdigit():
+        raise SettingsError(f"{var} must end in a database number (/0, /1, ...), got {path!r}")
+    return int(raw)
+
+
+def default_app_database_url(database_url: str) -> str:
+    """The web/worker login's URL when SCIMHUB_APP_DATABASE_URL is unset: the owner's server and database, no
+    password, as the role `<database>_app`. Roles are cluster-wide and database names unique in a cluster, so
+    the dev and the test database on one server never share it."""
+    parts = urlsplit(database_url)
+    database = parts.path.lstrip("/") or "postgres"
+    role = f"{database}_app"
+    if len(role.encode()) > 63:  # PostgreSQL would truncate the name (NAMEDATALEN)
+        raise SettingsError(
+            f"the database name {database!r} is too long to derive a role: set SCIMHUB_APP_DATABASE_URL"
+        )
+    host = parts.hostname or "127.0.0.1"
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, f"{quote(role, safe='')}@{netloc}", parts.path, parts.query, ""))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -97,7 +195,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raw[field] = value
     settings = msgspec.convert(raw, Settings)
     _check_url("SCIMHUB_DATABASE_URL", settings.database_url, ("postgresql", "postgres"))
-    _check_url("SCIMHUB_REDIS_URL", settings.redis_url, ("redis", "rediss"))
+    if settings.app_database_url:
+        _check_url("SCIMHUB_APP_DATABASE_URL", settings.app_database_url, ("postgresql", "postgres"))
+        if not urlsplit(settings.app_database_url).username:
+            raise SettingsError("SCIMHUB_APP_DATABASE_URL must name its login role (postgresql://ROLE@host/db)")
+    else:
+        settings = msgspec.structs.replace(settings, app_database_url=default_app_database_url(settings.database_url))
+    if settings.app_database_pool_mode not in {"session", "transaction"}:
+        mode = settings.app_database_pool_mode
+        raise SettingsError(f"SCIMHUB_APP_DATABASE_POOL_MODE must be 'session' or 'transaction', got {mode!r}")
+    parse_redis_url(settings.redis_url)
     _check_url("SCIMHUB_PUBLIC_URL", settings.public_url, ("http", "https"))
     if settings.smtp_url:
         _check_url("SCIMHUB_SMTP_URL", settings.smtp_url, ("smtp", "smtps", "smtp+starttls"))

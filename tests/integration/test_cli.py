@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import subprocess
 import uuid
@@ -120,6 +121,12 @@ def test_migrate_is_safe_to_rerun(database: str) -> None:
     assert r.returncode == 0, r.stderr
     assert "public: applied 0" in r.stdout
     assert "migrated:" in r.stdout
+
+
+def test_migrate_refuses_the_owner_as_app_login_with_one_line(database: str) -> None:
+    owner = getpass.getuser()  # the login of a URL that names none (the test database's owner)
+    r = run(database, "migrate", env={"SCIMHUB_APP_DATABASE_URL": f"postgresql://{owner}@127.0.0.1:5432/x"})
+    assert "give the web and workers a login of their own" in one_line_error(r)
 
 
 def test_bad_setting_fails_with_one_line(database: str) -> None:

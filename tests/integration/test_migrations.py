@@ -6,13 +6,14 @@ import asyncpg
 
 from scimhub.tenancy.migrate import Migration, load_migrations, migrate
 from scimhub.tenancy.names import schema_name
+from tests.support.settings import make_settings
 from tests.support.tenants import create_tenant
 
 
 async def test_rerun_applies_nothing(database: str) -> None:
     await create_tenant(database)
     lines: list[str] = []
-    report = await migrate(database, progress=lines.append)
+    report = await migrate(database, app_database_url=make_settings().app_database_url, progress=lines.append)
     assert report.public_applied == 0
     assert report.tenant_applied == 0
     assert report.tenants >= 1
@@ -26,7 +27,9 @@ async def test_new_tenant_migration_reaches_every_existing_tenant(database: str,
         Migration("m9999_test_probe", "CREATE TABLE migration_probe (id int PRIMARY KEY)"),
     ]
     lines: list[str] = []
-    report = await migrate(database, progress=lines.append, tenant_migrations=extra)
+    report = await migrate(
+        database, app_database_url=make_settings().app_database_url, progress=lines.append, tenant_migrations=extra
+    )
     assert report.tenant_applied == report.tenants
     for h in handles:
         schema = schema_name(h.tenant.id)
@@ -46,7 +49,9 @@ async def test_new_tenant_migration_reaches_every_existing_tenant(database: str,
             await admin.fetchval(f"SELECT count(*) FROM {schema}.scimhub_migration WHERE name = 'm9999_test_probe'")
             == 1
         )
-    again = await migrate(database, progress=lines.append, tenant_migrations=extra)
+    again = await migrate(
+        database, app_database_url=make_settings().app_database_url, progress=lines.append, tenant_migrations=extra
+    )
     assert again.tenant_applied == 0
     for h in handles:
         await admin.execute(f"DROP TABLE {schema_name(h.tenant.id)}.migration_probe")

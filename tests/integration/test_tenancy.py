@@ -11,7 +11,7 @@ import pytest
 
 from scimhub.http.services import Services
 from scimhub.tenancy.db import fetch_one
-from scimhub.tenancy.names import app_role_name
+from scimhub.tenancy.roles import login_role
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.support.tenants import TenantHandle, create_tenant
 
@@ -122,12 +122,12 @@ async def test_concurrent_scoped_transactions_never_cross_tenants(services: Serv
             names = [r["display_name"] for r in await conn.fetch("SELECT display_name FROM scim_group")]
         assert len(names) == sum(1 for j in jobs if j is h)
         assert all(name.startswith(h.slug + ":") for name in names)
-    # No pooled connection keeps a tenant's role or search path.
+    # No pooled connection keeps a tenant's role or search path: each is the app login, as it logged in.
     conns = [await pool.acquire() for _ in range(pool.get_size())]
     try:
         for conn in conns:
             row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
-            assert row["who"] == app_role_name(services.db.install_id)
+            assert row["who"] == login_role(services.settings.app_database_url)
             assert row["path"] == "pg_catalog"
     finally:
         for conn in conns:
@@ -141,4 +141,4 @@ async def test_rolled_back_transaction_leaves_no_scope_behind(services: Services
     async with services.db.pool.acquire() as conn:
         row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
     assert row["path"] == "pg_catalog"
-    assert row["who"] == app_role_name(services.db.install_id)
+    assert row["who"] == login_role(services.settings.app_database_url)

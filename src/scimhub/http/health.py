@@ -6,7 +6,6 @@ import asyncio
 import hmac
 from typing import Any
 
-import redis.asyncio as aioredis
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -15,6 +14,7 @@ from scimhub import metrics
 from scimhub.audit.backlog import outbox_backlog
 from scimhub.http.admin_access import provide_services
 from scimhub.http.services import Services
+from scimhub.redis_clients import async_client
 
 _CHECK_SECONDS = 2
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "testclient"})
@@ -26,7 +26,7 @@ async def health() -> dict[str, str]:
 
 
 async def _ping_redis(redis_url: str) -> None:
-    client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    client = async_client(redis_url)
     try:
         await client.ping()
     finally:

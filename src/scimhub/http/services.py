@@ -39,7 +39,9 @@ class Services:
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
-        db = await AppDatabase.open(settings.database_url, size=settings.db_pool_size)
+        db = await AppDatabase.open(
+            settings.app_database_url, size=settings.db_pool_size, pool_mode=settings.app_database_pool_mode
+        )
         celery = make_celery(settings)
         # The recorder calls this from a thread, at most once per nudge interval (never per request).
         recorder = ActivityRecorder(db.pool, db.install_id, lambda ids: tasks.enqueue_drain(celery, ids))

@@ -239,24 +239,29 @@ async def list_page(
 
 
 async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> int:
-    """Insert memberships (existing ones are kept); every id must be a User or Group of this tenant."""
+    """Insert memberships (existing ones are kept); every id must be a User or Group of this tenant, also when
+    another transaction deletes one meanwhile (`invalidValue`)."""
     if not members:
         return 0
     ids = list(members)
-    row = await fetch_one(
-        conn,
-        """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
-                found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
-                                            WHEN g.id IS NOT NULL THEN 'Group' END AS kind
-                          FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
-                ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
-                        SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
-                        ON CONFLICT DO NOTHING RETURNING 1)
-           SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing, (SELECT count(*) FROM ins) AS added
-           FROM found""",
-        gid,
-        ids,
-    )
+    try:
+        row = await fetch_one(
+            conn,
+            """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
+                    found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
+                                                WHEN g.id IS NOT NULL THEN 'Group' END AS kind
+                              FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
+                    ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
+                            SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
+                            ON CONFLICT DO NOTHING RETURNING 1)
+               SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing, (SELECT count(*) FROM ins) AS added
+               FROM found""",
+            gid,
+            ids,
+        )
+    except asyncpg.ForeignKeyViolationError:
+        # A member deleted by a concurrent transaction after this statement's snapshot (tenant migration m0006).
+        raise InvalidValue("cannot add members that are not Users or Groups of this tenant") from None
     missing = row["missing"] or []
     if missing:
         shown = ", ".join(str(m) for m in missing[:5])

@@ -1,12 +1,13 @@
 """Connections to PostgreSQL.
 
 Two kinds:
-- `admin_connection`: the operator's login role as given in SCIMHUB_DATABASE_URL, used by migrations and the
-  CLI to create schemas and roles.
-- `AppDatabase`: the web and worker pool. Every pooled connection switches at connect time to the
-  installation's app role (`SET ROLE`), which owns nothing and holds only the grants listed in the public
-  migration, and its search path is `pg_catalog` alone: a query that escapes `tenant_transaction` finds no
-  tenant table and cannot read another schema.
+- `admin_connection`: the owner's login as given in SCIMHUB_DATABASE_URL, used by migrations and the CLI to
+  create schemas and roles.
+- `AppDatabase`: the web and worker pool, logged in as the app login of SCIMHUB_APP_DATABASE_URL
+  (`tenancy.roles`): it inherits only the app role's grants on `public`, its search path is `pg_catalog`, and
+  it reaches a tenant's schema only inside `tenant_transaction`. A pooled connection carries no session
+  state at all (no `SET`, no role, nothing prepared in "transaction" pool mode), so the pool may sit behind
+  PgBouncer in transaction mode: whatever server connection a transaction lands on, it starts as the login.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
-
-from scimhub.tenancy.names import app_role_name
 
 # What a query function takes: a connection of its own (`admin_connect`: the CLI, migrations) or one the pool
 # lends (`AppDatabase.pool.acquire()`, `tenant_transaction`). asyncpg's stubs type the two apart.
@@ -40,8 +39,10 @@ class DatabaseNotMigrated(RuntimeError):
     """The database has no installation record yet: run `scimhub migrate`."""
 
 
-async def admin_connect(database_url: str, *, database: str | None = None) -> asyncpg.Connection:
-    kwargs: dict[str, Any] = {}
+async def admin_connect(
+    database_url: str, *, database: str | None = None, statement_cache_size: int = 100
+) -> asyncpg.Connection:
+    kwargs: dict[str, Any] = {"statement_cache_size": statement_cache_size}
     if database:
         kwargs["database"] = database
     conn: asyncpg.Connection = await asyncpg.connect(database_url, timeout=10, **kwargs)
@@ -115,28 +116,28 @@ class AppDatabase:
         self.install_id = install_id
 
     @classmethod
-    async def open(cls, database_url: str, *, size: int = 8) -> AppDatabase:
-        probe = await admin_connect(database_url)
+    async def open(cls, app_database_url: str, *, size: int = 8, pool_mode: str = "session") -> AppDatabase:
+        """The pool of the app login. `pool_mode="transaction"` (PgBouncer pool_mode=transaction): asyncpg
+        keeps no prepared statement (statement_cache_size=0: each statement is parsed in the message sequence
+        that runs it), since the next transaction may land on another server connection, or another client's
+        statements on this one."""
+        probe = await admin_connect(app_database_url, statement_cache_size=0)
         try:
             install_id = await read_install_id(probe)
         finally:
             await probe.close()
-        role = app_role_name(install_id)
-
-        async def init(conn: asyncpg.Connection) -> None:
-            await conn.execute(f'SET ROLE "{role}"')
-            await set_json_codec(conn)
-
         pool = await asyncpg.create_pool(
-            database_url,
+            app_database_url,
             min_size=1,
             max_size=size,
-            init=init,
+            init=set_json_codec,
             reset=_reset,
             timeout=10,
             command_timeout=30,
             max_inactive_connection_lifetime=120,
-            server_settings={"search_path": "pg_catalog", "application_name": "scimhub"},
+            statement_cache_size=0 if pool_mode == "transaction" else 100,
+            # Startup parameters only: PgBouncer refuses unknown ones (the search path is the login's default).
+            server_settings={"application_name": "scimhub"},
         )
         return cls(pool, install_id)
 

@@ -1,4 +1,5 @@
-"""The migration runner: the public schema first, then every tenant schema, each recorded where it applies.
+"""The migration runner: the public schema first, the app role and login (`tenancy.roles`), then every tenant
+schema, each recorded where it applies.
 
 Safe to rerun: a schema records the migrations it has (`scimhub_migration` inside it), and a run applies only
 the missing ones, each in its own transaction. A session-level advisory lock keeps two runners (two
@@ -17,7 +18,7 @@ import asyncpg
 
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection, admin_connect, database_name, read_install_id, with_database
-from scimhub.tenancy.names import app_role_name
+from scimhub.tenancy.roles import ensure_app_login, ensure_app_role
 
 _LOCK_KEY = 0x5C1A_B000
 
@@ -82,41 +83,6 @@ async def _apply_public(conn: Connection, migrations: Sequence[Migration]) -> in
     return applied
 
 
-async def ensure_app_role(conn: Connection, install_id: str) -> str:
-    """The installation's app role: no login, owns nothing, reaches tenant data only via SET ROLE."""
-    role = app_role_name(install_id)
-    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-    if not exists:
-        await conn.execute(f'CREATE ROLE "{role}" NOLOGIN NOINHERIT')
-    # The login role of SCIMHUB_DATABASE_URL must be able to SET ROLE to it.
-    is_super = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-    if not is_super:
-        await conn.execute(f'GRANT "{role}" TO CURRENT_USER')
-    await conn.execute(
-        f"""
-        GRANT USAGE ON SCHEMA public TO "{role}";
-        GRANT SELECT ON public.tenant, public.tenant_token TO "{role}";
-        GRANT UPDATE (last_used_at) ON public.tenant_token TO "{role}";
-        """
-    )
-    # The admin hub: a tenant's administrators switch its connector, rotate its token and edit its
-    # notification settings; every hub query is bound to the signed-in administrator's tenant.
-    if await conn.fetchval("SELECT to_regclass('public.admin_user') IS NOT NULL"):
-        await conn.execute(
-            f"""
-            GRANT UPDATE (status, notify_emails, notify_enabled, digest_window_minutes, updated_at)
-                ON public.tenant TO "{role}";
-            GRANT INSERT, UPDATE (expires_at, revoked_at) ON public.tenant_token TO "{role}";
-            GRANT USAGE ON SEQUENCE public.tenant_token_id_seq TO "{role}";
-            GRANT SELECT, INSERT, UPDATE, DELETE ON public.admin_user, public.admin_session, public.admin_signin,
-                public.admin_api_key TO "{role}";
-            GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq
-                TO "{role}";
-            """
-        )
-    return role
-
-
 async def apply_tenant_migrations(conn: Connection, schema: str, role: str, migrations: Sequence[Migration]) -> int:
     """Apply what `schema` misses, as its role, with the schema as search path. Returns how many."""
     applied = 0
@@ -136,6 +102,7 @@ async def apply_tenant_migrations(conn: Connection, schema: str, role: str, migr
 async def migrate(
     database_url: str,
     *,
+    app_database_url: str,
     progress: Callable[[str], None] = print,
     tenant_migrations: Sequence[Migration] | None = None,
 ) -> MigrateReport:
@@ -152,6 +119,8 @@ async def migrate(
         progress(f"public: applied {report.public_applied}")
         install_id = await read_install_id(conn)
         await ensure_app_role(conn, install_id)
+        login = await ensure_app_login(conn, install_id, app_database_url)
+        progress(f"app login: {login}")
         found = await directory.tenants_by_id(conn, install_id, None)
         report.tenants = len(found)
         for i, t in enumerate(found, 1):

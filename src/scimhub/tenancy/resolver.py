@@ -14,17 +14,14 @@ import asyncpg
 
 from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.tokens import digests_equal, token_digest
+from scimhub.tenancy.tokens import token_digest
 
+# The app login may not read `tenant_token.digest`: `scimhub_use_tenant_token` (public migration m0003) returns
+# the one token row with this digest and records its use (at most once a minute), in the same round trip.
 _LOOKUP = f"""
-SELECT k.id AS token_id, k.digest, k.expires_at, k.revoked_at, k.last_used_at, {TENANT_COLUMNS}
-FROM public.tenant_token k JOIN public.tenant t ON t.id = k.tenant_id
-WHERE k.digest = $1
+SELECT k.expires_at, k.revoked_at, {TENANT_COLUMNS}
+FROM public.scimhub_use_tenant_token($1) k JOIN public.tenant t ON t.id = k.tenant_id
 """  # noqa: S608 - a fixed column list, the digest is a bind parameter
-_TOUCH = """
-UPDATE public.tenant_token SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-"""
 _MAX_ENTRIES = 10_000
 
 
@@ -58,14 +55,9 @@ class TokenResolver:
     async def _lookup(self, digest: bytes) -> Tenant | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(_LOOKUP, digest)
-            if row is None or not digests_equal(bytes(row["digest"]), digest):
-                return None
-            if row["revoked_at"] is not None:
-                return None
-            expires = row["expires_at"]
-            if expires is not None and expires <= dt.datetime.now(dt.UTC):
-                return None
-            last = row["last_used_at"]
-            if last is None or last < dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1):
-                await conn.execute(_TOUCH, row["token_id"])
+        if row is None or row["revoked_at"] is not None:
+            return None
+        expires = row["expires_at"]
+        if expires is not None and expires <= dt.datetime.now(dt.UTC):
+            return None
         return tenant_from_row(self._install_id, row)

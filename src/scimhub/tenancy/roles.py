@@ -1,0 +1,142 @@
+"""The database roles of an installation and what each may do (least privilege, #11 item 6).
+
+- the **owner** (SCIMHUB_DATABASE_URL's login): owns `public` and creates tenant schemas and roles; only
+  `scimhub migrate` and the operator CLI use it.
+- the **app role** `sh<install>_app` (NOLOGIN NOINHERIT): holds exactly the grants on `public` that the web
+  and the workers need (`ensure_app_grants`), and is a member of every tenant role, without inheriting
+  their rights.
+- the **app login** (SCIMHUB_APP_DATABASE_URL's role, by default `<database>_app`): LOGIN, no superuser,
+  no CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, owns nothing, member of the app role only. It inherits
+  the app role's grants on `public` and nothing of any tenant; it reaches a tenant's schema only inside
+  `tenant_transaction` (`SET LOCAL ROLE` of that tenant's role). Its search path defaults to `pg_catalog`
+  in this database, so a query outside a tenant transaction finds no tenant table.
+- one NOLOGIN **tenant role** `sh<install>_t<id>` per tenant, owner of the tenant's schema.
+
+So `RESET ROLE`, `SET ROLE NONE`, `RESET ALL` or `DISCARD ALL` land on the app login, which can read no tenant
+schema and no digest column; `SET SESSION AUTHORIZATION` needs a superuser. A whole `SET ROLE <tenant role>`
+statement does reach that tenant: one login serves every tenant from one pool and PostgreSQL has no one-way
+role switch. The app never sends statement text taken from input (bind parameters only), and the one
+statement that sets a role (`names.scope_sql`) is built from derived names.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from scimhub.tenancy.db import Connection
+from scimhub.tenancy.names import app_role_name
+
+
+class RoleError(RuntimeError):
+    """The app login cannot be used as it is (too powerful, or the owner itself); the message says why."""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def login_role(app_database_url: str) -> str:
+    """The role named in the app login's URL."""
+    user = urlsplit(app_database_url).username
+    if not user:
+        raise RoleError("the app database URL names no login role")
+    return unquote(user)
+
+
+# What the web and the workers do on `public`, and nothing more:
+# - SCIM: find the tenant of a token (`scimhub_use_tenant_token`; the digest column itself is not readable);
+# - the hub and the admin API: switch the connector, edit notification settings, list/issue/expire/revoke
+#   tokens, administrators and their sign-ins, hub sessions and admin API keys (found by digest through
+#   the functions of public migration m0003, never by reading digests);
+# - workers: tenants and their settings (drain, purge, digests), expired hub sessions (purge).
+_APP_GRANTS = """
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT ON public.scimhub_installation TO {role};
+GRANT SELECT ON public.tenant TO {role};
+GRANT UPDATE (status, notify_emails, notify_enabled, digest_window_minutes, updated_at) ON public.tenant TO {role};
+GRANT SELECT (id, tenant_id, hint, created_at, last_used_at, expires_at, revoked_at) ON public.tenant_token
+    TO {role};
+GRANT INSERT (tenant_id, digest, hint) ON public.tenant_token TO {role};
+GRANT UPDATE (expires_at, revoked_at) ON public.tenant_token TO {role};
+GRANT USAGE ON SEQUENCE public.tenant_token_id_seq TO {role};
+GRANT SELECT, INSERT ON public.admin_user TO {role};
+GRANT UPDATE (password_hash, must_change_password, last_login_at) ON public.admin_user TO {role};
+GRANT SELECT, INSERT ON public.admin_signin TO {role};
+GRANT SELECT (admin_id, tenant_id, created_at, expires_at) ON public.admin_session TO {role};
+GRANT INSERT, DELETE ON public.admin_session TO {role};
+GRANT SELECT (id, tenant_id, hint, label, created_at, last_used_at, revoked_at) ON public.admin_api_key TO {role};
+GRANT INSERT (tenant_id, digest, hint, label) ON public.admin_api_key TO {role};
+GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq
+    TO {role};
+GRANT EXECUTE ON FUNCTION public.scimhub_use_tenant_token(bytea), public.scimhub_find_admin_session(bytea),
+    public.scimhub_end_admin_session(bytea), public.scimhub_use_admin_api_key(bytea) TO {role};
+"""
+
+# Grants an earlier version gave the app role and this one does not (rerunning `migrate` takes them back).
+_REVOKED = """
+REVOKE SELECT, UPDATE ON public.tenant_token FROM {role};
+REVOKE SELECT, UPDATE ON public.admin_session, public.admin_api_key FROM {role};
+REVOKE UPDATE, DELETE ON public.admin_signin FROM {role};
+REVOKE UPDATE, DELETE ON public.admin_user FROM {role};
+"""
+
+
+async def ensure_app_role(conn: Connection, install_id: str) -> str:
+    """The installation's app role with exactly `_APP_GRANTS` (idempotent). Returns its name."""
+    role = app_role_name(install_id)
+    if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+        await conn.execute(f"CREATE ROLE {quote_ident(role)} NOLOGIN NOINHERIT")
+    async with conn.transaction():
+        # Table-level REVOKE also removes column grants; the grants below then restore exactly what is listed.
+        await conn.execute(_REVOKED.format(role=quote_ident(role)))
+        await conn.execute(_APP_GRANTS.format(role=quote_ident(role)))
+    return role
+
+
+async def ensure_app_login(conn: Connection, install_id: str, app_database_url: str) -> str:
+    """Create the app login if it is missing (with the URL's password, if any), make it a member of the app
+    role and give it `pg_catalog` as search path in this database. Raises RoleError for a login that would
+    weaken isolation: a superuser, one with CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, the owner or a
+    member of it, or one that owns anything here."""
+    login = login_role(app_database_url)
+    app = app_role_name(install_id)
+    owner = await conn.fetchval("SELECT current_user")
+    if login == owner:
+        raise RoleError(
+            f"SCIMHUB_APP_DATABASE_URL logs in as {login!r}, the owner of SCIMHUB_DATABASE_URL: "
+            "give the web and workers a login of their own"
+        )
+    row = await conn.fetchrow(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = $1",
+        login,
+    )
+    if row is None:
+        password = urlsplit(app_database_url).password
+        clause = ""
+        if password:
+            clause = " PASSWORD " + str(await conn.fetchval("SELECT quote_literal($1)", unquote(password)))
+        await conn.execute(
+            f"CREATE ROLE {quote_ident(login)} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"NOBYPASSRLS{clause}"
+        )
+    else:
+        attributes = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS")
+        powers = [name for name, on in zip(attributes, row, strict=True) if on]
+        if powers:
+            raise RoleError(f"the app login {login!r} has {', '.join(powers)}: it may only become tenant roles")
+        if await conn.fetchval("SELECT pg_has_role($1, current_user, 'MEMBER')", login):
+            raise RoleError(f"the app login {login!r} is a member of the owner {owner!r}")
+        owns = await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM pg_class WHERE relowner = $1::regrole)
+                   OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspowner = $1::regrole)
+                   OR EXISTS (SELECT 1 FROM pg_proc WHERE proowner = $1::regrole)""",
+            login,
+        )
+        if owns:
+            raise RoleError(f"the app login {login!r} owns objects in this database: it must own nothing")
+    database = await conn.fetchval("SELECT current_database()")
+    await conn.execute(f"GRANT {quote_ident(app)} TO {quote_ident(login)}")
+    await conn.execute(
+        f"ALTER ROLE {quote_ident(login)} IN DATABASE {quote_ident(database)} SET search_path = pg_catalog"
+    )
+    return login
