@@ -3,8 +3,10 @@
 # on) against a fresh bench database with a few tenants, then ../shared/bench/compare.sh drives the Entra mix
 # against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
 # Then ops/bench_pipeline.py (run as `python -m ops.bench_pipeline` from the repository root) measures the
-# activity pipeline (outbox cost, lag, backlog, drain rate).
-# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64).
+# activity pipeline (outbox cost, lag, backlog, drain rate), and ops/bench_attacks.py what attacks on one
+# tenant cost another (issue #11).
+# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
+# ATTACK_DURATION (10).
 set -euo pipefail
 NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
@@ -26,3 +28,6 @@ WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 "$VENV/bin/python" -m ops.bench_pipeline --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${PIPELINE_CONCURRENCY:-64}" \
   --loader-python "${SCIMHUB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scimhub-bench/venv}/bin/python"
+# Part 3: tenant B's latency while tenant A or a stranger attacks (slow filters, sign-in flood, junk paths,
+# random tokens), from a web process of its own; issue #11's goals printed beside the figures.
+"$VENV/bin/python" -m ops.bench_attacks --run-dir "$RUN_DIR/attacks" --duration "${ATTACK_DURATION:-10}"
