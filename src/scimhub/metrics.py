@@ -44,6 +44,21 @@ ACTIVITY_BUFFERED = Gauge("scimhub_activity_buffered", "read events buffered in 
 ACTIVITY_DROPPED = Gauge(
     "scimhub_activity_dropped_total", "read events dropped by this process's full buffer", registry=REGISTRY
 )
+# Events PostgreSQL refused as they were (audit.quarantine): kept in the tenant's activity_quarantine, and of
+# those the ones logged in sanitised form. stage "flush": this web process's buffer; "drain": all workers;
+# "request" (sanitised only): events of this process whose fields were cleaned or cut where they were built.
+ACTIVITY_QUARANTINED = Gauge(
+    "scimhub_activity_quarantined_total",
+    "activity events refused by PostgreSQL as they were, kept in activity_quarantine",
+    ["stage"],
+    registry=REGISTRY,
+)
+ACTIVITY_SANITISED = Gauge(
+    "scimhub_activity_sanitised_total",
+    "refused activity events written to the activity log in sanitised form",
+    ["stage"],
+    registry=REGISTRY,
+)
 WORKER = Gauge("scimhub_worker_counter", "counters kept by the Celery workers", ["name"], registry=REGISTRY)
 ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the last drained batch", registry=REGISTRY)
 
@@ -71,6 +86,8 @@ async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRec
     OUTBOX_BACKLOG.set(float(await outbox_backlog(pool)))
     ACTIVITY_BUFFERED.set(float(recorder.buffered))
     ACTIVITY_DROPPED.set(float(recorder.dropped))
+    ACTIVITY_QUARANTINED.labels("flush").set(float(recorder.quarantined))
+    ACTIVITY_SANITISED.labels("flush").set(float(recorder.sanitised))
     client = aioredis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:
         keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=100)]
@@ -81,6 +98,10 @@ async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRec
                 continue
             if name == "activity_lag_seconds":
                 ACTIVITY_LAG.set(float(value))
+            elif name == "activity_quarantined_drain":
+                ACTIVITY_QUARANTINED.labels("drain").set(float(value))
+            elif name == "activity_sanitised_drain":
+                ACTIVITY_SANITISED.labels("drain").set(float(value))
             else:
                 WORKER.labels(name).set(float(value))
     except Exception as exc:  # noqa: BLE001 - a down Redis must not break the scrape

@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from scimhub import metrics
 from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body
+from scimhub.audit.sanitise import bounded
 from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
@@ -76,8 +77,10 @@ class RequestInfo:
         self.body = b""
 
     def event(self, **fields: Any) -> ActivityEvent:
+        """The request's event; every field taken from the request (path, ids, user agent, target, request id,
+        error detail, bodies) cleaned and cut to `audit.sanitise.LIMITS`, so PostgreSQL takes it."""
         status = fields["status"]
-        return ActivityEvent(
+        event = ActivityEvent(
             event_id=new_event_id(),
             received_at=self.received_at,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
@@ -90,6 +93,9 @@ class RequestInfo:
             notify=counts_toward_digest(status, self.method),
             **fields,
         )
+        if bounded(event):
+            metrics.ACTIVITY_SANITISED.labels("request").inc()
+        return event
 
 
 def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -> ActivityEvent:
