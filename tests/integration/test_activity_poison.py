@@ -98,7 +98,8 @@ def test_bounded_cuts_every_request_field_to_its_limit() -> None:
 )
 def test_sanitise_makes_an_event_of_anything(raw: bytes) -> None:
     clean = json.loads(sanitise(raw))
-    assert uuid.UUID(clean["event_id"]) and dt.datetime.fromisoformat(clean["received_at"])
+    uuid.UUID(clean["event_id"])  # raises unless valid
+    dt.datetime.fromisoformat(clean["received_at"])
     assert isinstance(clean["status"], int) and 0 <= clean["status"] <= 999 and clean["repeat"] >= 1
     assert clean["method"] and clean["path"] and clean["operation"] and clean["outcome"]
     assert "\x00" not in json.dumps(clean) and isinstance(clean["notify"], bool)
