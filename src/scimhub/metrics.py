@@ -64,18 +64,32 @@ ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the 
 
 
 _children: dict[tuple[str, ...], Any] = {}
+# Label values are bounded here whatever a caller passes: methods outside this set are "OTHER", statuses
+# outside 100-599 "other", and past MAX_SERIES label sets (routes are templates, tenants slugs of tenants that
+# authenticated) any new one is folded into "{other}", so a client can never grow the registry (issue #11:
+# 2,000 junk paths had grown /metrics from 15 KB to 11.9 MB).
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_SERIES = 5_000
 
 
 def _child(metric: Any, *labels: str) -> Any:
     key = (metric._name, *labels)
     child = _children.get(key)
     if child is None:
+        if len(_children) >= MAX_SERIES:
+            labels = tuple("{other}" for _ in labels)
+            key = (metric._name, *labels)
+            child = _children.get(key)
+            if child is not None:
+                return child
         child = _children[key] = metric.labels(*labels)
     return child
 
 
 def observe(route: str, method: str, status: int, seconds: float, tenant: str | None) -> None:
-    _child(REQUESTS, route, method, str(status)).inc()
+    method = method if method in METHODS else "OTHER"
+    code = str(status) if 100 <= status <= 599 else "other"
+    _child(REQUESTS, route, method, code).inc()
     _child(LATENCY, route, method).observe(seconds)
     if tenant:
         _child(TENANT_REQUESTS, tenant).inc()

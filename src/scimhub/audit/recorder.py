@@ -8,8 +8,9 @@ Guarantees (also in the README):
   transaction, so the outbox detour would only cost an insert and a delete each). A process killed in between
   loses at most those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events,
   then drops the oldest (counted in the metrics);
-- authentication failures are counted per tenant URL and written as one event per flush, so a flood of bad
-  tokens cannot flood a tenant's log;
+- authentication failures are counted per tenant URL, and requests refused by a tenant's rate limit per
+  tenant, each written as one event per flush (its `repeat` the count), so a flood of bad tokens or of
+  requests over the limit cannot flood a tenant's log;
 - one bad event never delays another, and one tenant never delays another: each tenant's events are written
   in their own transactions; an event PostgreSQL refuses for its content is set aside by `audit.quarantine`
   (sanitised entry in the log, the original in the tenant's `activity_quarantine`, counted in `quarantined`
@@ -48,6 +49,9 @@ log = logging.getLogger("scimhub.audit")
 
 
 _CHUNK = 1000  # events per statement (and per transaction)
+# How long a flush waits for a tenant's connection (its share of the pool may be taken by its own slow
+# requests): then that tenant backs off and the others are flushed, instead of all waiting behind it.
+_ACQUIRE_TIMEOUT = 0.25
 _MAX_BACKOFF = 30.0
 
 
@@ -89,6 +93,7 @@ class ActivityRecorder:
         self.max_buffer = max_buffer
         self._pending: dict[int, _Pending] = {}
         self._auth_failures: dict[str, tuple[int, ActivityEvent]] = {}
+        self._rate_limited: dict[int, tuple[Tenant, int, ActivityEvent]] = {}
         self._written: set[int] = set()
         self._count = 0
         self._wake = asyncio.Event()
@@ -135,6 +140,11 @@ class ActivityRecorder:
         self._auth_failures[slug] = (count + 1, first)
         if len(self._auth_failures) > 10_000:  # unknown slugs from a scanner: forget them
             self._auth_failures.clear()
+
+    def rate_limited(self, tenant: Tenant, event: ActivityEvent) -> None:
+        """A request refused by the tenant's rate limit: counted, one event per flush."""
+        _, count, first = self._rate_limited.get(tenant.id, (tenant, 0, event))
+        self._rate_limited[tenant.id] = (tenant, count + 1, first)
 
     def _drop_oldest(self) -> None:
         biggest = max(self._pending.values(), key=lambda p: len(p.events))
@@ -191,8 +201,14 @@ class ActivityRecorder:
         pending, self._pending = self._pending, {}
         self._count = 0
         auth, self._auth_failures = self._auth_failures, {}
+        limited, self._rate_limited = self._rate_limited, {}
         now = time.monotonic()
         failed: list[tuple[str, BaseException]] = []
+        for tenant, count, first in limited.values():
+            first.repeat = count
+            if count > 1:
+                first.error_detail = f"{count} requests over the tenant's rate limit"
+            pending.setdefault(tenant.id, _Pending(tenant)).events.append(encode_event(first))
         try:
             if auth:
                 failed.extend(await self._add_auth_failures(auth, pending))
@@ -225,12 +241,12 @@ class ActivityRecorder:
         while item.events:
             chunk = item.events[:_CHUNK]
             try:
-                async with tenant_transaction(self._pool, item.tenant) as conn:
+                async with tenant_transaction(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
                     await log_encoded(conn, chunk)
             except Exception as exc:
                 if not refused_by_data(exc):
                     raise
-                async with tenant_transaction(self._pool, item.tenant) as conn:
+                async with tenant_transaction(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
                     refused = await isolate(conn, chunk, log_encoded)
                     done = await quarantine(conn, refused, stage="flush", log=log_encoded)
                 self.quarantined += done.quarantined
@@ -259,10 +275,7 @@ class ActivityRecorder:
                     f"{count} requests with a missing, wrong, revoked or expired token, or while "
                     "the connector was switched off"
                 )
-            item = pending.get(tenant.id)
-            if item is None:
-                item = pending[tenant.id] = _Pending(tenant)
-            item.events.append(encode_event(first))
+            pending.setdefault(tenant.id, _Pending(tenant)).events.append(encode_event(first))
         return []
 
     def _maybe_nudge(self) -> None:

@@ -22,7 +22,7 @@ from scimhub.audit.sanitise import bounded
 from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
-from scimhub.scim.errors import ScimError
+from scimhub.scim.errors import ScimError, TryLater
 from scimhub.tenancy.model import Tenant
 
 if TYPE_CHECKING:
@@ -55,6 +55,33 @@ def _target_from_body(raw: bytes, resource: str | None) -> str | None:
             if key.lower() in {"username", "displayname"} and isinstance(value, str):
                 return value[:256]
     return None
+
+
+# The endpoints' RFC spellings by their lower-case path segment (RFC 7644 §3.2, §3.4.3; dialect aliases).
+_ENDPOINTS = {
+    "users": "Users",
+    "groups": "Groups",
+    "schemas": "Schemas",
+    "resourcetypes": "ResourceTypes",
+    "serviceproviderconfig": "ServiceProviderConfig",
+    "serviceconfiguration": "ServiceProviderConfig",
+    ".search": ".search",
+}
+
+
+def route_template(params: dict[str, Any]) -> str:
+    """The SCIM route a request took, from a fixed set whatever the client sent: a segment that names no
+    endpoint is `{unknown}`, an id is `{id}` (metric labels and log lines can never grow from client input)."""
+    route = "/scim/v2/{tenant}"
+    resource = params.get("resource")
+    if resource is None:
+        return route
+    endpoint = _ENDPOINTS.get(resource.lower(), "{unknown}")
+    route += "/" + endpoint
+    rid = params.get("rid")
+    if rid is not None:
+        route += "/.search" if rid == ".search" and endpoint in ("Users", "Groups") else "/{id}"
+    return route
 
 
 class RequestInfo:
@@ -168,11 +195,7 @@ class ActivityMiddleware(ASGIMiddleware):
             self._observe(scope, state, info, int(response["status"]))
 
     def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
-        params = scope.get("path_params", {})
-        resource = params.get("resource")
-        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
-        canonical = f"{resource_type}s" if resource_type else resource or ""  # the endpoint's RFC spelling
-        route = "/scim/v2/{tenant}" + (f"/{canonical}" if canonical else "") + ("/{id}" if params.get("rid") else "")
+        route = route_template(scope.get("path_params", {}))
         seconds = time.perf_counter() - info.started
         tenant = state.get("tenant")
         slug = tenant.slug if tenant is not None else None
@@ -222,6 +245,17 @@ class ActivityMiddleware(ASGIMiddleware):
             return
         error = error or state.get("error")
         resource = params.get("resource")
+        if status == 429 and isinstance(error, TryLater):  # over the tenant's rate limit: counted per flush
+            recorder.rate_limited(
+                tenant,
+                info.event(
+                    operation=Operation.RATE_LIMITED,
+                    status=429,
+                    error_type="rate limited",
+                    error_detail=error.detail,
+                ),
+            )
+            return
         resource_type = _RESOURCE_TYPES.get((resource or "").lower())
         rid = params.get("rid")
         event = info.event(

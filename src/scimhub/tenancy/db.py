@@ -20,6 +20,7 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.names import app_role_name
 
 # What a query function takes: a connection of its own (`admin_connect`: the CLI, migrations) or one the pool
@@ -115,7 +116,18 @@ class AppDatabase:
         self.install_id = install_id
 
     @classmethod
-    async def open(cls, database_url: str, *, size: int = 8) -> AppDatabase:
+    async def open(
+        cls,
+        database_url: str,
+        *,
+        size: int = 8,
+        tenant_share: int | None = None,
+        acquire_timeout: float = 5.0,
+        statement_timeout: float | None = None,
+    ) -> AppDatabase:
+        """The pool. With `tenant_share` (the web process) it is a `tenancy.fairness.FairPool`: a tenant holds at
+        most that many connections at once, waits at most `acquire_timeout` seconds for one, and its
+        statements stop after `statement_timeout` seconds."""
         probe = await admin_connect(database_url)
         try:
             install_id = await read_install_id(probe)
@@ -127,17 +139,31 @@ class AppDatabase:
             await conn.execute(f'SET ROLE "{role}"')
             await set_json_codec(conn)
 
-        pool = await asyncpg.create_pool(
-            database_url,
-            min_size=1,
-            max_size=size,
-            init=init,
-            reset=_reset,
-            timeout=10,
-            command_timeout=30,
-            max_inactive_connection_lifetime=120,
-            server_settings={"search_path": "pg_catalog", "application_name": "scimhub"},
-        )
+        options: dict[str, Any] = {
+            "min_size": 1,
+            "max_size": size,
+            "init": init,
+            "reset": _reset,
+            "timeout": 10,
+            "command_timeout": 30,
+            "max_inactive_connection_lifetime": 120,
+            "server_settings": {"search_path": "pg_catalog", "application_name": "scimhub"},
+        }
+        if tenant_share is None:
+            pool = await asyncpg.create_pool(database_url, **options)
+        else:
+            # asyncpg.create_pool builds its Pool with these defaults; FairPool is that Pool plus the shares.
+            pool = await FairPool(
+                database_url,
+                connection_class=asyncpg.Connection,
+                record_class=asyncpg.Record,
+                max_queries=50_000,
+                loop=None,
+                per_tenant=tenant_share,
+                acquire_timeout=acquire_timeout,
+                statement_timeout=statement_timeout,
+                **options,
+            )
         return cls(pool, install_id)
 
     async def close(self) -> None:
