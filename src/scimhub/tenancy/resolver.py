@@ -28,6 +28,7 @@ import datetime as dt
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import asyncpg
 
@@ -88,6 +89,7 @@ class TokenResolver:
         ttl: float = 2.0,
         per_second: int = 100,
         per_client: int = 5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._install_id = install_id
@@ -96,7 +98,8 @@ class TokenResolver:
         self._misses: OrderedDict[bytes, float] = OrderedDict()
         self._known: set[bytes] = set()  # digests seen valid at some time: looked up outside the budget
         self._per_client = per_client
-        self._everyone = _Bucket(per_second, time.monotonic())
+        self._clock = clock  # monotonic seconds; tests drive it
+        self._everyone = _Bucket(per_second, clock())
         self._clients: OrderedDict[str, _Bucket] = OrderedDict()
         self._strangers = asyncio.Semaphore(_STRANGER_CONCURRENCY)
         self.lookups = 0  # of unknown digests (tests and the benchmark read it)
@@ -108,7 +111,7 @@ class TokenResolver:
         if not TOKEN_SHAPE.match(token):
             return None
         digest = token_digest(token)
-        now = time.monotonic()
+        now = self._clock()
         hit = self._valid.get(digest)
         if hit is not None and hit[0] > now:
             tenant: Tenant | None = hit[1]
@@ -137,7 +140,7 @@ class TokenResolver:
             if tenant is None:
                 bucket.spend()
                 self._everyone.spend()
-        expires = time.monotonic() + self._ttl
+        expires = self._clock() + self._ttl
         if tenant is None:
             self._valid.pop(digest, None)
             self._misses[digest] = expires
