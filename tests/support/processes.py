@@ -21,7 +21,7 @@ from ops.processes import start_web as start_ops_web
 
 from scimhub import tasks
 from scimhub.queue import make_celery
-from tests.support.settings import REDIS_URL, make_settings
+from tests.support.settings import RATE_LIMIT, REDIS_URL, make_settings
 
 __all__ = ["LiveServer", "RedisProcess", "Stack", "free_port", "start_web", "stop_process"]
 
@@ -30,7 +30,9 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 def start_web(database: str, log: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
     """A real scimhub web process on a free loopback port, publishing to the test Redis unless told otherwise."""
-    return start_ops_web(database, log, {"SCIMHUB_REDIS_URL": REDIS_URL, **(extra_env or {})})
+    return start_ops_web(
+        database, log, {"SCIMHUB_REDIS_URL": REDIS_URL, "SCIMHUB_RATE_LIMIT": RATE_LIMIT, **(extra_env or {})}
+    )
 
 
 class RedisProcess:
@@ -95,6 +97,7 @@ class Stack:
             "SCIMHUB_DATABASE_URL": self.database,
             "SCIMHUB_REDIS_URL": self.redis.url,
             "SCIMHUB_PUBLIC_URL": "http://127.0.0.1",
+            "SCIMHUB_RATE_LIMIT": RATE_LIMIT,
             **self.extra_env,
         }
 
