@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -194,6 +195,10 @@ async def seed(database: str, env: dict[str, str], users_a: int, users_b: int) -
         out = json.loads(cli(env, "tenant", "create", slug, "--json"))
         made.append(Target(slug, out["token"], out["scim_url"]))
     a, b = made
+    # B is a heavy but legitimate tenant: its probe loops faster than the default rate limit allows (a base
+    # commit without `--rate-limit` skips this).
+    with contextlib.suppress(subprocess.CalledProcessError):
+        cli(env, "tenant", "set", b.slug, "--rate-limit", "1000000")
     conn = await admin_connect(database)
     try:
         tid = await conn.fetchval("SELECT id FROM public.tenant WHERE slug = $1", a.slug)

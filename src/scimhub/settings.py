@@ -43,8 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     activity_log: bool = True
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
-    # Fair share (tenancy/fairness.py): connections one tenant may hold at once (0: the pool less a reserve of
-    # a third, 8 of 12), the longest wait for one, and the longest statement; past either timeout a 503.
+    # Fair share (tenancy/fairness.py): connections one tenant may hold at once (0: a third of the pool, 4 of
+    # 12), the longest wait for one, and the longest statement; past either timeout a 503.
     db_tenant_share: int = 0
     db_acquire_timeout_seconds: float = 5.0
     statement_timeout_seconds: float = 10.0

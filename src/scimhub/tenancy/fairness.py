@@ -35,9 +35,12 @@ class Busy(Exception):
 
 
 def default_share(size: int) -> int:
-    """A tenant's share of a pool of `size`: all but a reserve of a third (at least one connection), so with
-    the default web pool of 12 one tenant takes at most 8 and 4 stay for everyone else."""
-    return max(1, size - max(1, size // 3))
+    """A tenant's share of a pool of `size`: a third (at least one connection, and one less than the pool), so
+    with the default web pool of 12 one tenant takes at most 4 and 8 stay for everyone else. A normal Entra
+    cycle needs far less: 25 requests per second of a few milliseconds each keep about 0.1 connection busy.
+    On a 2-core machine the share is also a CPU share: 8 of one tenant's slow filters left the other tenants
+    p99 at 172 ms in `ops/bench_attacks.py`, where 4 leave less room to the flood."""
+    return max(1, min(size - 1, size // 3))
 
 
 class FairPool(asyncpg.Pool):
