@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from scimhub.http.throttle import Throttle
 from tests.support.cli import run
 from tests.support.factories import entra_user, patch_body
 from tests.support.processes import LiveServer, RedisProcess, start_web, stop_process
@@ -186,3 +187,14 @@ async def test_scim_keeps_working_and_limited_while_redis_is_down(
         await wait_until(status, lambda s: s == 200, "the limit counted in Redis again")
     finally:
         stop_process(server.process)
+
+
+async def test_quiet_keys_cost_no_round_trip_and_busy_ones_are_counted_whole() -> None:
+    # Nothing listens on port 1: any round trip shows as a fallback to counting in process.
+    throttle = Throttle("redis://127.0.0.1:1/0")
+    assert [await throttle.hit("scim", "quiet", limit=100, seconds=3600) for _ in range(10)] == [None] * 10
+    assert throttle.fallbacks == 0  # a tenth of the limit: counted locally, no round trip
+    assert await throttle.hit("scim", "quiet", limit=100, seconds=3600) is None
+    assert throttle.fallbacks == 1 and throttle.counting_in_process  # the 11th went out, with the 10 before it
+    allowed = [await throttle.hit("scim", "quiet", limit=100, seconds=3600) for _ in range(90)]
+    assert allowed[:89] == [None] * 89 and allowed[89] is not None and allowed[89] >= 1  # 100 in all, then no

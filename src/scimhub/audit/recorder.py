@@ -132,7 +132,9 @@ class ActivityRecorder:
         self._count += 1
         if self._count > self.max_buffer:
             self._drop_oldest()
-        if self._count >= self.max_batch:
+        # A full batch flushes early, unless its tenant is backing off (its events wait for the back-off;
+        # waking for them would turn every other tenant's batch into one statement per event).
+        if len(pending.events) >= self.max_batch and pending.retry_at <= time.monotonic():
             self._wake.set()
 
     def auth_failure(self, slug: str, event: ActivityEvent) -> None:
