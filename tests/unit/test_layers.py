@@ -26,14 +26,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tenancy": frozenset(),
     # Every Celery task's name, queue, payload and schedule; the Celery app's configuration.
     "tasks": frozenset({"settings"}),
-    "queue": frozenset({"settings", "tasks"}),
+    # The one factory of Redis clients (plain, TLS or Sentinel URLs) for the web's own uses and the broker.
+    "redis_clients": frozenset({"settings"}),
+    "queue": frozenset({"redis_clients", "settings", "tasks"}),
     # Logging and Sentry (which knows that a ScimError is the client's mistake, not a bug).
     "observability": frozenset({"scim", "settings"}),
     # Tenant data: tables and SQL, the filter compiler.
     "store": frozenset({"scim", "tenancy"}),
     # The activity log: its vocabulary, events, outbox, drain, queries.
     "audit": frozenset({"scim", "store", "tenancy"}),
-    "metrics": frozenset({"audit"}),
+    "metrics": frozenset({"audit", "redis_clients"}),
     # Failure digests and their delivery.
     "notify": frozenset({"audit", "metrics", "observability", "settings", "tenancy"}),
     # Tenant administrators: accounts, sessions, API keys.
@@ -50,6 +52,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "observability",
             "provisioning",
             "queue",
+            "redis_clients",
             "scim",
             "settings",
             "tasks",
