@@ -2,7 +2,8 @@
 is unreachable.
 
 A limit is N hits per `seconds` for one key (a tenant's SCIM requests, its test mails), counted in Redis so
-that all web processes share it. When Redis does not answer within `timeout` (down, unreachable, hung), the
+that all web processes share it (the storage comes from `redis_clients.limits_storage`, for every form of
+SCIMHUB_REDIS_URL). When Redis does not answer within `timeout` (down, unreachable, hung), the
 limit is counted in this process instead (`limits`' memory storage) and Redis is tried again after
 `retry_redis_after` seconds: SCIM keeps working while Redis is down, each process then enforcing the limit on
 its own (so with n processes a tenant may get up to n times its limit until Redis is back). What was counted
@@ -21,37 +22,20 @@ import asyncio
 import logging
 import math
 import time
-from urllib.parse import urlsplit
 
 import limits
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+
+from scimhub.redis_clients import limits_storage
 
 log = logging.getLogger("scimhub.http")
 KEY_PREFIX = "scimhub:limits"
 
 
-def limits_storage(redis_url: str, *, timeout: float) -> Storage:
-    """The `limits` storage for SCIMHUB_REDIS_URL: the same server and database, through redis-py's asyncio
-    client (`redis://`, `rediss://` for TLS, `redis+sentinel://`). The one place the URL is translated, so a
-    shared Redis client factory can take over here."""
-    scheme = urlsplit(redis_url).scheme
-    if scheme not in {"redis", "rediss", "redis+sentinel"}:
-        raise ValueError(f"no rate-limit storage for a {scheme!r} URL")
-    storage = limits.storage.storage_from_string(
-        "async+" + redis_url,
-        implementation="redispy",
-        key_prefix=KEY_PREFIX,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-    )
-    assert isinstance(storage, Storage)  # noqa: S101 - an async+ scheme always yields an async storage
-    return storage
-
-
 class Throttle:
     def __init__(self, redis_url: str, *, timeout: float = 0.25, retry_redis_after: float = 5.0) -> None:
-        self._redis = MovingWindowRateLimiter(limits_storage(redis_url, timeout=timeout))
+        self._redis = MovingWindowRateLimiter(limits_storage(redis_url, key_prefix=KEY_PREFIX, timeout=timeout))
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._timeout = timeout
         self._retry_redis_after = retry_redis_after
