@@ -4,11 +4,12 @@
 # against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
 # Then ops/bench_pipeline.py (run as `python -m ops.bench_pipeline` from the repository root) measures the
 # activity pipeline (outbox cost, lag, backlog, drain rate).
-# Last, the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
+# Then the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
 # PgBouncer in transaction mode (ops/pgbouncer.py; PGBOUNCER=0 skips it).
+# Last, ops/bench_attacks.py: what attacks on one tenant cost another (issue #11).
 # Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
 # PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections),
-# PGBOUNCER_REPS (2).
+# PGBOUNCER_REPS (2), ATTACK_DURATION (10).
 set -euo pipefail
 NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
@@ -39,3 +40,6 @@ if [ "${PGBOUNCER:-1}" = 1 ]; then
       --pool-size "${PGBOUNCER_POOL:-12}" -- bash ops/bench_pgbouncer.sh "pgbouncer-$rep" "$tenants" | grep -v '^pgbouncer (transaction mode) on'
   done
 fi
+# Last: tenant B's latency while tenant A or a stranger attacks (slow filters, sign-in flood, junk paths,
+# random tokens), from a web process of its own; issue #11's goals printed beside the figures.
+"$VENV/bin/python" -m ops.bench_attacks --run-dir "$RUN_DIR/attacks" --duration "${ATTACK_DURATION:-10}"

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from scimhub import metrics, tasks
 from scimhub.audit import drain as audit_drain
-from scimhub.tenancy.db import TRANSIENT_ERRORS
+from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
 from workers.runtime import run
+
+
+def _counted(job: Callable[[AppDatabase], Awaitable[audit_drain.DrainResult]]) -> int:
+    """Run a drain and count what it set aside (`metrics.ACTIVITY_QUARANTINED`), also when some tenant failed."""
+    try:
+        result = run(job)
+    except audit_drain.DrainError as exc:
+        _count(exc.result)
+        raise
+    _count(result)
+    return result.moved
+
+
+def _count(result: audit_drain.DrainResult) -> None:
+    if result.quarantined:
+        metrics.bump(settings.redis_url, "activity_quarantined_drain", result.quarantined)
+    if result.sanitised:
+        metrics.bump(settings.redis_url, "activity_sanitised_drain", result.sanitised)
+    if result.lag_seconds is not None:
+        metrics.put(settings.redis_url, "activity_lag_seconds", result.lag_seconds)
 
 
 @app.task(
@@ -16,16 +37,13 @@ from workers.runtime import run
 )
 def drain(**fields: Any) -> int:
     job = tasks.decode(tasks.Drain, fields)
-    result = run(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
-    if result.lag_seconds is not None:
-        metrics.put(settings.redis_url, "activity_lag_seconds", result.lag_seconds)
-    return result.moved
+    return _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
 
 
 @app.task(name=tasks.SWEEP.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)
 def sweep(**fields: Any) -> int:
     job = tasks.decode(tasks.Sweep, fields)
-    return run(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full)).moved
+    return _counted(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full))
 
 
 @app.task(name=tasks.PURGE_ACTIVITY.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

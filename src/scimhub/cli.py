@@ -148,11 +148,19 @@ async def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
     emails = rules.parse_recipients(args.notify_email) if args.notify_email is not None else None
     enabled = None if args.notify is None else args.notify == "on"
-    async with admin_connection(settings.database_url) as conn:
+    rate_limit = rules.parse_rate_limit(args.rate_limit) if args.rate_limit is not None else None
+    async with admin_connection(settings.database_url) as conn, conn.transaction():
         await tenants.set_notifications(
             conn, args.slug, emails=emails, enabled=enabled, window_minutes=args.digest_window
         )
-    print(f"tenant {args.slug}: notification settings saved")
+        if args.rate_limit is not None:
+            await tenants.set_rate_limit(conn, args.slug, rate_limit)
+    saved = "settings saved" if args.rate_limit is not None else "notification settings saved"
+    if args.rate_limit is not None:
+        window = settings.rate_limit_window_seconds
+        shown = f"{rate_limit}" if rate_limit is not None else f"the default ({settings.rate_limit})"
+        saved += f"; rate limit {shown} requests per {window} s"
+    print(f"tenant {args.slug}: {saved}")
     return 0
 
 
@@ -247,8 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="really delete")
     d.add_argument("--dry-run", action="store_true", help="say what would be deleted")
     d.set_defaults(func=cmd_tenant_delete)
-    st = t.add_parser("set", help="change a tenant's notification settings")
+    st = t.add_parser("set", help="change a tenant's notification settings or rate limit")
     st.add_argument("slug")
+    st.add_argument(
+        "--rate-limit",
+        metavar="N",
+        help="SCIM requests per SCIMHUB_RATE_LIMIT_WINDOW_SECONDS (default 1 s) for this tenant, or 'default'",
+    )
     st.add_argument("--notify-email", help="comma-separated recipients (empty string clears)")
     st.add_argument("--notify", choices=["on", "off"])
     st.add_argument("--digest-window", type=int, help="minutes between digests (default 60)")

@@ -44,23 +44,52 @@ ACTIVITY_BUFFERED = Gauge("scimhub_activity_buffered", "read events buffered in 
 ACTIVITY_DROPPED = Gauge(
     "scimhub_activity_dropped_total", "read events dropped by this process's full buffer", registry=REGISTRY
 )
+# Events PostgreSQL refused as they were (audit.quarantine): kept in the tenant's activity_quarantine, and of
+# those the ones logged in sanitised form. stage "flush": this web process's buffer; "drain": all workers;
+# "request" (sanitised only): events of this process whose fields were cleaned or cut where they were built.
+ACTIVITY_QUARANTINED = Gauge(
+    "scimhub_activity_quarantined_total",
+    "activity events refused by PostgreSQL as they were, kept in activity_quarantine",
+    ["stage"],
+    registry=REGISTRY,
+)
+ACTIVITY_SANITISED = Gauge(
+    "scimhub_activity_sanitised_total",
+    "refused activity events written to the activity log in sanitised form",
+    ["stage"],
+    registry=REGISTRY,
+)
 WORKER = Gauge("scimhub_worker_counter", "counters kept by the Celery workers", ["name"], registry=REGISTRY)
 ACTIVITY_LAG = Gauge("scimhub_activity_lag_seconds", "request-to-log lag of the last drained batch", registry=REGISTRY)
 
 
 _children: dict[tuple[str, ...], Any] = {}
+# Label values are bounded here whatever a caller passes: methods outside this set are "OTHER", statuses
+# outside 100-599 "other", and past MAX_SERIES label sets (routes are templates, tenants slugs of tenants that
+# authenticated) any new one is folded into "{other}", so a client can never grow the registry (issue #11:
+# 2,000 junk paths had grown /metrics from 15 KB to 11.9 MB).
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_SERIES = 5_000
 
 
 def _child(metric: Any, *labels: str) -> Any:
     key = (metric._name, *labels)
     child = _children.get(key)
     if child is None:
+        if len(_children) >= MAX_SERIES:
+            labels = tuple("{other}" for _ in labels)
+            key = (metric._name, *labels)
+            child = _children.get(key)
+            if child is not None:
+                return child
         child = _children[key] = metric.labels(*labels)
     return child
 
 
 def observe(route: str, method: str, status: int, seconds: float, tenant: str | None) -> None:
-    _child(REQUESTS, route, method, str(status)).inc()
+    method = method if method in METHODS else "OTHER"
+    code = str(status) if 100 <= status <= 599 else "other"
+    _child(REQUESTS, route, method, code).inc()
     _child(LATENCY, route, method).observe(seconds)
     if tenant:
         _child(TENANT_REQUESTS, tenant).inc()
@@ -71,6 +100,8 @@ async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRec
     OUTBOX_BACKLOG.set(float(await outbox_backlog(pool)))
     ACTIVITY_BUFFERED.set(float(recorder.buffered))
     ACTIVITY_DROPPED.set(float(recorder.dropped))
+    ACTIVITY_QUARANTINED.labels("flush").set(float(recorder.quarantined))
+    ACTIVITY_SANITISED.labels("flush").set(float(recorder.sanitised))
     client = async_client(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=REDIS_PREFIX + "*", count=100)]
@@ -81,6 +112,10 @@ async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRec
                 continue
             if name == "activity_lag_seconds":
                 ACTIVITY_LAG.set(float(value))
+            elif name == "activity_quarantined_drain":
+                ACTIVITY_QUARANTINED.labels("drain").set(float(value))
+            elif name == "activity_sanitised_drain":
+                ACTIVITY_SANITISED.labels("drain").set(float(value))
             else:
                 WORKER.labels(name).set(float(value))
     except Exception as exc:  # noqa: BLE001 - a down Redis must not break the scrape

@@ -1,6 +1,7 @@
 """The one way to reach the Redis of SCIMHUB_REDIS_URL: the web process's own uses (readiness, metrics, the
-workers' counters) and Celery's broker, for every form `settings.RedisTarget` accepts (redis://, rediss://,
-Sentinel). Every client gets short socket timeouts: a hung Redis never blocks a request or a task for long.
+workers' counters, the request-rate limits' `limits` storage) and Celery's broker, for every form
+`settings.RedisTarget` accepts (redis://, rediss://, Sentinel). Every client gets short socket timeouts: a hung
+Redis never blocks a request or a task for long.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ import ssl
 from typing import Any
 from urllib.parse import quote
 
+import limits
 import msgspec
 import redis
 import redis.asyncio as aioredis
+from limits.aio.storage import Storage as LimitsStorage
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
@@ -98,3 +101,20 @@ def limits_storage_uri(url: str) -> str:
         return target.url
     hosts = ",".join(f"{host}:{port}" for host, port in target.sentinels)
     return f"redis+sentinel://{_userinfo(target)}{hosts}/{quote(target.master_name, safe='')}?db={target.db}"
+
+
+def limits_storage(url: str, *, key_prefix: str, timeout: float = TIMEOUT) -> LimitsStorage:
+    """The same Redis as an asyncio storage of the `limits` library (redis-py underneath, `http.throttle`), with
+    the timeouts and credentials the other clients get. For a Sentinel URI `limits` would keep the password's
+    percent-escapes, ignore `?db=` and give the sentinels the master's password, so those are passed as options.
+    Connects on first use, not here."""
+    target = parse_redis_url(url)
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if target.sentinels:
+        options.update(_master_kwargs(target, timeout))
+        options["sentinel_kwargs"] = {**_sentinel_kwargs(target, timeout), "password": target.sentinel_password}
+    storage = limits.storage.storage_from_string(
+        "async+" + limits_storage_uri(url), implementation="redispy", key_prefix=key_prefix, **options
+    )
+    assert isinstance(storage, LimitsStorage)  # noqa: S101 - an async+ scheme always yields an async storage
+    return storage

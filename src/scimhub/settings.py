@@ -50,6 +50,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # lands in one mail; the beat checks every `digest_flush_seconds`.
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
+    # Fair share (tenancy/fairness.py): connections one tenant may hold at once (0: a third of the pool, 4 of
+    # 12), the longest wait for one, and the longest statement; past either timeout a 503.
+    db_tenant_share: int = 0
+    db_acquire_timeout_seconds: float = 5.0
+    statement_timeout_seconds: float = 10.0
+    # Requests per tenant per window (0: no limit); a tenant's own `rate_limit` overrides it. 250 per second
+    # is 10x the 25 requests per second Entra needs at most (its heaviest cycles stay far below the limit).
+    rate_limit: int = 250
+    rate_limit_window_seconds: int = 1
+    # Test mails per tenant per hour (the hub's and the admin API's "send a test mail").
+    test_mail_per_hour: int = 5
+    # Token lookups for tokens this process has never seen valid: per second for the whole process, and
+    # per second for one client address (each allows a burst of twice that).
+    stranger_lookups_per_second: int = 100
+    stranger_lookups_per_client: int = 5
 
 
 VARIABLES = {  # each setting and the environment variable it is read from
@@ -72,6 +87,14 @@ VARIABLES = {  # each setting and the environment variable it is read from
     "digest_settle_seconds": "SCIMHUB_DIGEST_SETTLE_SECONDS",
     "activity_log": "SCIMHUB_ACTIVITY_LOG",
     "digest_flush_seconds": "SCIMHUB_DIGEST_FLUSH_SECONDS",
+    "db_tenant_share": "SCIMHUB_DB_TENANT_SHARE",
+    "db_acquire_timeout_seconds": "SCIMHUB_DB_ACQUIRE_TIMEOUT_SECONDS",
+    "statement_timeout_seconds": "SCIMHUB_STATEMENT_TIMEOUT_SECONDS",
+    "rate_limit": "SCIMHUB_RATE_LIMIT",
+    "rate_limit_window_seconds": "SCIMHUB_RATE_LIMIT_WINDOW_SECONDS",
+    "test_mail_per_hour": "SCIMHUB_TEST_MAIL_PER_HOUR",
+    "stranger_lookups_per_second": "SCIMHUB_STRANGER_LOOKUPS_PER_SECOND",
+    "stranger_lookups_per_client": "SCIMHUB_STRANGER_LOOKUPS_PER_CLIENT",
 }
 
 
@@ -216,4 +239,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"SCIMHUB_DB_POOL_SIZE must be between 1 and 100, got {settings.db_pool_size}")
     if not 1 <= settings.max_page_size <= 10_000:
         raise SettingsError(f"SCIMHUB_MAX_PAGE_SIZE must be between 1 and 10000, got {settings.max_page_size}")
+    if not 0 <= settings.db_tenant_share <= settings.db_pool_size:
+        raise SettingsError(
+            f"SCIMHUB_DB_TENANT_SHARE must be between 0 and the pool size, got {settings.db_tenant_share}"
+        )
+    for var, seconds in (
+        ("SCIMHUB_DB_ACQUIRE_TIMEOUT_SECONDS", settings.db_acquire_timeout_seconds),
+        ("SCIMHUB_STATEMENT_TIMEOUT_SECONDS", settings.statement_timeout_seconds),
+    ):
+        if not 0 <= seconds <= 3600:
+            raise SettingsError(f"{var} must be between 0 and 3600 seconds, got {seconds}")
+    if settings.db_acquire_timeout_seconds == 0:
+        raise SettingsError("SCIMHUB_DB_ACQUIRE_TIMEOUT_SECONDS must be more than 0")
+    for var, number in (
+        ("SCIMHUB_RATE_LIMIT", settings.rate_limit),
+        ("SCIMHUB_TEST_MAIL_PER_HOUR", settings.test_mail_per_hour),
+    ):
+        if number < 0:
+            raise SettingsError(f"{var} must be 0 (no limit) or more, got {number}")
+    for var, number in (
+        ("SCIMHUB_RATE_LIMIT_WINDOW_SECONDS", settings.rate_limit_window_seconds),
+        ("SCIMHUB_STRANGER_LOOKUPS_PER_SECOND", settings.stranger_lookups_per_second),
+        ("SCIMHUB_STRANGER_LOOKUPS_PER_CLIENT", settings.stranger_lookups_per_client),
+    ):
+        if not 1 <= number <= 1_000_000:
+            raise SettingsError(f"{var} must be between 1 and 1000000, got {number}")
     return msgspec.structs.replace(settings, public_url=settings.public_url.rstrip("/"))

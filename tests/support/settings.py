@@ -19,6 +19,10 @@ TEST_APP_DB_URL = os.environ.get("SCIMHUB_TEST_APP_DATABASE_URL", "")
 TEST_POOL_MODE = os.environ.get("SCIMHUB_TEST_APP_DATABASE_POOL_MODE", "session")
 REDIS_URL = os.environ.get("SCIMHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PUBLIC_URL = "http://scim.test"  # the in-process app's public URL (Tenant URLs, links in mails)
+# Tests send requests in tight loops, far faster than any IdP: the production default (250 per second per
+# tenant) would refuse some. The limiter still runs on every request; the rate-limit tests (test_fairness.py)
+# set their own limits.
+RATE_LIMIT = "100000"
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -30,6 +34,7 @@ def make_settings(**overrides: Any) -> Settings:
             "SCIMHUB_PUBLIC_URL": PUBLIC_URL,
             "SCIMHUB_REDIS_URL": REDIS_URL,
             "SCIMHUB_TOKEN_CACHE_SECONDS": "0.2",
+            "SCIMHUB_RATE_LIMIT": RATE_LIMIT,
         }
     )
     return msgspec.structs.replace(base, **overrides)
@@ -37,7 +42,8 @@ def make_settings(**overrides: Any) -> Settings:
 
 def app_env(database: str) -> dict[str, str]:
     """The variables that point a web or worker process of the tests at `database` and its app login (through
-    PgBouncer in that pass for the test database), whatever the developer's shell exports."""
+    PgBouncer in that pass for the test database), whatever the developer's shell exports, with the tests'
+    rate limit (`RATE_LIMIT`; a test's own variables may override it)."""
     if database == TEST_DB_URL:
         settings = make_settings()
         app_url, mode = settings.app_database_url, settings.app_database_pool_mode
@@ -47,4 +53,5 @@ def app_env(database: str) -> dict[str, str]:
         "SCIMHUB_DATABASE_URL": database,
         "SCIMHUB_APP_DATABASE_URL": app_url,
         "SCIMHUB_APP_DATABASE_POOL_MODE": mode,
+        "SCIMHUB_RATE_LIMIT": RATE_LIMIT,
     }

@@ -10,7 +10,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.sentinel import SentinelConnectionPool
 
 from scimhub.queue import make_celery
-from scimhub.redis_clients import async_client, celery_broker, limits_storage_uri, sync_client
+from scimhub.redis_clients import async_client, celery_broker, limits_storage, limits_storage_uri, sync_client
 from scimhub.settings import RedisTarget, SettingsError, load_settings, parse_redis_url
 
 SENTINELS = "sentinel://:s%40cret@10.0.0.1:26379/2;sentinel://10.0.0.2:26380/2;sentinel://10.0.0.3?master_name=scim"
@@ -76,6 +76,19 @@ def test_limits_storage_uri_of_each_form() -> None:
     assert limits_storage_uri(SENTINELS) == (
         "redis+sentinel://:s%40cret@10.0.0.1:26379,10.0.0.2:26380,10.0.0.3:26379/scim?db=2"
     )
+
+
+def test_the_rate_limiters_storage_reaches_the_same_master_with_its_credentials_and_timeouts() -> None:
+    storage = limits_storage(SENTINELS + "&sentinel_password=watch", key_prefix="t", timeout=0.25)
+    sentinel = storage.bridge.sentinel  # type: ignore[attr-defined]
+    assert sentinel.sentinel_kwargs == {"socket_timeout": 0.25, "socket_connect_timeout": 0.25, "password": "watch"}
+    master = storage.bridge.storage.connection_pool  # type: ignore[attr-defined]
+    assert master.service_name == "scim"
+    kwargs = master.connection_kwargs
+    assert (kwargs["password"], kwargs["db"], kwargs["socket_timeout"]) == ("s@cret", 2, 0.25)
+    direct = limits_storage("redis://:pw@127.0.0.1:6380/5", key_prefix="t", timeout=0.25)
+    kwargs = direct.bridge.storage.connection_pool.connection_kwargs  # type: ignore[attr-defined]
+    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("127.0.0.1", 6380, 5, "pw")
 
 
 async def test_clients_of_a_sentinel_url_ask_the_sentinels_for_the_master() -> None:

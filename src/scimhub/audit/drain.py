@@ -5,17 +5,24 @@ One statement per batch deletes the rows from the outbox and inserts them into t
 killed mid-batch or a redelivered task can neither lose an event nor write one twice. `FOR UPDATE SKIP
 LOCKED` lets several workers drain one tenant side by side. The same statement adds the batch's failures to
 the tenant's digest bookkeeping.
+
+A batch PostgreSQL refuses for what one of its events holds (a value its column cannot cast, an index row
+too large) is moved again row by row where needed (`audit.quarantine.isolate`): the good rows go to the log,
+each refused one is logged sanitised and kept as it was in `activity_quarantine`, so a poison row never
+blocks the outbox behind it. A tenant whose drain fails otherwise does not stop the others (`drain_tenants`,
+`sweep` raise at the end).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from scimhub.audit.quarantine import isolate, quarantine, refused_by_data
 from scimhub.tenancy import directory
-from scimhub.tenancy.db import fetch_one
+from scimhub.tenancy.db import Connection, fetch_one
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -70,6 +77,13 @@ WITH batch AS (
 ), """
     + _INTO_LOG
 )
+# The same for given outbox rows (the refused-batch path, which has locked and split the batch first).
+_DRAIN_ROWS = (
+    """
+WITH batch AS (DELETE FROM audit_outbox WHERE seq = ANY($1::bigint[]) RETURNING event), """
+    + _INTO_LOG
+)
+_LOCK_BATCH = "SELECT seq, event::text AS event FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
 # Straight from the web process's buffer (reads, rejected requests): the same insert and bookkeeping, without
 # the detour through the outbox, since these events belong to no transaction.
 INSERT_EVENTS = "WITH batch AS (SELECT e::jsonb AS event FROM unnest($1::text[]) AS e), " + _INTO_LOG
@@ -81,13 +95,52 @@ class DrainResult:
     inserted: int = 0
     failures: int = 0
     lag_seconds: float | None = None  # the oldest moved event's age when it was moved
+    quarantined: int = 0  # outbox rows PostgreSQL refused as they were (kept in activity_quarantine)
+    sanitised: int = 0  # of those, logged in sanitised form
 
     def add(self, other: DrainResult) -> None:
         self.moved += other.moved
         self.inserted += other.inserted
         self.failures += other.failures
+        self.quarantined += other.quarantined
+        self.sanitised += other.sanitised
         if other.lag_seconds is not None:
             self.lag_seconds = max(self.lag_seconds or 0.0, other.lag_seconds)
+
+    def add_row(self, row: asyncpg.Record) -> None:
+        """The counts one `_DRAIN`-shaped statement returned."""
+        self.add(
+            DrainResult(
+                moved=row["moved"],
+                inserted=row["inserted"],
+                failures=row["failures"] or 0,
+                lag_seconds=float(row["lag"]) if row["lag"] is not None else None,
+            )
+        )
+
+
+async def _log_events(conn: Connection, events: Sequence[bytes]) -> None:
+    # What `audit.outbox.log_encoded` does (that module imports this one, so it cannot be imported here).
+    await conn.execute(INSERT_EVENTS, [e.decode() for e in events])
+
+
+async def _drain_refused_batch(conn: Connection, batch: int) -> DrainResult:
+    """A batch the one-statement drain could not move: lock it, move what PostgreSQL takes, quarantine the rest."""
+    result = DrainResult()
+    rows = await conn.fetch(_LOCK_BATCH, batch)
+
+    async def move(c: Connection, part: Sequence[asyncpg.Record]) -> None:
+        result.add_row(await fetch_one(c, _DRAIN_ROWS, [r["seq"] for r in part]))
+
+    refused = await isolate(conn, rows, move)
+    if refused:
+        await conn.execute("DELETE FROM audit_outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r, _ in refused])
+        originals = [(r["event"].encode(), exc) for r, exc in refused]
+        done = await quarantine(conn, originals, stage="drain", log=_log_events)
+        result.moved += len(refused)
+        result.quarantined += done.quarantined
+        result.sanitised += done.sanitised
+    return result
 
 
 async def drain_tenant(
@@ -96,23 +149,42 @@ async def drain_tenant(
     """Move the tenant's outbox into its activity log, batch by batch, until the outbox is empty."""
     result = DrainResult()
     for _ in range(max_batches):
-        async with tenant_transaction(pool, tenant) as conn:
-            row = await fetch_one(conn, _DRAIN, batch)
-        result.moved += row["moved"]
-        result.inserted += row["inserted"]
-        result.failures += row["failures"] or 0
-        if row["lag"] is not None:
-            result.lag_seconds = max(result.lag_seconds or 0.0, float(row["lag"]))
-        if row["moved"] < batch:
+        try:
+            async with tenant_transaction(pool, tenant) as conn:
+                got = DrainResult()
+                got.add_row(await fetch_one(conn, _DRAIN, batch))
+        except Exception as exc:
+            if not refused_by_data(exc):
+                raise
+            async with tenant_transaction(pool, tenant) as conn:
+                got = await _drain_refused_batch(conn, batch)
+        result.add(got)
+        if got.moved < batch:
             break
     return result
 
 
+class DrainError(Exception):
+    """Some tenants could not be drained; the others were (`result`). Carries the first error as its cause."""
+
+    def __init__(self, message: str, result: DrainResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 async def drain_tenants(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int]) -> DrainResult:
-    """Drain these tenants (the after-commit nudge names them); ids of deleted tenants are skipped."""
+    """Drain these tenants (the after-commit nudge names them); ids of deleted tenants are skipped. One
+    tenant's failure does not stop the others: DrainError at the end (the sweep retries that tenant)."""
     total = DrainResult()
+    failed: list[tuple[str, BaseException]] = []
     for tenant in await _tenants(pool, install_id, tenant_ids):
-        total.add(await drain_tenant(pool, tenant))
+        try:
+            total.add(await drain_tenant(pool, tenant))
+        except (asyncpg.PostgresError, OSError) as exc:
+            failed.append((tenant.slug, exc))
+    if failed:
+        slugs = ", ".join(slug for slug, _ in failed[:10])
+        raise DrainError(f"{len(failed)} tenant(s) could not be drained: {slugs}", total) from failed[0][1]
     return total
 
 
@@ -133,8 +205,8 @@ async def tenants_with_pending_outbox(pool: asyncpg.Pool, install_id: str) -> li
     return await _tenants(pool, install_id, ids) if ids else []
 
 
-class SweepError(Exception):
-    """Some tenants could not be drained; the others were. Carries the first error as its cause."""
+class SweepError(DrainError):
+    """A sweep's DrainError (its name kept for callers and tests that expect a sweep's failure)."""
 
 
 async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
@@ -152,7 +224,7 @@ async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResu
         total.add(got)
     if failed:
         slugs = ", ".join(slug for slug, _ in failed[:10])
-        raise SweepError(f"{len(failed)} tenant(s) could not be drained: {slugs}") from failed[0][1]
+        raise SweepError(f"{len(failed)} tenant(s) could not be drained: {slugs}", total) from failed[0][1]
     return total
 
 
@@ -174,6 +246,10 @@ async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, 
             async with tenant_transaction(pool, tenant) as conn:
                 await conn.execute(
                     "DELETE FROM activity_hourly WHERE hour < date_trunc('hour', now() - make_interval(days => $1))",
+                    retention_days,
+                )
+                await conn.execute(
+                    "DELETE FROM activity_quarantine WHERE quarantined_at < now() - make_interval(days => $1)",
                     retention_days,
                 )
             return removed

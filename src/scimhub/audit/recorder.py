@@ -8,10 +8,18 @@ Guarantees (also in the README):
   transaction, so the outbox detour would only cost an insert and a delete each). A process killed in between
   loses at most those last events; if PostgreSQL is unreachable the buffer keeps at most `max_buffer` events,
   then drops the oldest (counted in the metrics);
-- authentication failures are counted per tenant URL and written as one event per flush, so a flood of bad
-  tokens cannot flood a tenant's log;
+- authentication failures are counted per tenant URL, and requests refused by a tenant's rate limit per
+  tenant, each written as one event per flush (its `repeat` the count), so a flood of bad tokens or of
+  requests over the limit cannot flood a tenant's log;
+- one bad event never delays another, and one tenant never delays another: each tenant's events are written
+  in their own transactions; an event PostgreSQL refuses for its content is set aside by `audit.quarantine`
+  (sanitised entry in the log, the original in the tenant's `activity_quarantine`, counted in `quarantined`
+  and `sanitised`) while the rest of the batch is written; a tenant whose writes fail for any other reason
+  keeps its events and is retried after a back-off of its own (0.5 s doubling to 30 s), while the others are
+  flushed on time;
 - flushes never overlap: when `flush()` returns, every event buffered before the call is in the activity log
-  (written by this call, or by the timer's flush that was under way), or it raised and they stay buffered.
+  (written by this call, or by the timer's flush that was under way), or it raised `FlushError` and the
+  events of the tenants it names stay buffered.
 After each flush the drain task is nudged, at most once per interval and from a thread with short broker
 timeouts: a hung or stopped Redis never blocks a request, and the beat sweep finds what a lost nudge missed.
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,9 +36,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
+import msgspec
 
 from scimhub.audit.events import ActivityEvent, encode_event
 from scimhub.audit.outbox import log_encoded
+from scimhub.audit.quarantine import isolate, quarantine, refused_by_data
 from scimhub.tenancy import directory
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
@@ -37,10 +48,29 @@ from scimhub.tenancy.transaction import tenant_transaction
 log = logging.getLogger("scimhub.audit")
 
 
+_CHUNK = 1000  # events per statement (and per transaction)
+# How long a flush waits for a tenant's connection (its share of the pool may be taken by its own slow
+# requests): then that tenant backs off and the others are flushed, instead of all waiting behind it.
+_ACQUIRE_TIMEOUT = 0.25
+_MAX_BACKOFF = 30.0
+
+
 @dataclass
 class _Pending:
     tenant: Tenant
     events: list[bytes] = field(default_factory=list)
+    failures: int = 0  # consecutive failed flushes of this tenant
+    retry_at: float = 0.0  # monotonic time before which the timer's flush leaves this tenant alone
+
+
+class FlushError(Exception):
+    """Some tenants' events could not be written (they stay buffered); the others were. Carries the first
+    error as its cause."""
+
+    def __init__(self, failed: list[tuple[str, BaseException]]) -> None:
+        slugs = ", ".join(slug for slug, _ in failed[:10])
+        super().__init__(f"activity of {len(failed)} tenant(s) not flushed: {slugs}")
+        self.failed = failed
 
 
 class ActivityRecorder:
@@ -63,6 +93,7 @@ class ActivityRecorder:
         self.max_buffer = max_buffer
         self._pending: dict[int, _Pending] = {}
         self._auth_failures: dict[str, tuple[int, ActivityEvent]] = {}
+        self._rate_limited: dict[int, tuple[Tenant, int, ActivityEvent]] = {}
         self._written: set[int] = set()
         self._count = 0
         self._wake = asyncio.Event()
@@ -73,6 +104,8 @@ class ActivityRecorder:
         self._last_nudge = 0.0
         self.dropped = 0
         self.flushed = 0
+        self.quarantined = 0  # events PostgreSQL refused as they were (see `audit.quarantine`)
+        self.sanitised = 0  # of those, written to the log in sanitised form
 
     @property
     def buffered(self) -> int:
@@ -89,11 +122,19 @@ class ActivityRecorder:
         pending = self._pending.get(tenant.id)
         if pending is None:
             pending = self._pending[tenant.id] = _Pending(tenant)
-        pending.events.append(encode_event(event))
+        try:
+            raw = encode_event(event)
+        except (UnicodeError, msgspec.EncodeError):
+            # Lone surrogates cannot be UTF-8: keep the event as the stdlib escapes it, so the flush sets
+            # it aside (sanitised entry, original in the quarantine) like any other refused event.
+            raw = json.dumps(msgspec.to_builtins(event)).encode()
+        pending.events.append(raw)
         self._count += 1
         if self._count > self.max_buffer:
             self._drop_oldest()
-        if self._count >= self.max_batch:
+        # A full batch flushes early, unless its tenant is backing off (its events wait for the back-off;
+        # waking for them would turn every other tenant's batch into one statement per event).
+        if len(pending.events) >= self.max_batch and pending.retry_at <= time.monotonic():
             self._wake.set()
 
     def auth_failure(self, slug: str, event: ActivityEvent) -> None:
@@ -101,6 +142,11 @@ class ActivityRecorder:
         self._auth_failures[slug] = (count + 1, first)
         if len(self._auth_failures) > 10_000:  # unknown slugs from a scanner: forget them
             self._auth_failures.clear()
+
+    def rate_limited(self, tenant: Tenant, event: ActivityEvent) -> None:
+        """A request refused by the tenant's rate limit: counted, one event per flush."""
+        _, count, first = self._rate_limited.get(tenant.id, (tenant, 0, event))
+        self._rate_limited[tenant.id] = (tenant, count + 1, first)
 
     def _drop_oldest(self) -> None:
         biggest = max(self._pending.values(), key=lambda p: len(p.events))
@@ -119,7 +165,11 @@ class ActivityRecorder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except FlushError as exc:  # shutting down: what is still buffered is lost, and counted
+            log.warning("%s; %d events dropped at shutdown", exc, self._count)
+            self.dropped += self._count
 
     async def _run(self) -> None:
         while True:
@@ -127,7 +177,11 @@ class ActivityRecorder:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
             try:
-                await self.flush()
+                async with self._flushing:
+                    await self._flush(respect_backoff=True)
+            except FlushError as exc:
+                for slug, cause in exc.failed:
+                    log.warning("activity of tenant %s not flushed (%s); will retry", slug, type(cause).__name__)
             except Exception as exc:  # noqa: BLE001 - keep flushing; the events stay buffered
                 log.warning("activity flush failed (%s); will retry", type(exc).__name__)
                 await asyncio.sleep(min(2.0, self.interval * 10))
@@ -140,27 +194,39 @@ class ActivityRecorder:
             yield
 
     async def flush(self) -> None:
-        """Write everything buffered; see the module's guarantees. Raises what PostgreSQL raised."""
+        """Write everything buffered, every tenant now (whatever its back-off); see the module's guarantees.
+        Raises FlushError naming the tenants whose events could not be written."""
         async with self._flushing:
-            await self._flush()
+            await self._flush(respect_backoff=False)
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, respect_backoff: bool) -> None:
         pending, self._pending = self._pending, {}
         self._count = 0
         auth, self._auth_failures = self._auth_failures, {}
+        limited, self._rate_limited = self._rate_limited, {}
+        now = time.monotonic()
+        failed: list[tuple[str, BaseException]] = []
+        for tenant, count, first in limited.values():
+            first.repeat = count
+            if count > 1:
+                first.error_detail = f"{count} requests over the tenant's rate limit"
+            pending.setdefault(tenant.id, _Pending(tenant)).events.append(encode_event(first))
         try:
-            for item in pending.values():
-                if not item.events:
-                    continue
-                for start in range(0, len(item.events), 1000):
-                    async with tenant_transaction(self._pool, item.tenant) as conn:
-                        await log_encoded(conn, item.events[start : start + 1000])
-                self.flushed += len(item.events)
-                item.events = []
             if auth:
-                await self._flush_auth(auth)
-        except BaseException:
-            # Put back what was not written, ahead of anything buffered meanwhile.
+                failed.extend(await self._add_auth_failures(auth, pending))
+            for item in pending.values():
+                if not item.events or (respect_backoff and item.retry_at > now):
+                    continue
+                try:
+                    await self._write(item)
+                except Exception as exc:  # noqa: BLE001 - this tenant's events stay; the others go on
+                    item.failures += 1
+                    item.retry_at = time.monotonic() + min(_MAX_BACKOFF, 0.5 * 2 ** (item.failures - 1))
+                    failed.append((item.tenant.slug, exc))
+                else:
+                    item.failures = 0
+        finally:
+            # Put back what was not written, ahead of anything buffered meanwhile (also when cancelled).
             for tid, item in pending.items():
                 if item.events:
                     current = self._pending.get(tid)
@@ -168,13 +234,42 @@ class ActivityRecorder:
                         item.events.extend(current.events)
                     self._pending[tid] = item
                     self._count += len(item.events)
-            raise
         self._maybe_nudge()
+        if failed:
+            raise FlushError(failed) from failed[0][1]
 
-    async def _flush_auth(self, auth: dict[str, tuple[int, ActivityEvent]]) -> None:
-        async with self._pool.acquire() as conn:
-            found = await directory.tenants_by_slug(conn, self._install_id, list(auth))
-        for tenant in found:  # slugs of no tenant (a scanner's guesses) are dropped
+    async def _write(self, item: _Pending) -> None:
+        """The tenant's events, a chunk per transaction; a chunk written leaves the buffer at once."""
+        while item.events:
+            chunk = item.events[:_CHUNK]
+            try:
+                async with tenant_transaction(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
+                    await log_encoded(conn, chunk)
+            except Exception as exc:
+                if not refused_by_data(exc):
+                    raise
+                async with tenant_transaction(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
+                    refused = await isolate(conn, chunk, log_encoded)
+                    done = await quarantine(conn, refused, stage="flush", log=log_encoded)
+                self.quarantined += done.quarantined
+                self.sanitised += done.sanitised
+            del item.events[: len(chunk)]
+            self.flushed += len(chunk)
+
+    async def _add_auth_failures(
+        self, auth: dict[str, tuple[int, ActivityEvent]], pending: dict[int, _Pending]
+    ) -> list[tuple[str, BaseException]]:
+        """One event per tenant URL with its repeat count, added to that tenant's events of this flush. Slugs
+        of no tenant (a scanner's guesses) are dropped; when the lookup fails, the counts are kept."""
+        try:
+            async with self._pool.acquire() as conn:
+                found = await directory.tenants_by_slug(conn, self._install_id, list(auth))
+        except Exception as exc:  # noqa: BLE001 - counted again at the next flush
+            for slug, (count, first) in auth.items():
+                now_count, _ = self._auth_failures.get(slug, (0, first))
+                self._auth_failures[slug] = (count + now_count, first)
+            return [("(token failures)", exc)]
+        for tenant in found:
             count, first = auth[tenant.slug]
             first.repeat = count
             if count > 1:
@@ -182,8 +277,8 @@ class ActivityRecorder:
                     f"{count} requests with a missing, wrong, revoked or expired token, or while "
                     "the connector was switched off"
                 )
-            async with tenant_transaction(self._pool, tenant) as conn:
-                await log_encoded(conn, [encode_event(first)])
+            pending.setdefault(tenant.id, _Pending(tenant)).events.append(encode_event(first))
+        return []
 
     def _maybe_nudge(self) -> None:
         # At most one publish per nudge_interval (a Celery publish costs about a millisecond of CPU).

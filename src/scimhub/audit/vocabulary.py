@@ -35,6 +35,7 @@ class Operation(StrEnum):
     DELETE_GROUP = "Delete group"
     DISCOVERY = "Discovery"
     AUTHENTICATION_FAILED = "Authentication failed"
+    RATE_LIMITED = "Rate limited"  # over the tenant's request-rate limit (429), counted per flush
     OTHER = "Other request"  # a method no SCIM endpoint has (405)
 
 

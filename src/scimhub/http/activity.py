@@ -18,11 +18,11 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from scimhub import metrics
 from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body, redact_path
+from scimhub.audit.sanitise import bounded
 from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
-from scimhub.scim.characters import storable
-from scimhub.scim.errors import ScimError
+from scimhub.scim.errors import ScimError, TryLater
 from scimhub.tenancy.model import Tenant
 
 if TYPE_CHECKING:
@@ -53,8 +53,35 @@ def _target_from_body(raw: bytes, resource: str | None) -> str | None:
     if isinstance(data, dict):
         for key, value in data.items():
             if key.lower() in {"username", "displayname"} and isinstance(value, str):
-                return storable(value[:256])
+                return value  # cleaned and cut with the rest of the event (`RequestInfo.event`)
     return None
+
+
+# The endpoints' RFC spellings by their lower-case path segment (RFC 7644 §3.2, §3.4.3; dialect aliases).
+_ENDPOINTS = {
+    "users": "Users",
+    "groups": "Groups",
+    "schemas": "Schemas",
+    "resourcetypes": "ResourceTypes",
+    "serviceproviderconfig": "ServiceProviderConfig",
+    "serviceconfiguration": "ServiceProviderConfig",
+    ".search": ".search",
+}
+
+
+def route_template(params: dict[str, Any]) -> str:
+    """The SCIM route a request took, from a fixed set whatever the client sent: a segment that names no
+    endpoint is `{unknown}`, an id is `{id}` (metric labels and log lines can never grow from client input)."""
+    route = "/scim/v2/{tenant}"
+    resource = params.get("resource")
+    if resource is None:
+        return route
+    endpoint = _ENDPOINTS.get(resource.lower(), "{unknown}")
+    route += "/" + endpoint
+    rid = params.get("rid")
+    if rid is not None:
+        route += "/.search" if rid == ".search" and endpoint in ("Users", "Groups") else "/{id}"
+    return route
 
 
 class RequestInfo:
@@ -70,16 +97,20 @@ class RequestInfo:
         client = scope.get("client")
         self.client_ip = client[0] if client else None
         agent = _header(scope, b"user-agent")
-        self.user_agent = storable(agent[:256]) if agent else None
+        self.user_agent = agent
         self.method = str(scope.get("method", "GET"))
         query = scope.get("query_string", b"").decode("latin-1")
-        # The decoded path may hold what the request is refused for (a NUL); the query, a password filter.
-        self.path = storable(redact_path(scope["path"] + ("?" + query if query else "")))[:2048]
+        # The query may hold a password filter: redacted here, before anything else sees the path. The decoded
+        # path may hold what the request is refused for (a NUL): cleaned with the rest in `event`.
+        self.path = redact_path(scope["path"] + ("?" + query if query else ""))
         self.body = b""
 
     def event(self, **fields: Any) -> ActivityEvent:
+        """The request's event. Passwords are redacted before this (`redact_path`, `redact_body`); here every
+        field taken from the request (path, ids, user agent, target, request id, error detail, bodies) is cleaned
+        and cut to `audit.sanitise.LIMITS` (`bounded`, the one place), so PostgreSQL takes it."""
         status = fields["status"]
-        return ActivityEvent(
+        event = ActivityEvent(
             event_id=new_event_id(),
             received_at=self.received_at,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
@@ -92,6 +123,9 @@ class RequestInfo:
             notify=counts_toward_digest(status, self.method),
             **fields,
         )
+        if bounded(event):
+            metrics.ACTIVITY_SANITISED.labels("request").inc()
+        return event
 
 
 def event_for_outcome(info: RequestInfo, outcome: Outcome, *, keep_body: bool) -> ActivityEvent:
@@ -164,11 +198,7 @@ class ActivityMiddleware(ASGIMiddleware):
             self._observe(scope, state, info, int(response["status"]))
 
     def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
-        params = scope.get("path_params", {})
-        resource = params.get("resource")
-        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
-        canonical = f"{resource_type}s" if resource_type else resource or ""  # the endpoint's RFC spelling
-        route = "/scim/v2/{tenant}" + (f"/{canonical}" if canonical else "") + ("/{id}" if params.get("rid") else "")
+        route = route_template(scope.get("path_params", {}))
         seconds = time.perf_counter() - info.started
         tenant = state.get("tenant")
         slug = tenant.slug if tenant is not None else None
@@ -218,12 +248,23 @@ class ActivityMiddleware(ASGIMiddleware):
             return
         error = error or state.get("error")
         resource = params.get("resource")
+        if status == 429 and isinstance(error, TryLater):  # over the tenant's rate limit: counted per flush
+            recorder.rate_limited(
+                tenant,
+                info.event(
+                    operation=Operation.RATE_LIMITED,
+                    status=429,
+                    error_type="rate limited",
+                    error_detail=error.detail,
+                ),
+            )
+            return
         resource_type = _RESOURCE_TYPES.get((resource or "").lower())
         rid = params.get("rid")
         event = info.event(
             operation=operation_for_request(info.method, resource_type, bool(rid)),
             resource_type=resource_type,
-            resource_id=storable(rid[:256]) if rid and rid != ".search" else None,
+            resource_id=rid if rid and rid != ".search" else None,
             target=_target_from_body(info.body, resource),
             status=status,
             error_type=(error.scim_type or f"http {status}") if error is not None else f"http {status}",

@@ -1,7 +1,8 @@
 """Bearer token -> tenant on every SCIM route (RFC 7644 §2, contract §2.1 and §7.1).
 
 Missing, malformed, wrong, revoked or expired tokens, another tenant's token and a switched-off tenant all
-get the same 401 with a SCIM Error body: the answer never tells whether a tenant exists.
+get the same 401 with a SCIM Error body: the answer never tells whether a tenant exists. An authenticated
+request then counts against its tenant's rate limit (`http/throttle.py`): past it, 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from scimhub.scim.errors import Unauthorized
+from scimhub.scim.errors import TryLater, Unauthorized
+from scimhub.tenancy.resolver import LookupsExhausted
 
 if TYPE_CHECKING:
     from scimhub.http.services import Services
@@ -22,6 +24,7 @@ AUTH_DETAIL = (
     "tenant's URL. The token may be wrong, revoked or rotated, or the SCIM connector may be switched off."
 )
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scimhub", error="invalid_token"'}
+STRANGER_DETAIL = "Too many requests with unrecognised tokens from this address; retry in a second."
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -40,14 +43,33 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class TenantAuthMiddleware(ASGIMiddleware):
-    """Puts the resolved `Tenant` in `scope["state"]["tenant"]`, or answers 401."""
+    """Puts the resolved `Tenant` in `scope["state"]["tenant"]`, or answers 401; then counts the request
+    against the tenant's rate limit (429 past it). Too many unknown tokens from one client: 429 as well
+    (`tenancy.resolver`)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         services: Services = Litestar.from_scope(scope).state.services
         slug = scope.get("path_params", {}).get("tenant", "")
         token = bearer_token(scope)
-        tenant = await services.resolver.resolve(slug, token) if token else None
+        client = scope.get("client")
+        try:
+            tenant = await services.resolver.resolve(slug, token, client[0] if client else None) if token else None
+        except LookupsExhausted as exc:
+            raise TryLater(STRANGER_DETAIL, status=429, retry_after=exc.retry_after) from None
         if tenant is None:
             raise Unauthorized(AUTH_DETAIL)
         scope.setdefault("state", {})["tenant"] = tenant
+        settings = services.settings
+        limit = tenant.rate_limit or settings.rate_limit
+        if limit:
+            wait = await services.throttle.hit(
+                "scim", str(tenant.id), limit=limit, seconds=settings.rate_limit_window_seconds
+            )
+            if wait is not None:
+                raise TryLater(
+                    f"Too many requests: this tenant may send {limit} per {settings.rate_limit_window_seconds} s; "
+                    f"retry in {wait} s.",
+                    status=429,
+                    retry_after=wait,
+                )
         await next_app(scope, receive, send)

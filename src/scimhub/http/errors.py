@@ -16,7 +16,8 @@ from litestar.exceptions import HTTPException
 
 from scimhub.http.auth import CHALLENGE
 from scimhub.http.wire import error_response
-from scimhub.scim.errors import ScimError
+from scimhub.scim.errors import ScimError, TryLater
+from scimhub.tenancy.fairness import Busy
 
 log = logging.getLogger("scimhub.http")
 
@@ -31,9 +32,18 @@ def _remember(request: Request[Any, Any, Any], exc: ScimError) -> None:
 
 def scim_error_handler(request: Request[Any, Any, Any], exc: ScimError) -> Response[Any]:
     _remember(request, exc)
+    headers = CHALLENGE if exc.status == 401 else None
+    if isinstance(exc, TryLater):
+        headers = {"Retry-After": str(exc.retry_after)}
     if not _is_scim(request):
-        return Response(content={"status": exc.status, "detail": exc.detail}, status_code=exc.status)
-    return error_response(exc, headers=CHALLENGE if exc.status == 401 else None)
+        return Response(content={"status": exc.status, "detail": exc.detail}, status_code=exc.status, headers=headers)
+    return error_response(exc, headers=headers)
+
+
+def busy_handler(request: Request[Any, Any, Any], exc: Busy) -> Response[Any]:
+    """The database could not serve this tenant in time (`tenancy.fairness`): 503, retry shortly."""
+    detail = f"the service is busy ({exc.reason}); retry in {exc.retry_after} s"
+    return scim_error_handler(request, TryLater(detail, status=503, retry_after=exc.retry_after))
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -74,6 +84,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ScimError: scim_error_handler,
+    Busy: busy_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }

@@ -18,6 +18,19 @@ from scimhub.redis_clients import async_client
 
 _CHECK_SECONDS = 2
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "testclient"})
+# Headers a reverse proxy adds: with one of them a loopback peer is that proxy, not a local scraper.
+FORWARDING_HEADERS = frozenset(
+    {
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+    }
+)
 
 
 @get("/health", include_in_schema=False)
@@ -59,15 +72,18 @@ async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]
 @get("/metrics", include_in_schema=False, dependencies={"services": provide_services})
 async def metrics_endpoint(request: Request[Any, Any, State], services: NamedDependency[Services]) -> Response[bytes]:
     """Prometheus text format. With SCIMHUB_METRICS_TOKEN set, a matching Bearer token is required;
-    without it, only loopback clients are served (put the scraper beside the process)."""
+    without it, only loopback clients whose request carries no forwarding header are served (put the scraper
+    beside the process): a reverse proxy on the same host connects from loopback too, and it says so."""
     expected = services.settings.metrics_token
     if expected:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return Response(b"unauthorized\n", status_code=401, media_type="text/plain")
-    elif (request.client.host if request.client else "") not in _LOOPBACK:
+    elif (request.client.host if request.client else "") not in _LOOPBACK or any(
+        request.headers.get(name) is not None for name in FORWARDING_HEADERS
+    ):
         return Response(
-            b"forbidden: set SCIMHUB_METRICS_TOKEN to scrape from another host\n",
+            b"forbidden: set SCIMHUB_METRICS_TOKEN to scrape through a proxy or from another host\n",
             status_code=403,
             media_type="text/plain",
         )

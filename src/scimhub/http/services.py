@@ -10,20 +10,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery import Celery
+from litestar.exceptions import TooManyRequestsException
 
 from scimhub import tasks
 from scimhub.audit.recorder import ActivityRecorder
+from scimhub.http.throttle import Throttle
 from scimhub.notify import service as notify_service
 from scimhub.provisioning.context import Limits
 from scimhub.queue import make_celery
 from scimhub.settings import Settings
 from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.fairness import default_share
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.resolver import TokenResolver
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class TooManyTestMails(TooManyRequestsException):
+    """The tenant sent its test mails for this hour. A 429 whose detail is the sentence to show; Retry-After."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        minutes = max(1, round(retry_after / 60))
+        super().__init__(
+            detail=f"At most {limit} test mails per hour; try again in about {minutes} minute{'s' * (minutes > 1)}.",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -34,13 +49,19 @@ class Services:
     limits: Limits
     recorder: ActivityRecorder
     celery: Celery
+    throttle: Throttle
     # What "now" is for rules a request applies with the time (sign-in throttling); tests set the moment.
     clock: Callable[[], dt.datetime] = _utc_now
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
         db = await AppDatabase.open(
-            settings.app_database_url, size=settings.db_pool_size, pool_mode=settings.app_database_pool_mode
+            settings.app_database_url,
+            size=settings.db_pool_size,
+            pool_mode=settings.app_database_pool_mode,
+            tenant_share=settings.db_tenant_share or default_share(settings.db_pool_size),
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            statement_timeout=settings.statement_timeout_seconds or None,
         )
         celery = make_celery(settings)
         # The recorder calls this from a thread, at most once per nudge interval (never per request).
@@ -50,7 +71,14 @@ class Services:
             celery=celery,
             settings=settings,
             db=db,
-            resolver=TokenResolver(db.pool, db.install_id, ttl=settings.token_cache_seconds),
+            resolver=TokenResolver(
+                db.pool,
+                db.install_id,
+                ttl=settings.token_cache_seconds,
+                per_second=settings.stranger_lookups_per_second,
+                per_client=settings.stranger_lookups_per_client,
+            ),
+            throttle=Throttle(settings.redis_url),
             limits=Limits(
                 max_page_size=settings.max_page_size,
                 default_page_size=min(100, settings.max_page_size),
@@ -62,8 +90,14 @@ class Services:
 
     async def send_test_mail(self, tenant: Tenant) -> uuid.UUID:
         """Queue a test notification to the tenant's recipients (the hub's and the API's "send a test mail").
-        Raises tasks.QueueUnavailable when the broker cannot take it (the digest row stays 'pending'; while
-        notifications are on, the digest flush re-queues it after two minutes)."""
+        Raises TooManyTestMails past `test_mail_per_hour` per tenant (a 429 with Retry-After and a sentence
+        for the administrator), tasks.QueueUnavailable when the broker cannot take it (the digest row stays
+        'pending'; while notifications are on, the digest flush re-queues it after two minutes)."""
+        limit = self.settings.test_mail_per_hour
+        if limit:
+            wait = await self.throttle.hit("test-mail", str(tenant.id), limit=limit, seconds=3600)
+            if wait is not None:
+                raise TooManyTestMails(limit, wait)
         digest_id = await notify_service.create_test_digest(self.db.pool, tenant)
         try:
             await asyncio.to_thread(tasks.enqueue_digest, self.celery, tenant.id, digest_id)

@@ -16,6 +16,7 @@ Delivering a claimed digest is `notify.delivery`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from enum import StrEnum
 
@@ -23,10 +24,13 @@ import asyncpg
 import msgspec
 
 from scimhub.notify.digest import DigestSummary, Example, activity_link, fmt
+from scimhub.observability import report_warning
 from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
+
+log = logging.getLogger("scimhub.notify")
 
 
 class DigestStatus(StrEnum):
@@ -92,11 +96,19 @@ async def notify_settings(
 async def claim_due_digests(
     pool: asyncpg.Pool, install_id: str, *, settle: dt.timedelta, now: dt.datetime | None = None
 ) -> list[DueDigest]:
-    """`claim_due_digest` for every tenant: the digests to send now, across the installation."""
+    """`claim_due_digest` for every tenant: the digests to send now, across the installation. A tenant whose
+    claim fails (its schema unreachable, a lock timeout) is reported and skipped: the others' digests go out,
+    and the next flush tries that tenant again."""
     now = now or dt.datetime.now(dt.UTC)
     due: list[DueDigest] = []
     for tn in await notify_settings(pool, install_id):
-        due.extend(DueDigest(tn.tenant.id, d) for d in await claim_due_digest(pool, tn, settle=settle, now=now))
+        try:
+            claimed = await claim_due_digest(pool, tn, settle=settle, now=now)
+        except asyncpg.PostgresError as exc:
+            log.warning("digest of tenant %s not claimed (%s); will retry", tn.tenant.slug, type(exc).__name__)
+            report_warning(f"digest claim failed ({type(exc).__name__})")
+            continue
+        due.extend(DueDigest(tn.tenant.id, d) for d in claimed)
     return due
 
 

@@ -78,3 +78,12 @@ class Unauthorized(ScimError):
 
 class PayloadTooLarge(ScimError):
     status = 413
+
+
+class TryLater(ScimError):
+    """429 Too Many Requests (RFC 6585 §4) or 503 Service Unavailable, with the whole seconds a client should
+    wait before it retries (the Retry-After header, RFC 9110 §10.2.3; Entra honours it)."""
+
+    def __init__(self, detail: str, *, status: int, retry_after: int) -> None:
+        super().__init__(detail, status=status)
+        self.retry_after = max(1, retry_after)

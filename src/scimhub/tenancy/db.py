@@ -21,6 +21,8 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from scimhub.tenancy.fairness import FairPool
+
 # What a query function takes: a connection of its own (`admin_connect`: the CLI, migrations) or one the pool
 # lends (`AppDatabase.pool.acquire()`, `tenant_transaction`). asyncpg's stubs type the two apart.
 Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
@@ -116,29 +118,54 @@ class AppDatabase:
         self.install_id = install_id
 
     @classmethod
-    async def open(cls, app_database_url: str, *, size: int = 8, pool_mode: str = "session") -> AppDatabase:
+    async def open(
+        cls,
+        app_database_url: str,
+        *,
+        size: int = 8,
+        pool_mode: str = "session",
+        tenant_share: int | None = None,
+        acquire_timeout: float = 5.0,
+        statement_timeout: float | None = None,
+    ) -> AppDatabase:
         """The pool of the app login. `pool_mode="transaction"` (PgBouncer pool_mode=transaction): asyncpg
         keeps no prepared statement (statement_cache_size=0: each statement is parsed in the message sequence
         that runs it), since the next transaction may land on another server connection, or another client's
-        statements on this one."""
+        statements on this one. With `tenant_share` (the web process) it is a `tenancy.fairness.FairPool`: a
+        tenant holds at most that many connections at once, waits at most `acquire_timeout` seconds for one,
+        and its statements stop after `statement_timeout` seconds (transaction-local, so PgBouncer-safe)."""
         probe = await admin_connect(app_database_url, statement_cache_size=0)
         try:
             install_id = await read_install_id(probe)
         finally:
             await probe.close()
-        pool = await asyncpg.create_pool(
-            app_database_url,
-            min_size=1,
-            max_size=size,
-            init=set_json_codec,
-            reset=_reset,
-            timeout=10,
-            command_timeout=30,
-            max_inactive_connection_lifetime=120,
-            statement_cache_size=0 if pool_mode == "transaction" else 100,
+        options: dict[str, Any] = {
+            "min_size": 1,
+            "max_size": size,
+            "init": set_json_codec,
+            "reset": _reset,
+            "timeout": 10,
+            "command_timeout": 30,
+            "max_inactive_connection_lifetime": 120,
+            "statement_cache_size": 0 if pool_mode == "transaction" else 100,
             # Startup parameters only: PgBouncer refuses unknown ones (the search path is the login's default).
-            server_settings={"application_name": "scimhub"},
-        )
+            "server_settings": {"application_name": "scimhub"},
+        }
+        if tenant_share is None:
+            pool = await asyncpg.create_pool(app_database_url, **options)
+        else:
+            # asyncpg.create_pool builds its Pool with these defaults; FairPool is that Pool plus the shares.
+            pool = await FairPool(
+                app_database_url,
+                connection_class=asyncpg.Connection,
+                record_class=asyncpg.Record,
+                max_queries=50_000,
+                loop=None,
+                per_tenant=tenant_share,
+                acquire_timeout=acquire_timeout,
+                statement_timeout=statement_timeout,
+                **options,
+            )
         return cls(pool, install_id)
 
     async def close(self) -> None:

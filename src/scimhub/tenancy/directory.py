@@ -16,7 +16,7 @@ from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import SLUG_RE, schema_name, tenant_role_name
 
 # The columns `tenant_from_row` reads; a query that builds tenants selects at least these (aliased `t.`).
-TENANT_COLUMNS = "t.id, t.slug, t.status, t.keep_write_bodies"
+TENANT_COLUMNS = "t.id, t.slug, t.status, t.keep_write_bodies, t.rate_limit"
 _SELECT = f"SELECT {TENANT_COLUMNS} FROM public.tenant t"
 
 
@@ -30,6 +30,7 @@ def tenant_from_row(install_id: str, row: asyncpg.Record) -> Tenant:
         role=tenant_role_name(install_id, tid),
         status=row["status"],
         keep_write_bodies=row["keep_write_bodies"],
+        rate_limit=row["rate_limit"],
     )
 
 

@@ -12,6 +12,7 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     status: str = "active"
     keep_write_bodies: bool = False
+    rate_limit: int | None = None  # requests per rate-limit window; None: the installation's default
 
     @property
     def active(self) -> bool:

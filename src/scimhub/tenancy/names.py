@@ -44,12 +44,16 @@ def _check_install(install_id: str) -> str:
     return install_id
 
 
-def scope_sql(schema: str, role: str) -> str:
-    """BEGIN plus the transaction-local scope, as one simple-protocol round trip.
+def scope_sql(schema: str, role: str, *, statement_timeout: float | None = None) -> str:
+    """BEGIN plus the transaction-local scope (and statement timeout, in seconds), as one simple-protocol
+    round trip.
 
-    The names are derived by this module (digits and hex only), so they are safe to inline; inlining lets
-    BEGIN and both set_config calls travel in one message instead of three.
+    The names are derived by this module (digits and hex only) and the timeout is a number, so they are safe
+    to inline; inlining lets BEGIN and the set_config calls travel in one message instead of several.
     """
     if not (re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)):
         raise ValueError("not a tenant schema and role of this module's making")
-    return "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"
+    sql = "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"
+    if statement_timeout is not None:
+        sql += f", set_config('statement_timeout', '{max(1, round(statement_timeout * 1000))}', true)"
+    return sql

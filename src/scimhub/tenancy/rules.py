@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 MAX_MINUTES = 10_080  # 7 days: the longest digest window and the longest token overlap
 MAX_RECIPIENTS = 20
+MAX_RATE_LIMIT = 1_000_000  # requests per window (the column's CHECK says the same)
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path length), less the angle brackets
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 _SEPARATORS = re.compile(r"[,;\n]")
@@ -100,3 +101,23 @@ def parse_time(text: str, what: str = "time") -> dt.datetime:
     except ValueError:
         raise SettingRejected(f"{text[:40]!r} is not a date and time for {what} (use e.g. 2026-11-29T10:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def check_rate_limit(limit: object) -> int | None:
+    """A tenant's request-rate limit: a whole number from 1 to MAX_RATE_LIMIT of requests per rate-limit
+    window, or None for the installation's default (SCIMHUB_RATE_LIMIT)."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RATE_LIMIT:
+        raise SettingRejected(f"the rate limit must be a whole number from 1 to {MAX_RATE_LIMIT}, got {limit!r}")
+    return limit
+
+
+def parse_rate_limit(text: str) -> int | None:
+    """`--rate-limit N` or `--rate-limit default`, as an operator types it."""
+    if text.strip().lower() == "default":
+        return None
+    try:
+        return check_rate_limit(int(text.strip()))
+    except ValueError:
+        raise SettingRejected(f"the rate limit must be a whole number or 'default', got {text[:40]!r}") from None

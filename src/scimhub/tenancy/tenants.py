@@ -175,6 +175,14 @@ async def set_notifications(
     )
 
 
+async def set_rate_limit(conn: Connection, slug: str, limit: int | None) -> None:
+    """The tenant's own request-rate limit (None: the installation's default); `tenancy.rules.check_rate_limit`.
+    Web processes see it within the token cache's lifetime (the limit rides on the resolved tenant)."""
+    checked = rules.check_rate_limit(limit)
+    tid = await _tenant_id(conn, slug)
+    await conn.execute("UPDATE public.tenant SET rate_limit = $2, updated_at = now() WHERE id = $1", tid, checked)
+
+
 async def notification_settings(conn: Connection, tenant_id: int) -> NotificationSettings:
     row = await conn.fetchrow(
         "SELECT notify_emails, notify_enabled, digest_window_minutes FROM public.tenant WHERE id = $1", tenant_id
