@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     activity_log: bool = True
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
+    # Encrypts what must be kept but never shown (a tenant's OIDC client secret). Set a long random value in
+    # production; changing it makes stored client secrets unreadable (they are entered again).
+    secret_key: str = "scimhub-development-only-secret-key"  # noqa: S105 - the local default, documented
 
 
 _ENV = {
@@ -63,6 +66,7 @@ _ENV = {
     "digest_settle_seconds": "SCIMHUB_DIGEST_SETTLE_SECONDS",
     "activity_log": "SCIMHUB_ACTIVITY_LOG",
     "digest_flush_seconds": "SCIMHUB_DIGEST_FLUSH_SECONDS",
+    "secret_key": "SCIMHUB_SECRET_KEY",
 }
 
 

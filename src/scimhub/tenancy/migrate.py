@@ -114,6 +114,16 @@ async def ensure_app_role(conn: Connection, install_id: str) -> str:
                 TO "{role}";
             """
         )
+    # Administrators' lifecycle, the admin trail, security notices and OIDC sign-in (issue #15,
+    # migrations/public/m0020_admin_lifecycle.py): bound to the signed-in tenant by every query in admins/.
+    if await conn.fetchval("SELECT to_regclass('public.admin_trail') IS NOT NULL"):
+        await conn.execute(
+            f"""
+            GRANT SELECT, INSERT, UPDATE, DELETE ON public.admin_trail, public.admin_notice_delivery,
+                public.tenant_oidc, public.admin_oidc_state TO "{role}";
+            GRANT USAGE ON SEQUENCE public.admin_trail_id_seq, public.admin_session_id_seq TO "{role}";
+            """
+        )
     return role
 
 
