@@ -24,7 +24,8 @@ from joserfc.jwk import KeySet
 
 from scimhub.admins.model import AdminError
 
-TIMEOUT = httpx.Timeout(5.0)
+TIMEOUT_SECONDS = 5.0  # every request to the provider (authlib wants a number, httpx takes one too)
+TIMEOUT = httpx.Timeout(TIMEOUT_SECONDS)
 CACHE_SECONDS = 300.0
 SCOPE = "openid email profile"
 LEEWAY_SECONDS = 60  # clock skew between us and the provider (OpenID Connect Core §3.1.3.7 allows "a few minutes")
@@ -136,7 +137,7 @@ async def exchange_code(
 ) -> str:
     """The ID token the token endpoint returns for this authorization code (client_secret_basic)."""
     async with AsyncOAuth2Client(
-        client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri, timeout=TIMEOUT
+        client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri, timeout=TIMEOUT_SECONDS
     ) as client:
         try:
             token = await client.fetch_token(provider.token_endpoint, code=code, code_verifier=code_verifier)
