@@ -37,7 +37,7 @@ _env = jinja2.Environment(
 def build_message(notice: notices.Notice, *, public_url: str, sender: str, recipient: str) -> EmailMessage:
     e = notice.entry
     message = EmailMessage()
-    message["Subject"] = f"[scimhub] {notice.tenant_name}: {e.action_label.lower()} by {e.actor}"
+    message["Subject"] = f"[scimhub] {notice.tenant_name}: {e.action_label} by {e.actor}"
     message["From"] = sender
     message["To"] = recipient
     message["Message-ID"] = make_msgid(idstring=f"trail{notice.trail_id}", domain="scimhub")
