@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
-from tests.browser.test_hub_browser import browser, shot  # noqa: F401 - the chromium fixture
+from tests.browser.test_hub_browser import shot
 from tests.support.cli import run
 from tests.support.oidc import OidcProvider
 from tests.support.processes import Stack
@@ -56,14 +56,15 @@ async def via_provider(page: Page, base: str, slug: str, sub: str) -> None:
 
 
 async def test_administrator_signs_in_with_the_identity_provider_and_every_refusal_is_clear(
-    stack: Stack, browser: Browser, database: str, provider: OidcProvider  # noqa: F811 - the fixture
+    stack: Stack,
+    browser: Browser,
+    database: str,
+    provider: OidcProvider,
 ) -> None:
     assert stack.web is not None
     base = stack.web.url
     t = await create_tenant(database)
-    created = run(
-        database, "admin", "create", t.slug, "second@acme.test", "--password-stdin", stdin=PASSWORD + "\n"
-    )
+    created = run(database, "admin", "create", t.slug, "second@acme.test", "--password-stdin", stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     page = await context.new_page()

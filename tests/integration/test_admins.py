@@ -117,7 +117,9 @@ async def test_keys_expire_are_revoked_at_once_and_old_keys_keep_the_default_sco
     assert stored != siem.encode() and len(stored) == 32  # a SHA-256 digest, never the key
     assert (await client.get("/admin/api/audit", headers=bearer(siem))).status_code == 200
     # Expiry: brought about in the data, not waited for.
-    await admin.execute("UPDATE public.admin_api_key SET expires_at = now() - interval '1 second' WHERE id = $1", key_id)
+    await admin.execute(
+        "UPDATE public.admin_api_key SET expires_at = now() - interval '1 second' WHERE id = $1", key_id
+    )
     assert (await client.get("/admin/api/audit", headers=bearer(siem))).status_code == 401
     await admin.execute("UPDATE public.admin_api_key SET expires_at = NULL WHERE id = $1", key_id)
     assert (await client.delete(f"/admin/api/api-keys/{key_id}", headers=bearer(boss))).status_code == 200
@@ -131,8 +133,9 @@ async def test_keys_expire_are_revoked_at_once_and_old_keys_keep_the_default_sco
         tenant.tenant.id,
         old,
     )
-    scopes = await admin.fetchval("SELECT scopes FROM public.admin_api_key WHERE hint = 'x' AND tenant_id = $1",
-                                  tenant.tenant.id)
+    scopes = await admin.fetchval(
+        "SELECT scopes FROM public.admin_api_key WHERE hint = 'x' AND tenant_id = $1", tenant.tenant.id
+    )
     assert tuple(scopes) == DEFAULT_SCOPES
     assert (await client.get("/admin/api/connector", headers=bearer(old))).status_code == 200
     assert (await client.get("/admin/api/admins", headers=bearer(old))).status_code == 403
@@ -207,7 +210,7 @@ async def test_password_change_needs_the_current_password_and_ends_the_other_ses
     here = await signed_in(client, tenant, email)
     elsewhere = await signed_in(client, tenant, email)
     page = await here.get(f"/hub/{tenant.slug}/account")
-    assert page.text.count("/end\"") == 2 and "this session" in page.text
+    assert page.text.count('/end"') == 2 and "this session" in page.text
     new = "an entirely different passphrase"
     r = await here.post(
         f"/hub/{tenant.slug}/account/password", data={"csrf": csrf_of(page.text), "current": "wrong", "password": new}

@@ -448,7 +448,9 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
         r = await c.request(method, url, data={**form, "csrf": "forged"})
         assert r.status_code == 403 and "nothing was changed" in r.text, (method, path)
     for method, path in api_routes:
-        r = await c.request(method, re.sub(r"\{\w+:int\}", "1", path), json={"active": False, "recipients": [], "enabled": False})
+        r = await c.request(
+            method, re.sub(r"\{\w+:int\}", "1", path), json={"active": False, "recipients": [], "enabled": False}
+        )
         assert r.status_code == 403, (method, path)
     after = await fetch_one(
         admin,

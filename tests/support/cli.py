@@ -16,6 +16,4 @@ def run(
     database: str, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "SCIMHUB_DATABASE_URL": database, "SCIMHUB_PUBLIC_URL": PUBLIC_URL, **(env or {})}
-    return subprocess.run(
-        [SCIMHUB, *args], capture_output=True, text=True, env=full_env, timeout=60, input=stdin or ""
-    )
+    return subprocess.run([SCIMHUB, *args], capture_output=True, text=True, env=full_env, timeout=60, input=stdin or "")
