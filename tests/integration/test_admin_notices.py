@@ -13,6 +13,7 @@ import pytest
 
 from scimhub import admins
 from scimhub.admins import notices
+from scimhub.app import create_app
 from scimhub.http.services import Services
 from scimhub.notify.admin_notice import deliver_notice
 from scimhub.notify.delivery import DeliveryOutcome
@@ -40,12 +41,8 @@ async def test_a_rotated_token_is_mailed_to_every_administrator_once(
         await admins.create_admin(admin, t.tenant.id, email, "correct horse battery staple")
     key = await admins.create_api_key(admin, t.tenant.id, "rotator", ["tokens:write"])
     app_settings = make_settings(smtp_url=smtp.url)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(
-            app=__import__("scimhub.app", fromlist=["create_app"]).create_app(app_settings, services=services)
-        ),  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
-        base_url="http://scim.test",
-    ) as c:
+    transport = httpx.ASGITransport(app=create_app(app_settings, services=services))  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
+    async with httpx.AsyncClient(transport=transport, base_url="http://scim.test") as c:
         r = await c.post("/admin/api/connector/token", json={}, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 201
     new_token = r.json()["token"]
