@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # lands in one mail; the beat checks every `digest_flush_seconds`.
     digest_settle_seconds: float = 30.0
     digest_flush_seconds: float = 15.0
+    # Encrypts what must be kept but never shown (a tenant's OIDC client secret). Set a long random value in
+    # production; changing it makes stored client secrets unreadable (they are entered again).
+    secret_key: str = "scimhub-development-only-secret-key"  # noqa: S105 - the local default, documented
 
 
 VARIABLES = {  # each setting and the environment variable it is read from
@@ -72,6 +75,7 @@ VARIABLES = {  # each setting and the environment variable it is read from
     "digest_settle_seconds": "SCIMHUB_DIGEST_SETTLE_SECONDS",
     "activity_log": "SCIMHUB_ACTIVITY_LOG",
     "digest_flush_seconds": "SCIMHUB_DIGEST_FLUSH_SECONDS",
+    "secret_key": "SCIMHUB_SECRET_KEY",
 }
 
 

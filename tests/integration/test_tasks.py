@@ -48,6 +48,7 @@ def test_each_periodic_job_is_its_own_entry_on_the_queue_of_its_task() -> None:
         "audit-purge": "audit.purge",
         "admin-purge-sessions": "admin.purge_sessions",
         "email-flush": "email.flush_digests",
+        "email-admin-notices": "email.flush_admin_notices",
     }
     assert schedule["admin-purge-sessions"]["schedule"] == 3600.0
     assert schedule["audit-sweep-full"]["kwargs"] == {"full": True}

@@ -34,9 +34,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The activity log: its vocabulary, events, outbox, drain, queries.
     "audit": frozenset({"scim", "store", "tenancy"}),
     "metrics": frozenset({"audit"}),
-    # Failure digests and their delivery.
-    "notify": frozenset({"audit", "metrics", "observability", "settings", "tenancy"}),
-    # Tenant administrators: accounts, sessions, API keys.
+    # Failure digests and security notices (the admin trail's, read through `admins.notices`), their delivery.
+    "notify": frozenset({"admins", "audit", "metrics", "observability", "settings", "tenancy"}),
+    # Tenant administrators: accounts, sessions, scoped API keys, sign-in (password, OIDC), the admin trail.
     "admins": frozenset({"tenancy"}),
     # The SCIM use cases, one transaction each.
     "provisioning": frozenset({"audit", "scim", "store", "tenancy"}),
