@@ -26,14 +26,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tenancy": frozenset(),
     # Every Celery task's name, queue, payload and schedule; the Celery app's configuration.
     "tasks": frozenset({"settings"}),
-    "queue": frozenset({"settings", "tasks"}),
+    "queue": frozenset({"redis_clients", "settings", "tasks"}),
+    # The one factory of Redis clients (redis://, rediss://, Sentinel) for every part that talks to Redis.
+    "redis_clients": frozenset({"settings"}),
     # Logging and Sentry (which knows that a ScimError is the client's mistake, not a bug).
     "observability": frozenset({"scim", "settings"}),
     # Tenant data: tables and SQL, the filter compiler.
     "store": frozenset({"scim", "tenancy"}),
     # The activity log: its vocabulary, events, outbox, drain, queries.
     "audit": frozenset({"scim", "store", "tenancy"}),
-    "metrics": frozenset({"audit"}),
+    "metrics": frozenset({"audit", "redis_clients"}),
     # Failure digests and security notices (the admin trail's, read through `admins.notices`), their delivery.
     "notify": frozenset({"admins", "audit", "metrics", "observability", "settings", "tenancy"}),
     # Tenant administrators: accounts, sessions, scoped API keys, sign-in (password, OIDC), the admin trail.
@@ -50,6 +52,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "observability",
             "provisioning",
             "queue",
+            "redis_clients",
             "scim",
             "settings",
             "tasks",
