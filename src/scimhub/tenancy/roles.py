@@ -3,7 +3,7 @@
 - the **owner** (SCIMHUB_DATABASE_URL's login): owns `public` and creates tenant schemas and roles; only
   `scimhub migrate` and the operator CLI use it.
 - the **app role** `sh<install>_app` (NOLOGIN NOINHERIT): holds exactly the grants on `public` that the web
-  and the workers need (`ensure_app_grants`), and is a member of every tenant role, without inheriting
+  and the workers need (`ensure_app_role`), and is a member of every tenant role, without inheriting
   their rights.
 - the **app login** (SCIMHUB_APP_DATABASE_URL's role, by default `<database>_app`): LOGIN, no superuser,
   no CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, owns nothing, member of the app role only. It inherits
