@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import uuid
@@ -331,6 +333,21 @@ async def test_the_trail_records_who_what_when_from_where_and_never_a_secret(
     assert [e["action"] for e in json.loads(out.stdout)][:2] == ["signin.succeeded", "signin.signed_out"]
     text = run(database, "admin", "log", t.slug, "--action", "token.rotated")
     assert "Token generated" in text.stdout and email in text.stdout
+
+
+async def test_the_trail_csv_keeps_what_strangers_typed_from_running_as_a_formula(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, tenant: TenantHandle
+) -> None:
+    email = await make_admin(admin, tenant)
+    anon = httpx.AsyncClient(transport=client._transport, base_url=PUBLIC_URL)
+    typed = ['=HYPERLINK("http://evil.test")', "+1+1", "@SUM(A1)", "-2"]
+    for name in typed:
+        r = await anon.post(f"/hub/{tenant.slug}/login", data={"email": name, "password": "guess"})
+        assert r.status_code == 401
+    c = await signed_in(client, tenant, email)
+    body = (await c.get(f"/hub/{tenant.slug}/audit.csv", params={"action": "signin.failed"})).text
+    actors = [row["actor"] for row in csv.DictReader(io.StringIO(body))]
+    assert sorted(actors) == sorted("'" + name for name in typed)
 
 
 def test_cli_lists_and_removes_administrators_and_lists_and_revokes_keys(database: str) -> None:
