@@ -16,6 +16,7 @@ import pytest
 from litestar import Litestar
 
 from scimhub import admins
+from scimhub.admins.scopes import SCOPES
 from scimhub.app import create_app
 from scimhub.audit import drain as audit_drain
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
@@ -463,6 +464,43 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
             method, re.sub(r"\{\w+:int\}", "1", path), json={"active": False, "recipients": [], "enabled": False}
         )
         assert r.status_code == 403, (method, path)
+    assert await _tenant_state(admin, tenant) == before
+    assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
+
+
+async def test_text_the_database_cannot_store_gets_400_on_every_hub_and_api_route(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, settings: Settings, services: Services, tenant: TenantHandle
+) -> None:
+    c = await signed_in(client, tenant, await make_admin(admin, tenant))
+    csrf = csrf_of((await c.get(f"/hub/{tenant.slug}/connectors/scim")).text)
+    key = await admins.create_api_key(admin, tenant.tenant.id, "all", sorted(SCOPES))
+    app = create_app(settings, services=services)
+    before = await _tenant_state(admin, tenant)
+    nul = "x\x00y"
+    fields = ("active", "confirm", "overlap", "recipients", "window", "email", "label", "password", "current")
+    form = dict.fromkeys((*fields, "issuer", "client_id", "client_secret", "password_signin", "scope"), nul)
+    for method, path in _unsafe_routes(app, "/hub/"):  # the sign-in form too
+        url = re.sub(r"\{\w+:int\}", "1", path.replace("{slug:str}", tenant.slug))
+        r = await c.request(method, url, data={**form, "csrf": csrf})
+        assert r.status_code == 400 and "U+0000" in r.text and "Nothing was changed" in r.text, (method, path)
+    for page in ("audit", "activity", "login"):
+        r = await c.get(f"/hub/{tenant.slug}/{page}", params={"actor": nul, "search": nul, "next": nul})
+        assert r.status_code == 400 and "U+0000" in r.text, page
+    body = {"active": nul, "recipients": [nul], "email": nul, "label": nul, "scopes": [nul], "keep_old_minutes": nul}
+    api_routes = sorted(
+        (method, route.path) for route in app.routes if route.path.startswith("/admin/api/") for method in route.methods
+    )
+    for method, path in api_routes:
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        url = re.sub(r"\{\w+:uuid\}", str(uuid.uuid4()), re.sub(r"\{\w+:int\}", "1", path))
+        r = await client.request(
+            method, url, params={"actor": nul}, json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert r.status_code == 400 and "U+0000" in r.json()["detail"], (method, path, r.text)
+        if method != "GET":
+            r = await client.request(method, url, json=body, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 400 and "U+0000" in r.json()["detail"], (method, path, r.text)
     assert await _tenant_state(admin, tenant) == before
     assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
 

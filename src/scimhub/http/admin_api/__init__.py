@@ -40,6 +40,8 @@ from scimhub.http.admin_access import (
     signed_in_by_cookie,
 )
 from scimhub.http.admin_api import people, tenant_routes, trail
+from scimhub.http.wire import check_admin_request_text
+from scimhub.scim.errors import InvalidValue
 from scimhub.tenancy import rules
 from scimhub.tenancy.model import Tenant
 
@@ -103,8 +105,8 @@ def _json_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def _bad_request(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A value the rules refuse (`FilterRejected`, `SettingRejected`, `AdminError`): 400 with the rule's words;
-    something the tenant does not have (`NotFound`): 404."""
+    """A value the rules refuse (`FilterRejected`, `SettingRejected`, `AdminError`, text the database cannot
+    store: `InvalidValue`): 400 with the rule's words; something the tenant does not have (`NotFound`): 404."""
     status = 404 if isinstance(exc, NotFound) else 400
     return Response({"status": status, "detail": str(exc)}, status_code=status)
 
@@ -121,6 +123,8 @@ def admin_api_router() -> Router:
         route_handlers=ROUTES,
         middleware=[AdminApiAuth],
         guards=[csrf_header, scope_allowed],
+        # Client text is checked once, before any handler (http/wire.py): what PostgreSQL cannot store is 400.
+        before_request=check_admin_request_text,
         dependencies={
             "services": provide_services,
             "tenant": Provide(_tenant, sync_to_thread=False),
@@ -132,6 +136,7 @@ def admin_api_router() -> Router:
             FilterRejected: _bad_request,
             rules.SettingRejected: _bad_request,
             AdminError: _bad_request,
+            InvalidValue: _bad_request,
         },
         after_response=nudge_notices,
         tags=["admin"],

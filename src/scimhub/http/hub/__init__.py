@@ -25,7 +25,7 @@ from scimhub.http.hub import (
     sign_in,
     signin_settings,
 )
-from scimhub.http.hub.rendering import HubError, bad_filter_page, hub_error_page
+from scimhub.http.hub.rendering import HubError, bad_filter_page, bad_input_page, hub_error_page
 from scimhub.http.hub.session import (
     GUARDS,
     HubSession,
@@ -36,6 +36,8 @@ from scimhub.http.hub.session import (
     provide_page,
     sign_in_redirect,
 )
+from scimhub.http.wire import check_admin_request_text
+from scimhub.scim.errors import InvalidValue
 
 
 def hub_router() -> Router:
@@ -85,8 +87,11 @@ def hub_router() -> Router:
         path="/hub",
         route_handlers=[public, signed_in],
         dependencies={"services": provide_services, "form": provide_form},
+        # Client text is checked once, before any handler (http/wire.py): what PostgreSQL cannot store is 400.
+        before_request=check_admin_request_text,
         exception_handlers={
             HubError: hub_error_page,
+            InvalidValue: bad_input_page,
             FilterRejected: bad_filter_page,
             SignInRequired: sign_in_redirect,
             PasswordChangeRequired: password_redirect,
