@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite straight to PostgreSQL, then the SCIM API, activity pipeline, isolation,
-# concurrency, fair-share and stranger tests again with web and workers reaching PostgreSQL through a PgBouncer
-# in transaction mode that ops/pgbouncer.py starts for this run (own port, config in a temporary directory).
-# Arguments go to both passes.
+# concurrency, fair-share, stranger and administrators' tests (sessions, keys, OIDC states: the digest lookups)
+# again with web and workers reaching PostgreSQL through a PgBouncer in transaction mode that ops/pgbouncer.py
+# starts for this run (own port, config in a temporary directory). Arguments go to both passes.
 set -euo pipefail
 VENV="${VENV:-.venv}"
 "$VENV/bin/pytest" -q "$@"
@@ -14,6 +14,7 @@ through_pgbouncer=(
   tests/integration/test_tenancy.py tests/integration/test_least_privilege.py tests/integration/test_tokens.py
   tests/integration/test_concurrency.py tests/integration/test_web_processes.py
   tests/integration/test_activity_poison.py tests/integration/test_fairness.py tests/integration/test_strangers.py
+  tests/integration/test_admins.py tests/integration/test_oidc.py
 )
 echo "make test: again through PgBouncer (transaction mode): ${through_pgbouncer[*]##*/}"
 "$VENV/bin/python" -m ops.pgbouncer run --export test \

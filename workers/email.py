@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task
 
 from scimhub import tasks
-from scimhub.notify import delivery, service
+from scimhub.notify import admin_notice, delivery, service
 from scimhub.notify.smtp import TransientMailError
 from scimhub.tenancy.db import TRANSIENT_ERRORS
 from workers.celery_app import app, settings
@@ -36,5 +36,29 @@ def send_digest(self: Task[Any, Any], /, **fields: Any) -> str:
     final = self.request.retries >= delivery.MAX_RETRIES
     try:
         return run(lambda db: delivery.deliver_digest(db, settings, job.tenant_id, job.digest_id, final_attempt=final))
+    except TransientMailError as exc:
+        raise self.retry(exc=exc, countdown=delivery.retry_delay(self.request.retries)) from None
+
+
+@app.task(name=tasks.FLUSH_NOTICES.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)
+def flush_admin_notices() -> int:
+    due = run(admin_notice.claim_pending)
+    for trail_id in due:
+        tasks.enqueue_notice(app, trail_id)
+    return len(due)
+
+
+@app.task(
+    name=tasks.SEND_NOTICE.name,
+    bind=True,
+    max_retries=delivery.MAX_RETRIES,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+)
+def send_admin_notice(self: Task[Any, Any], /, **fields: Any) -> str:
+    job = tasks.decode(tasks.SendNotice, fields)
+    final = self.request.retries >= delivery.MAX_RETRIES
+    try:
+        return run(lambda db: admin_notice.deliver_notice(db, settings, job.trail_id, final_attempt=final))
     except TransientMailError as exc:
         raise self.retry(exc=exc, countdown=delivery.retry_delay(self.request.retries)) from None

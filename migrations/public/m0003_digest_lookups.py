@@ -1,7 +1,7 @@
 # The web and worker login may not read any digest column (tokens, hub sessions, admin API keys): it finds the
 # one row whose digest it already holds through these functions, which run as their owner (SECURITY DEFINER)
 # with a fixed search path and return only that row. Granted to the installation's app role by
-# `tenancy.roles.ensure_app_grants`; nobody else may execute them.
+# `tenancy.roles.ensure_app_role`; nobody else may execute them.
 #
 # Each returns the table's row type (`SELECT *` is expanded at call time, so columns added later come along);
 # the digest in it is the caller's own.

@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from scimhub import admins
+from scimhub.admins import OPERATOR, accounts, actions, keys, scopes, trail
 from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.audit.vocabulary import OUTCOME_FILTERS, OUTCOME_LABELS
 from scimhub.settings import Settings, SettingsError, load_settings
@@ -103,7 +104,8 @@ async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_tenant_status(settings: Settings, args: argparse.Namespace) -> int:
     status = "active" if args.command == "enable" else "disabled"
     async with admin_connection(settings.database_url) as conn:
-        await tenants.set_status(conn, args.slug, status)
+        tenant = await tenants.get_tenant(conn, args.slug)
+        await actions.switch_connector(conn, tenant, OPERATOR, active=status == "active")
     print(f"tenant {args.slug}: SCIM connector {'on' if status == 'active' else 'off'}")
     return 0
 
@@ -128,7 +130,8 @@ async def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_token_rotate(settings: Settings, args: argparse.Namespace) -> int:
     keep = rules.check_overlap_duration(rules.parse_duration(args.keep_old_for)) if args.keep_old_for else None
     async with admin_connection(settings.database_url) as conn:
-        issued = await tenants.rotate_token(conn, args.slug, public_url=settings.public_url, keep_old_for=keep)
+        tenant = await tenants.get_tenant(conn, args.slug)
+        issued = await actions.rotate_token(conn, tenant, OPERATOR, public_url=settings.public_url, keep_old_for=keep)
     _issued(issued, args.json, "rotated the token of")
     if not args.json:
         print(f"  older tokens {'stop working now' if not keep else f'keep working for {args.keep_old_for}'}")
@@ -137,7 +140,8 @@ async def cmd_token_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     async with admin_connection(settings.database_url) as conn:
-        n = await tenants.revoke_tokens(conn, args.slug)
+        tenant = await tenants.get_tenant(conn, args.slug)
+        n = await actions.revoke_tokens(conn, tenant, OPERATOR)
     print(
         f"revoked {n} token(s) of tenant {args.slug}; SCIM requests now get 401 until a new token is issued "
         f"(scimhub tenant token rotate {args.slug})"
@@ -149,10 +153,14 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
     emails = rules.parse_recipients(args.notify_email) if args.notify_email is not None else None
     enabled = None if args.notify is None else args.notify == "on"
     rate_limit = rules.parse_rate_limit(args.rate_limit) if args.rate_limit is not None else None
+    if args.digest_window is not None:
+        rules.check_digest_window(args.digest_window)
     async with admin_connection(settings.database_url) as conn, conn.transaction():
-        await tenants.set_notifications(
-            conn, args.slug, emails=emails, enabled=enabled, window_minutes=args.digest_window
-        )
+        tenant = await tenants.get_tenant(conn, args.slug)
+        if emails is not None or enabled is not None or args.digest_window is not None:
+            await actions.change_notifications(
+                conn, tenant, OPERATOR, emails=emails, enabled=enabled, window_minutes=args.digest_window
+            )
         if args.rate_limit is not None:
             await tenants.set_rate_limit(conn, args.slug, rate_limit)
     saved = "settings saved" if args.rate_limit is not None else "notification settings saved"
@@ -193,12 +201,9 @@ async def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    try:
-        async with admin_connection(settings.database_url) as conn:
-            tenant = await tenants.get_tenant(conn, args.slug)
-            generated = await admins.create_admin(conn, tenant.id, args.email, password)
-    except admins.AdminError as exc:
-        raise tenants.TenantError(str(exc)) from None
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, args.slug)
+        generated = await admins.create_admin(conn, tenant.id, args.email, password)
     hub_url = f"{settings.public_url}/hub/{args.slug}/login"
     if args.json:
         out: dict[str, Any] = {"email": args.email, "slug": args.slug, "hub_url": hub_url}
@@ -213,11 +218,127 @@ async def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_admin_api_key(settings: Settings, args: argparse.Namespace) -> int:
+def _when(ts: dt.datetime | None) -> str:
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if ts else "never"
+
+
+async def cmd_admin_list(settings: Settings, args: argparse.Namespace) -> int:
     async with admin_connection(settings.database_url) as conn:
         tenant = await tenants.get_tenant(conn, args.slug)
-        key = await admins.create_api_key(conn, tenant.id, args.label or "")
-    print(json.dumps({"slug": args.slug, "api_key": key}) if args.json else f"admin API key (shown only now): {key}")
+        found = await accounts.list_admins(conn, tenant.id)
+    if args.json:
+        _print_json(found)
+        return 0
+    if not found:
+        print(f"no administrators of {args.slug} yet: scimhub admin create {args.slug} EMAIL")
+        return 0
+    print(f"{'id':>6}  {'email':<40} {'status':<19} {'last sign-in':<16} sessions")
+    for a in found:
+        print(f"{a.id:>6}  {a.email:<40} {a.status:<19} {_when(a.last_login_at):<16} {a.sessions}")
+    return 0
+
+
+async def cmd_admin_remove(settings: Settings, args: argparse.Namespace) -> int:
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, args.slug)
+        admin_id = await accounts.find_admin_id(conn, tenant.id, args.email)
+        try:
+            removed = await accounts.remove_admin(conn, tenant.id, admin_id, OPERATOR)
+        except admins.NotFound:
+            raise tenants.TenantError(f"{args.email} is not an administrator of {args.slug}") from None
+    print(f"removed administrator {removed.email} of tenant {args.slug} ({removed.sessions} session(s) ended)")
+    return 0
+
+
+async def cmd_admin_log(settings: Settings, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= MAX_ACTIVITY_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_ACTIVITY_LIMIT}")
+    f = trail.parse_trail_filter(since=args.since, action=args.action, actor=args.actor)
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, args.slug)
+        items, _ = await trail.list_trail(conn, tenant.id, f, limit=args.limit)
+    if args.json:
+        _print_json(items)
+        return 0
+    if not items:
+        print(f"nothing in the admin trail of {args.slug} yet")
+        return 0
+    for e in items:
+        changes = "; ".join(f"{c.field}: {c.before or '-'} -> {c.after or '-'}" for c in e.changes)
+        print(
+            f"{e.at:%Y-%m-%d %H:%M:%S}  {e.outcome:<7}  {e.action_label:<30} {e.actor} "
+            f"({e.client_ip or 'local'}): {e.summary}{'  [' + changes + ']' if changes else ''}"
+        )
+    return 0
+
+
+async def cmd_admin_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    """`admin api-key SLUG` (create; also `create SLUG`), `admin api-key list SLUG`, `... revoke SLUG KEY_ID`."""
+    words: list[str] = args.words
+    verb, rest = (
+        (words[0], words[1:]) if words[0] in ("create", "list", "revoke") and len(words) > 1 else ("create", words)
+    )
+    if verb == "revoke":
+        if len(rest) != 2 or not rest[1].isdigit():
+            raise UsageError("usage: scimhub admin api-key revoke SLUG KEY_ID (the id `admin api-key list` shows)")
+        return await _api_key_revoke(settings, rest[0], int(rest[1]))
+    if len(rest) != 1:
+        raise UsageError(f"usage: scimhub admin api-key {verb} SLUG")
+    if verb == "list":
+        return await _api_key_list(settings, rest[0], as_json=args.json)
+    return await _api_key_create(settings, args, rest[0])
+
+
+async def _api_key_list(settings: Settings, slug: str, *, as_json: bool) -> int:
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, slug)
+        listed = await keys.list_api_keys(conn, tenant.id)
+    if as_json:
+        _print_json(listed)
+        return 0
+    if not listed:
+        print(f"no usable admin API keys of {slug}")
+        return 0
+    print(f"{'id':>6}  {'key':<6} {'label':<24} {'expires':<16} {'last used':<16} scopes")
+    for k in listed:
+        print(
+            f"{k.id:>6}  {k.hint:<6} {k.label[:24]:<24} {_when(k.expires_at):<16} {_when(k.last_used_at):<16} "
+            f"{' '.join(k.scopes)}"
+        )
+    return 0
+
+
+async def _api_key_revoke(settings: Settings, slug: str, key_id: int) -> int:
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, slug)
+        try:
+            revoked = await keys.revoke_api_key(conn, tenant.id, key_id, OPERATOR)
+        except admins.NotFound:
+            raise tenants.TenantError(f"tenant {slug} has no usable API key {key_id}") from None
+    print(f"revoked admin API key {revoked.id} ({revoked.label or 'no label'} {revoked.hint}) of tenant {slug}")
+    return 0
+
+
+async def _api_key_create(settings: Settings, args: argparse.Namespace, slug: str) -> int:
+    try:
+        chosen = scopes.parse_scopes(args.scope) if args.scope is not None else list(scopes.DEFAULT_SCOPES)
+    except admins.AdminError as exc:
+        raise UsageError(str(exc)) from None
+    days = int(rules.parse_duration(args.expires).total_seconds() // 86400) if args.expires else None
+    if args.expires and not days:
+        raise UsageError("--expires must be at least 1d (e.g. 30d, 90d)")
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, slug)
+        issued = await keys.issue_api_key(
+            conn, tenant.id, OPERATOR, label=args.label or "", scopes=chosen, expires_in_days=days
+        )
+    if args.json:
+        print(json.dumps({"slug": slug, "api_key": issued.key, "id": issued.info.id, "scopes": issued.info.scopes}))
+    else:
+        print(f"admin API key (shown only now): {issued.key}")
+        print(
+            f"  id {issued.info.id}, scopes: {' '.join(issued.info.scopes)}, expires: {_when(issued.info.expires_at)}"
+        )
     return 0
 
 
@@ -297,11 +418,35 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     ac.add_argument("--json", action="store_true")
     ac.set_defaults(func=cmd_admin_create)
-    ak = adm.add_parser("api-key", help="create an admin API key for the tenant (shown once)")
-    ak.add_argument("slug")
+    al = adm.add_parser("list", help="a tenant's administrators (status, last sign-in, sessions)")
+    al.add_argument("slug")
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_admin_list)
+    ar = adm.add_parser("remove", help="remove an administrator (ends its sessions; never the last one)")
+    ar.add_argument("slug")
+    ar.add_argument("email")
+    ar.set_defaults(func=cmd_admin_remove)
+    ak = adm.add_parser(
+        "api-key",
+        help="admin API keys: `api-key SLUG` creates one (shown once), `api-key list SLUG`, `api-key revoke SLUG ID`",
+    )
+    ak.add_argument("words", nargs="+", metavar="[create|list|revoke] SLUG [KEY_ID]")
     ak.add_argument("--label")
+    ak.add_argument(
+        "--scope",
+        help=f"comma-separated scopes (default {','.join(scopes.DEFAULT_SCOPES)}); any of {', '.join(scopes.SCOPES)}",
+    )
+    ak.add_argument("--expires", help="the key stops working after this long (e.g. 30d, 90d); default never")
     ak.add_argument("--json", action="store_true")
     ak.set_defaults(func=cmd_admin_api_key)
+    lg = adm.add_parser("log", help="the admin audit trail: who did what, when, from where (newest first)")
+    lg.add_argument("slug")
+    lg.add_argument("--since", help="ISO 8601 time")
+    lg.add_argument("--action", help="an action name, e.g. token.rotated, signin.failed, admin.removed")
+    lg.add_argument("--actor", help="a prefix of who acted (email or key label)")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--json", action="store_true")
+    lg.set_defaults(func=cmd_admin_log)
     return p
 
 
@@ -315,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, rules.SettingRejected, FilterRejected) as exc:  # a value the rules refuse is a usage error
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2
-    except (SettingsError, tenants.TenantError, InvalidSlug, DatabaseNotMigrated, RoleError) as exc:
+    except (SettingsError, tenants.TenantError, admins.AdminError, InvalidSlug, DatabaseNotMigrated, RoleError) as exc:
         print(f"scimhub: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:

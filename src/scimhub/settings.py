@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # per second for one client address (each allows a burst of twice that).
     stranger_lookups_per_second: int = 100
     stranger_lookups_per_client: int = 5
+    # Encrypts what must be kept but never shown (a tenant's OIDC client secret). Set a long random value in
+    # production; changing it makes stored client secrets unreadable (they are entered again).
+    secret_key: str = "scimhub-development-only-secret-key"  # noqa: S105 - the local default, documented
 
 
 VARIABLES = {  # each setting and the environment variable it is read from
@@ -95,6 +98,7 @@ VARIABLES = {  # each setting and the environment variable it is read from
     "test_mail_per_hour": "SCIMHUB_TEST_MAIL_PER_HOUR",
     "stranger_lookups_per_second": "SCIMHUB_STRANGER_LOOKUPS_PER_SECOND",
     "stranger_lookups_per_client": "SCIMHUB_STRANGER_LOOKUPS_PER_CLIENT",
+    "secret_key": "SCIMHUB_SECRET_KEY",
 }
 
 

@@ -41,7 +41,11 @@ PURGE_ACTIVITY = TaskSpec("audit.purge", AUDIT_QUEUE)  # activity entries past e
 PURGE_SESSIONS = TaskSpec("admin.purge_sessions", AUDIT_QUEUE)
 FLUSH_DIGESTS = TaskSpec("email.flush_digests", EMAIL_QUEUE)  # claim due digests, queue one send each
 SEND_DIGEST = TaskSpec("email.send_digest", EMAIL_QUEUE)  # mail one digest to its tenant's recipients
-ALL = (DRAIN, SWEEP, PURGE_ACTIVITY, PURGE_SESSIONS, FLUSH_DIGESTS, SEND_DIGEST)
+# Security notices (admin trail entries: token rotated, connector switched off, a new administrator ...):
+# the flush claims pending ones and queues one send each (admins/notices.py, notify/admin_notice.py).
+FLUSH_NOTICES = TaskSpec("email.flush_admin_notices", EMAIL_QUEUE)
+SEND_NOTICE = TaskSpec("email.send_admin_notice", EMAIL_QUEUE)
+ALL = (DRAIN, SWEEP, PURGE_ACTIVITY, PURGE_SESSIONS, FLUSH_DIGESTS, SEND_DIGEST, FLUSH_NOTICES, SEND_NOTICE)
 
 
 class Drain(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +59,10 @@ class Sweep(msgspec.Struct, frozen=True, kw_only=True):
 class SendDigest(msgspec.Struct, frozen=True, kw_only=True):
     tenant_id: int
     digest_id: uuid.UUID
+
+
+class SendNotice(msgspec.Struct, frozen=True, kw_only=True):
+    trail_id: int
 
 
 class QueueUnavailable(Exception):
@@ -80,6 +88,15 @@ def enqueue_drain(celery: Celery, tenant_ids: Iterable[int]) -> None:
 
 def enqueue_digest(celery: Celery, tenant_id: int, digest_id: uuid.UUID) -> None:
     _send(celery, SEND_DIGEST, SendDigest(tenant_id=tenant_id, digest_id=digest_id))
+
+
+def enqueue_notice(celery: Celery, trail_id: int) -> None:
+    _send(celery, SEND_NOTICE, SendNotice(trail_id=trail_id))
+
+
+def enqueue_notice_flush(celery: Celery) -> None:
+    """Right after a security-relevant admin action commits (the beat's flush is the safety net)."""
+    _send(celery, FLUSH_NOTICES)
 
 
 def enqueue_scheduled(celery: Celery, settings: Settings, entry: str) -> None:
@@ -110,4 +127,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "admin-purge-sessions": entry(PURGE_SESSIONS, 3600.0),
         # A first failure is mailed within settle + this interval (notify/service.py has the rules).
         "email-flush": entry(FLUSH_DIGESTS, settings.digest_flush_seconds),
+        # Security notices the web processes' nudge did not bring (a CLI action, Redis briefly away).
+        "email-admin-notices": entry(FLUSH_NOTICES, settings.digest_flush_seconds),
     }

@@ -8,14 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tests.support.cli import run
 from tests.support.factories import entra_user
@@ -24,7 +23,6 @@ from tests.support.tenants import create_tenant
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-CHROMIUM = os.environ.get("SCIMHUB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 NEW_PASSWORD = "a long and private passphrase"
 
@@ -38,26 +36,6 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
     s.start_beat()
     yield s
     s.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        await b.close()
 
 
 async def shot(page: Page, name: str) -> None:

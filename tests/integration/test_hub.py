@@ -16,6 +16,7 @@ import pytest
 from litestar import Litestar
 
 from scimhub import admins
+from scimhub.admins.scopes import SCOPES
 from scimhub.app import create_app
 from scimhub.audit import drain as audit_drain
 from scimhub.audit.vocabulary import OPERATIONS, OUTCOME_FILTERS
@@ -93,7 +94,9 @@ async def test_wrong_password_and_throttling(
         r = await client.post(f"/hub/{tenant.slug}/login", data={"email": email, "password": PASSWORD})
         assert r.status_code == 429  # still throttled, even with the right password
         waits = [
-            await admins.throttle_seconds(admin, tenant.tenant.id, email, now=start + dt.timedelta(seconds=s))
+            await admins.throttle_seconds(
+                admin, tenant.tenant.id, email, "127.0.0.1", now=start + dt.timedelta(seconds=s)
+            )
             for s in (0, 0.5, 1, 1.5, 2)
         ]
         assert waits == [2, 2, 1, 1, 0]
@@ -406,13 +409,17 @@ async def test_older_entries_link_pages_through_the_log(
 
 
 async def _tenant_state(admin: asyncpg.Connection, tenant: TenantHandle) -> dict[str, Any]:
-    """What any unsafe hub or API route could change: status, recipients, and how many tokens, admins, keys."""
+    """What any unsafe hub or API route could change: status, recipients, and how many tokens, admins, usable
+    keys, sessions and identity-provider settings."""
     row = await fetch_one(
         admin,
         """SELECT t.status, t.notify_emails, (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id
                     AND k.revoked_at IS NULL) AS tokens,
                   (SELECT count(*) FROM public.admin_user a WHERE a.tenant_id = t.id) AS admins,
-                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id) AS keys
+                  (SELECT count(*) FROM public.admin_api_key a WHERE a.tenant_id = t.id
+                    AND a.revoked_at IS NULL) AS keys,
+                  (SELECT count(*) FROM public.admin_session s WHERE s.tenant_id = t.id) AS sessions,
+                  (SELECT count(*) FROM public.tenant_oidc o WHERE o.tenant_id = t.id) AS oidc
            FROM public.tenant t WHERE t.id = $1""",
         tenant.tenant.id,
     )
@@ -436,7 +443,7 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
     app = create_app(settings, services=services)
     hub_routes = [(m, p) for m, p in _unsafe_routes(app, "/hub/") if not p.endswith("/login")]
     api_routes = _unsafe_routes(app, "/admin/api/")
-    assert len(hub_routes) == 9 and len(api_routes) == 5  # a new route is checked here too
+    assert len(hub_routes) == 17 and len(api_routes) == 10  # a new route is checked here too
     before = await _tenant_state(admin, tenant)
     form = {
         "active": "off",
@@ -449,11 +456,51 @@ async def test_every_unsafe_hub_and_cookie_api_route_needs_the_csrf_token(
         "password": "a brand new password",
     }
     for method, path in hub_routes:
-        r = await c.request(method, path.replace("{slug:str}", tenant.slug), data={**form, "csrf": "forged"})
+        url = re.sub(r"\{\w+:int\}", "1", path.replace("{slug:str}", tenant.slug))
+        r = await c.request(method, url, data={**form, "csrf": "forged"})
         assert r.status_code == 403 and "nothing was changed" in r.text, (method, path)
     for method, path in api_routes:
-        r = await c.request(method, path, json={"active": False, "recipients": [], "enabled": False})
+        r = await c.request(
+            method, re.sub(r"\{\w+:int\}", "1", path), json={"active": False, "recipients": [], "enabled": False}
+        )
         assert r.status_code == 403, (method, path)
+    assert await _tenant_state(admin, tenant) == before
+    assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
+
+
+async def test_text_the_database_cannot_store_gets_400_on_every_hub_and_api_route(
+    client: httpx.AsyncClient, admin: asyncpg.Connection, settings: Settings, services: Services, tenant: TenantHandle
+) -> None:
+    c = await signed_in(client, tenant, await make_admin(admin, tenant))
+    csrf = csrf_of((await c.get(f"/hub/{tenant.slug}/connectors/scim")).text)
+    key = await admins.create_api_key(admin, tenant.tenant.id, "all", sorted(SCOPES))
+    app = create_app(settings, services=services)
+    before = await _tenant_state(admin, tenant)
+    nul = "x\x00y"
+    fields = ("active", "confirm", "overlap", "recipients", "window", "email", "label", "password", "current")
+    form = dict.fromkeys((*fields, "issuer", "client_id", "client_secret", "password_signin", "scope"), nul)
+    for method, path in _unsafe_routes(app, "/hub/"):  # the sign-in form too
+        url = re.sub(r"\{\w+:int\}", "1", path.replace("{slug:str}", tenant.slug))
+        r = await c.request(method, url, data={**form, "csrf": csrf})
+        assert r.status_code == 400 and "U+0000" in r.text and "Nothing was changed" in r.text, (method, path)
+    for page in ("audit", "activity", "login"):
+        r = await c.get(f"/hub/{tenant.slug}/{page}", params={"actor": nul, "search": nul, "next": nul})
+        assert r.status_code == 400 and "U+0000" in r.text, page
+    body = {"active": nul, "recipients": [nul], "email": nul, "label": nul, "scopes": [nul], "keep_old_minutes": nul}
+    api_routes = sorted(
+        (method, route.path) for route in app.routes if route.path.startswith("/admin/api/") for method in route.methods
+    )
+    for method, path in api_routes:
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        url = re.sub(r"\{\w+:uuid\}", str(uuid.uuid4()), re.sub(r"\{\w+:int\}", "1", path))
+        r = await client.request(
+            method, url, params={"actor": nul}, json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert r.status_code == 400 and "U+0000" in r.json()["detail"], (method, path, r.text)
+        if method != "GET":
+            r = await client.request(method, url, json=body, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 400 and "U+0000" in r.json()["detail"], (method, path, r.text)
     assert await _tenant_state(admin, tenant) == before
     assert (await c.get(f"/hub/{tenant.slug}/")).status_code == 200  # still signed in: logout was refused too
 

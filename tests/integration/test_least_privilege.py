@@ -118,14 +118,15 @@ async def test_dropping_or_swapping_the_role_reaches_no_tenant_schema(
 async def test_app_login_reads_no_digest(services: Services, database: str, admin: asyncpg.Connection) -> None:
     a = await create_tenant(database)
     b = await create_tenant(database)
-    # Whatever tables come: no digest column of `public` is readable by the app login.
+    # Whatever tables come: no digest column of `public` (`digest`, `state_digest`, ...) is readable by the app login.
     digests = await admin.fetch(
-        """SELECT table_name, has_column_privilege($1, format('public.%I', table_name), 'digest', 'SELECT') AS can
-           FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'digest'""",
+        """SELECT table_name, column_name,
+                  has_column_privilege($1, format('public.%I', table_name), column_name, 'SELECT') AS can
+           FROM information_schema.columns WHERE table_schema = 'public' AND column_name LIKE '%digest'""",
         login_role(services.settings.app_database_url),
     )
-    assert {r["table_name"] for r in digests} >= {"tenant_token", "admin_session", "admin_api_key"}
-    assert [r["table_name"] for r in digests if r["can"]] == []
+    assert {r["table_name"] for r in digests} >= {"tenant_token", "admin_session", "admin_api_key", "admin_oidc_state"}
+    assert [(r["table_name"], r["column_name"]) for r in digests if r["can"]] == []
     async with services.db.pool.acquire() as conn:
         await admins.create_admin(conn, a.tenant.id, "ada@example.com", "correct horse battery")
         await admins.create_api_key(conn, a.tenant.id)
@@ -133,6 +134,11 @@ async def test_app_login_reads_no_digest(services: Services, database: str, admi
             await refused(conn, f"SELECT digest FROM public.{table}")
             await refused(conn, f"SELECT * FROM public.{table}")
         await refused(conn, "SELECT csrf_token FROM public.admin_session")
+        for column in ("state_digest", "browser_digest", "nonce", "code_verifier", "*"):
+            await refused(conn, f"SELECT {column} FROM public.admin_oidc_state")
+        # The admin trail is written, never rewritten: no UPDATE of what an entry says, no DELETE.
+        await refused(conn, "UPDATE public.admin_trail SET summary = 'nothing happened'")
+        await refused(conn, "DELETE FROM public.admin_trail")
         # The lookup returns the row of the digest given, and only that one: a wrong digest finds nothing.
         rows = await conn.fetch("SELECT tenant_id FROM public.scimhub_use_tenant_token($1)", token_digest(b.token))
         assert [r["tenant_id"] for r in rows] == [b.tenant.id]
@@ -141,6 +147,32 @@ async def test_app_login_reads_no_digest(services: Services, database: str, admi
         # What the hub shows of tokens stays readable.
         hints = await conn.fetch("SELECT hint FROM public.tenant_token WHERE tenant_id = $1", a.tenant.id)
         assert [r["hint"] for r in hints] == ["…" + a.token[-4:]]
+
+
+async def test_a_started_oidc_sign_in_is_taken_once_without_reading_a_digest(
+    services: Services, tenant: TenantHandle, admin: asyncpg.Connection
+) -> None:
+    for state, browser in (("state-one", "browser-one"), ("state-two", "browser-two")):
+        await admin.execute(
+            """INSERT INTO public.admin_oidc_state (state_digest, tenant_id, browser_digest, nonce, code_verifier,
+                   expires_at) VALUES ($1, $2, $3, 'n', 'v', now() + interval '10 minutes')""",
+            token_digest(state),
+            tenant.tenant.id,
+            token_digest(browser),
+        )
+    take = "SELECT same_browser, nonce, code_verifier FROM public.scimhub_take_oidc_state($1, $2, $3)"
+    async with services.db.pool.acquire() as conn:
+        # Another tenant's id finds nothing (and consumes nothing).
+        assert (
+            await conn.fetch(take, token_digest("state-one"), tenant.tenant.id + 1, token_digest("browser-one")) == []
+        )
+        first = await conn.fetch(take, token_digest("state-one"), tenant.tenant.id, token_digest("browser-one"))
+        assert [tuple(r) for r in first] == [(True, "n", "v")]
+        assert await conn.fetch(take, token_digest("state-one"), tenant.tenant.id, token_digest("browser-one")) == []
+        # Another browser: consumed all the same, and reported as another browser.
+        other = await conn.fetch(take, token_digest("state-two"), tenant.tenant.id, token_digest("browser-one"))
+        assert [r["same_browser"] for r in other] == [False]
+        assert await conn.fetch(take, token_digest("state-two"), tenant.tenant.id, token_digest("browser-two")) == []
 
 
 async def test_tenant_roles_cannot_call_the_lookups(services: Services, tenant: TenantHandle) -> None:
@@ -152,6 +184,7 @@ async def test_tenant_roles_cannot_call_the_lookups(services: Services, tenant: 
             "public.scimhub_use_admin_api_key",
         ):
             await refused(conn, f"SELECT {call}('\\x00'::bytea)")
+        await refused(conn, "SELECT public.scimhub_take_oidc_state('\\x00'::bytea, 1, '\\x00'::bytea)")
         await refused(conn, "SELECT * FROM public.tenant")
 
 

@@ -48,6 +48,7 @@ def test_each_periodic_job_is_its_own_entry_on_the_queue_of_its_task() -> None:
         "audit-purge": "audit.purge",
         "admin-purge-sessions": "admin.purge_sessions",
         "email-flush": "email.flush_digests",
+        "email-admin-notices": "email.flush_admin_notices",
     }
     assert schedule["admin-purge-sessions"]["schedule"] == 3600.0
     assert schedule["audit-sweep-full"]["kwargs"] == {"full": True}
@@ -93,12 +94,34 @@ async def test_session_purge_runs_as_its_own_task_and_keeps_live_sessions(
             t.tenant.id,
             expires,
         )
+    # Started identity-provider sign-ins and sign-in attempts go too, once expired or past the throttle's look-back
+    # (the worker's app login may delete them, and reads no digest doing so).
+    for state, minutes in (("expired", -1), ("live", 10)):
+        await admin.execute(
+            """INSERT INTO public.admin_oidc_state (state_digest, tenant_id, browser_digest, nonce, code_verifier,
+                   expires_at) VALUES ($1, $2, $1, 'n', 'v', now() + make_interval(mins => $3))""",
+            f"{state}-{secrets.token_hex(8)}".encode(),
+            t.tenant.id,
+            minutes,
+        )
+    for days in (32, 1):
+        await admin.execute(
+            "INSERT INTO public.admin_signin (tenant_id, email, success, at) VALUES ($1, 'x@acme.test', false, "
+            "now() - make_interval(days => $2))",
+            t.tenant.id,
+            days,
+        )
     tasks.enqueue_scheduled(stack.publisher(), make_settings(), "admin-purge-sessions")
 
-    async def sessions() -> list[bool]:
+    async def left() -> dict[str, list[bool]]:
         rows = await admin.fetch(
-            "SELECT expires_at > now() AS live FROM public.admin_session WHERE tenant_id = $1", t.tenant.id
+            """SELECT 'session' AS kind, expires_at > now() AS live FROM public.admin_session WHERE tenant_id = $1
+               UNION ALL SELECT 'state', expires_at > now() FROM public.admin_oidc_state WHERE tenant_id = $1
+               UNION ALL SELECT 'attempt', at > now() - interval '2 days' FROM public.admin_signin
+                   WHERE tenant_id = $1""",
+            t.tenant.id,
         )
-        return [r["live"] for r in rows]
+        return {kind: [r["live"] for r in rows if r["kind"] == kind] for kind in ("session", "state", "attempt")}
 
-    assert await wait_until(sessions, lambda live: len(live) == 1, "the expired session to go") == [True]
+    done = await wait_until(left, lambda found: all(len(v) == 1 for v in found.values()), "the expired rows to go")
+    assert done == {"session": [True], "state": [True], "attempt": [True]}

@@ -26,9 +26,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tenancy": frozenset(),
     # Every Celery task's name, queue, payload and schedule; the Celery app's configuration.
     "tasks": frozenset({"settings"}),
-    # The one factory of Redis clients (plain, TLS or Sentinel URLs) for the web's own uses and the broker.
-    "redis_clients": frozenset({"settings"}),
     "queue": frozenset({"redis_clients", "settings", "tasks"}),
+    # The one factory of Redis clients (redis://, rediss://, Sentinel) for every part that talks to Redis.
+    "redis_clients": frozenset({"settings"}),
     # Logging and Sentry (which knows that a ScimError is the client's mistake, not a bug).
     "observability": frozenset({"scim", "settings"}),
     # Tenant data: tables and SQL, the filter compiler.
@@ -36,9 +36,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The activity log: its vocabulary, events, outbox, drain, queries.
     "audit": frozenset({"scim", "store", "tenancy"}),
     "metrics": frozenset({"audit", "redis_clients"}),
-    # Failure digests and their delivery.
-    "notify": frozenset({"audit", "metrics", "observability", "settings", "tenancy"}),
-    # Tenant administrators: accounts, sessions, API keys.
+    # Failure digests and security notices (the admin trail's, read through `admins.notices`), their delivery.
+    "notify": frozenset({"admins", "audit", "metrics", "observability", "settings", "tenancy"}),
+    # Tenant administrators: accounts, sessions, scoped API keys, sign-in (password, OIDC), the admin trail.
     "admins": frozenset({"tenancy"}),
     # The SCIM use cases, one transaction each.
     "provisioning": frozenset({"audit", "scim", "store", "tenancy"}),

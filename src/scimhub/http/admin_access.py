@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.di import Provide
 
-from scimhub.admins import SESSION_HOURS, SignedIn, find_session
+from scimhub.admins import SESSION_HOURS, Actor, SignedIn, actor_of, find_session
 from scimhub.http.services import Services
 
 COOKIE = "scimhub_session"
@@ -33,6 +34,27 @@ def _provide_services(state: State) -> Services:
 
 # The web process's long-lived objects, for `services: NamedDependency[Services]`.
 provide_services = Provide(_provide_services, sync_to_thread=False)
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The client's address as the server saw it (the admin trail's "from where")."""
+    return connection.client.host if connection.client else None
+
+
+def _provide_actor(request: Request[SignedIn, Any, State]) -> Actor:
+    return actor_of(request.user, client_ip(request))
+
+
+# Who the admin trail names for this request (`actor: NamedDependency[Actor]`): the session's administrator
+# or the API key, with the client address.
+provide_actor = Provide(_provide_actor, sync_to_thread=False)
+
+
+async def nudge_notices(request: Request[Any, Any, State]) -> None:
+    """After every answered unsafe request of the hub and the admin API: let the security-notice flush run
+    now (it finds nothing when the action was not security-relevant; beat's flush is the safety net)."""
+    if request.method in UNSAFE_METHODS:
+        services_of(request).nudge_notices()
 
 
 async def signed_in_by_cookie(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from scimhub.tenancy.db import AppDatabase
 from scimhub.tenancy.fairness import default_share
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.resolver import TokenResolver
+
+log = logging.getLogger("scimhub.web")
+_background: set[asyncio.Task[None]] = set()
 
 
 def _utc_now() -> dt.datetime:
@@ -104,6 +108,19 @@ class Services:
         except Exception as exc:  # kombu and redis raise many kinds; the caller needs only this one
             raise tasks.QueueUnavailable("the mail queue is unavailable") from exc
         return digest_id
+
+    def nudge_notices(self) -> None:
+        """Queue the security-notice flush from a thread, without waiting for it: a hung broker never holds up
+        an answer, and a lost nudge only delays the mail until beat's flush."""
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._publish_notice_flush))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    def _publish_notice_flush(self) -> None:
+        try:
+            tasks.enqueue_notice_flush(self.celery)
+        except Exception:  # noqa: BLE001 - kombu and redis raise many kinds; beat's flush sends the notice later
+            log.warning("could not queue the security-notice flush; beat's flush will send it")
 
     async def stop(self) -> None:
         await self.recorder.stop()

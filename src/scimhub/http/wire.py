@@ -4,7 +4,8 @@ This is where client text enters the SCIM API, and where it is checked once (`sc
 every key and string (`decode_body`), and the path segments, query parameters and the header we keep of every
 SCIM request (`check_request_text`, the SCIM router's `before_request`). A character PostgreSQL cannot store
 (NUL, a lone surrogate) or an over-long path segment is `invalidValue` here, before any use case, store or
-activity event sees it.
+activity event sees it. The admin surfaces (hub pages, admin API) check the same, and their form fields and
+JSON bodies, in `check_admin_request_text`, their routers' `before_request`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _encoder = msgspec.json.Encoder()
 _NUL_ESCAPE = b"\\u0000"  # the only way JSON text can carry a NUL (a raw NUL byte is malformed JSON)
 # The headers scimhub keeps about a request (the activity log's user agent); the others are only compared.
 _KEPT_HEADERS = ("user-agent",)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def decode_body(raw: bytes, *, limit: int) -> Any:
@@ -68,6 +71,29 @@ def check_request_text(request: Request[Any, Any, Any]) -> None:
         value = request.headers.get(header)
         if value is not None:
             check_text(value, f"the {header} header")
+
+
+async def check_admin_request_text(request: Request[Any, Any, Any]) -> None:
+    """Litestar `before_request` of the hub and the admin API: what `check_request_text` checks, and every
+    field of a submitted form and every key and string of a JSON body (`invalidValue`; each surface answers
+    it as its own 400). Malformed JSON is left to the handler's decoder (400 as well)."""
+    check_request_text(request)
+    if request.method not in _BODY_METHODS:
+        return
+    content_type = request.content_type[0]
+    if content_type in _FORM_TYPES:
+        for name, value in (await request.form()).multi_items():
+            check_text(name, "a form field name")
+            if isinstance(value, str):
+                check_text(value, f"the form field {name[:40]!r}")
+    elif content_type.endswith("json"):
+        raw = await request.body()
+        if _NUL_ESCAPE in raw:
+            try:
+                body = _decoder.decode(raw)
+            except (msgspec.DecodeError, RecursionError, ValueError):
+                return
+            check_document(body)
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:

@@ -3,7 +3,7 @@
 - the **owner** (SCIMHUB_DATABASE_URL's login): owns `public` and creates tenant schemas and roles; only
   `scimhub migrate` and the operator CLI use it.
 - the **app role** `sh<install>_app` (NOLOGIN NOINHERIT): holds exactly the grants on `public` that the web
-  and the workers need (`ensure_app_grants`), and is a member of every tenant role, without inheriting
+  and the workers need (`ensure_app_role`), and is a member of every tenant role, without inheriting
   their rights.
 - the **app login** (SCIMHUB_APP_DATABASE_URL's role, by default `<database>_app`): LOGIN, no superuser,
   no CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, owns nothing, member of the app role only. It inherits
@@ -46,9 +46,17 @@ def login_role(app_database_url: str) -> str:
 # What the web and the workers do on `public`, and nothing more:
 # - SCIM: find the tenant of a token (`scimhub_use_tenant_token`; the digest column itself is not readable);
 # - the hub and the admin API: switch the connector, edit notification settings, list/issue/expire/revoke
-#   tokens, administrators and their sign-ins, hub sessions and admin API keys (found by digest through
-#   the functions of public migration m0003, never by reading digests);
-# - workers: tenants and their settings (drain, purge, digests), expired hub sessions (purge).
+#   tokens; invite, list and remove administrators (their sessions go with them: the foreign key cascades as
+#   the table's owner), change passwords, record sign-ins and their throttle counts; list and end hub
+#   sessions; issue, list and revoke scoped admin API keys; write and read the admin trail (no UPDATE of what
+#   an entry says, no DELETE: only its notice state moves); the tenant's identity-provider settings and the
+#   sign-ins started there. Sessions, keys and started sign-ins are found by digest through the functions of
+#   public migrations m0003 and m0021, never by reading a digest;
+# - workers: tenants and their settings (drain, purge, digests), security notices (claim, deliveries), and
+#   the purge of expired sessions, started sign-ins and old sign-in attempts.
+# Readable on purpose: `tenant_oidc.client_secret_encrypted`. The web process must send the client secret
+# to the provider's token endpoint when a sign-in comes back, so it decrypts it; what the app login can read
+# is ciphertext (Fernet, key derived from SCIMHUB_SECRET_KEY, which is not in the database).
 _APP_GRANTS = """
 GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT ON public.scimhub_installation TO {role};
@@ -59,25 +67,42 @@ GRANT SELECT (id, tenant_id, hint, created_at, last_used_at, expires_at, revoked
 GRANT INSERT (tenant_id, digest, hint) ON public.tenant_token TO {role};
 GRANT UPDATE (expires_at, revoked_at) ON public.tenant_token TO {role};
 GRANT USAGE ON SEQUENCE public.tenant_token_id_seq TO {role};
-GRANT SELECT, INSERT ON public.admin_user TO {role};
-GRANT UPDATE (password_hash, must_change_password, last_login_at) ON public.admin_user TO {role};
-GRANT SELECT, INSERT ON public.admin_signin TO {role};
-GRANT SELECT (admin_id, tenant_id, created_at, expires_at) ON public.admin_session TO {role};
+GRANT SELECT, INSERT, DELETE ON public.admin_user TO {role};
+GRANT UPDATE (password_hash, must_change_password, last_login_at, invitation_expires_at, oidc_subject)
+    ON public.admin_user TO {role};
+GRANT SELECT, INSERT, DELETE ON public.admin_signin TO {role};
+GRANT SELECT (id, admin_id, tenant_id, created_at, expires_at, client_ip, user_agent, method)
+    ON public.admin_session TO {role};
 GRANT INSERT, DELETE ON public.admin_session TO {role};
-GRANT SELECT (id, tenant_id, hint, label, created_at, last_used_at, revoked_at) ON public.admin_api_key TO {role};
-GRANT INSERT (tenant_id, digest, hint, label) ON public.admin_api_key TO {role};
-GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq
+GRANT SELECT (id, tenant_id, hint, label, scopes, created_at, last_used_at, expires_at, revoked_at)
+    ON public.admin_api_key TO {role};
+GRANT INSERT (tenant_id, digest, hint, label, scopes, expires_at) ON public.admin_api_key TO {role};
+GRANT UPDATE (revoked_at) ON public.admin_api_key TO {role};
+GRANT SELECT, INSERT ON public.admin_trail TO {role};
+GRANT UPDATE (notice, notice_claimed_at) ON public.admin_trail TO {role};
+GRANT SELECT, INSERT ON public.admin_notice_delivery TO {role};
+GRANT UPDATE (status, detail, created_at) ON public.admin_notice_delivery TO {role};
+GRANT SELECT, INSERT, DELETE ON public.tenant_oidc TO {role};
+GRANT UPDATE (issuer, client_id, client_secret_encrypted, password_signin, updated_at) ON public.tenant_oidc
     TO {role};
+GRANT SELECT (tenant_id, expires_at) ON public.admin_oidc_state TO {role};
+GRANT INSERT, DELETE ON public.admin_oidc_state TO {role};
+GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq,
+    public.admin_session_id_seq, public.admin_trail_id_seq TO {role};
 GRANT EXECUTE ON FUNCTION public.scimhub_use_tenant_token(bytea), public.scimhub_find_admin_session(bytea),
-    public.scimhub_end_admin_session(bytea), public.scimhub_use_admin_api_key(bytea) TO {role};
+    public.scimhub_end_admin_session(bytea), public.scimhub_use_admin_api_key(bytea),
+    public.scimhub_take_oidc_state(bytea, bigint, bytea) TO {role};
 """
 
-# Grants an earlier version gave the app role and this one does not (rerunning `migrate` takes them back).
+# Grants an earlier version gave the app role and this one does not (rerunning `migrate` takes them back):
+# before least privilege, every admin table was SELECT, INSERT, UPDATE, DELETE.
 _REVOKED = """
 REVOKE SELECT, UPDATE ON public.tenant_token FROM {role};
 REVOKE SELECT, UPDATE ON public.admin_session, public.admin_api_key FROM {role};
 REVOKE UPDATE, DELETE ON public.admin_signin FROM {role};
 REVOKE UPDATE, DELETE ON public.admin_user FROM {role};
+REVOKE ALL ON public.admin_trail, public.admin_notice_delivery, public.tenant_oidc, public.admin_oidc_state
+    FROM {role};
 """
 
 

@@ -13,9 +13,19 @@ from litestar import Router
 
 from scimhub.audit.activity_filter import FilterRejected
 from scimhub.http.activity_params import provide_activity_query
-from scimhub.http.admin_access import provide_services
-from scimhub.http.hub import activity_log, administrators, connector, notifications, overview, sign_in
-from scimhub.http.hub.rendering import HubError, bad_filter_page, hub_error_page
+from scimhub.http.admin_access import nudge_notices, provide_services
+from scimhub.http.hub import (
+    account,
+    activity_log,
+    administrators,
+    audit_trail,
+    connector,
+    notifications,
+    overview,
+    sign_in,
+    signin_settings,
+)
+from scimhub.http.hub.rendering import HubError, bad_filter_page, bad_input_page, hub_error_page
 from scimhub.http.hub.session import (
     GUARDS,
     HubSession,
@@ -26,10 +36,15 @@ from scimhub.http.hub.session import (
     provide_page,
     sign_in_redirect,
 )
+from scimhub.http.wire import check_admin_request_text
+from scimhub.scim.errors import InvalidValue
 
 
 def hub_router() -> Router:
-    public = Router(path="/", route_handlers=[sign_in.login_page, sign_in.login_submit])
+    public = Router(
+        path="/",
+        route_handlers=[sign_in.login_page, sign_in.login_submit, sign_in.oidc_start, sign_in.oidc_callback],
+    )
     signed_in = Router(
         path="/",
         route_handlers=[
@@ -50,8 +65,21 @@ def hub_router() -> Router:
             administrators.admins_page,
             administrators.admins_invite,
             administrators.admins_api_key,
+            administrators.admins_remove,
+            administrators.admins_api_key_revoke,
+            account.account_page,
+            account.account_password,
+            account.account_end_session,
+            account.account_end_others,
+            audit_trail.audit_page,
+            audit_trail.audit_csv,
+            signin_settings.signin_settings_page,
+            signin_settings.signin_settings_save,
+            signin_settings.signin_settings_password,
+            signin_settings.signin_settings_remove,
         ],
         middleware=[HubSession],
+        after_response=nudge_notices,
         guards=GUARDS,
         dependencies={"page": provide_page, "activity": provide_activity_query},
     )
@@ -59,8 +87,11 @@ def hub_router() -> Router:
         path="/hub",
         route_handlers=[public, signed_in],
         dependencies={"services": provide_services, "form": provide_form},
+        # Client text is checked once, before any handler (http/wire.py): what PostgreSQL cannot store is 400.
+        before_request=check_admin_request_text,
         exception_handlers={
             HubError: hub_error_page,
+            InvalidValue: bad_input_page,
             FilterRejected: bad_filter_page,
             SignInRequired: sign_in_redirect,
             PasswordChangeRequired: password_redirect,

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 
+from scimhub.admins import actions
 from scimhub.http.hub.rendering import HubError, sentence
 from scimhub.http.hub.session import HubPage
 from scimhub.tenancy import rules, tenants
@@ -40,7 +41,7 @@ async def connector_page(page: NamedDependency[HubPage]) -> Response[str]:
 async def connector_toggle(page: NamedDependency[HubPage], form: NamedDependency[dict[str, str]]) -> Response[str]:
     on = form.get("active") == "on"
     async with page.services.db.pool.acquire() as conn:
-        await tenants.set_status(conn, page.tenant.slug, "active" if on else "disabled")
+        await actions.switch_connector(conn, page.tenant, page.actor, active=on)
     page.services.resolver.forget_all()  # at once in this process; other processes within the cache TTL
     return await _connector(page, active=on, flash=f"The SCIM connector is now {'on' if on else 'off'}.")
 
@@ -53,9 +54,10 @@ async def connector_rotate(page: NamedDependency[HubPage], form: NamedDependency
     except rules.SettingRejected as exc:
         raise HubError(400, "Bad overlap", sentence(exc)) from None
     async with page.services.db.pool.acquire() as conn:
-        issued = await tenants.rotate_token(
+        issued = await actions.rotate_token(
             conn,
-            page.tenant.slug,
+            page.tenant,
+            page.actor,
             public_url=page.services.settings.public_url,
             keep_old_for=dt.timedelta(minutes=minutes),
         )
@@ -72,6 +74,6 @@ async def connector_revoke(page: NamedDependency[HubPage], form: NamedDependency
     if form.get("confirm") != "yes":
         return await _connector(page, status=400, error="Tick the box to confirm; no token was revoked.")
     async with page.services.db.pool.acquire() as conn:
-        n = await tenants.revoke_tokens(conn, page.tenant.slug)
+        n = await actions.revoke_tokens(conn, page.tenant, page.actor)
     page.services.resolver.forget_all()
     return await _connector(page, flash=f"Revoked {n} token(s). Provisioning stops until a new token is in use.")

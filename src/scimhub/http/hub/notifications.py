@@ -8,6 +8,7 @@ from litestar import Response, get, post
 from litestar.di import NamedDependency
 
 from scimhub import tasks
+from scimhub.admins import actions
 from scimhub.http.hub.session import HubPage
 from scimhub.notify import service as notify_service
 from scimhub.tenancy import rules, tenants
@@ -33,8 +34,8 @@ async def notifications_save(page: NamedDependency[HubPage], form: NamedDependen
         emails = rules.parse_recipients(form.get("recipients", ""))
         window = rules.parse_minutes(form.get("window", "60"), "the digest window")
         async with page.services.db.pool.acquire() as conn:
-            await tenants.set_notifications(
-                conn, page.tenant.slug, emails=emails, enabled=form.get("enabled") == "on", window_minutes=window
+            await actions.change_notifications(
+                conn, page.tenant, page.actor, emails=emails, enabled=form.get("enabled") == "on", window_minutes=window
             )
     except rules.SettingRejected as exc:
         return await _notifications(page, status=400, error=f"Not saved: {exc}.")

@@ -12,6 +12,7 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 
 from scimhub.audit.activity_filter import FilterRejected
+from scimhub.scim.errors import InvalidValue
 
 _TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "hub"
 _HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
@@ -72,3 +73,8 @@ def hub_error_page(request: Request[Any, Any, Any], exc: HubError) -> Response[s
 
 def bad_filter_page(request: Request[Any, Any, Any], exc: FilterRejected) -> Response[str]:
     return _error_page(request, 400, exc.heading, exc.message)
+
+
+def bad_input_page(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[str]:
+    """Text the database cannot store (`http.wire.check_admin_request_text`): nothing was changed."""
+    return _error_page(request, 400, "Bad input", f"{sentence(exc)} Nothing was changed.")

@@ -23,8 +23,8 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.response import Redirect
 
-from scimhub.admins import Principal, SignedIn, csrf_matches
-from scimhub.http.admin_access import COOKIE, UNSAFE_METHODS, signed_in_by_cookie
+from scimhub.admins import Actor, Principal, SignedIn, actor_of, csrf_matches
+from scimhub.http.admin_access import COOKIE, UNSAFE_METHODS, client_ip, signed_in_by_cookie
 from scimhub.http.hub.rendering import HubError, html
 from scimhub.http.services import Services
 from scimhub.tenancy.model import Tenant
@@ -102,10 +102,16 @@ class HubPage:
 
     services: Services
     signed_in: SignedIn
+    client_ip: str | None = None
 
     @property
     def tenant(self) -> Tenant:
         return self.signed_in.tenant
+
+    @property
+    def actor(self) -> Actor:
+        """Who the admin trail names for what this page does."""
+        return actor_of(self.signed_in, self.client_ip)
 
     @property
     def principal(self) -> Principal:
@@ -126,7 +132,7 @@ class HubPage:
 
 
 def _hub_page(request: Request[SignedIn, Any, State], services: NamedDependency[Services]) -> HubPage:
-    return HubPage(services, request.user)
+    return HubPage(services, request.user, client_ip(request))
 
 
 async def _form(request: Request[Any, Any, State]) -> dict[str, str]:
