@@ -113,6 +113,8 @@ class SqlFilter:
             expr, kind = self._json_text(res, f"{self.alias}.doc"), _kind_of(res)
             if kind == "bool":
                 expr = self._json_value(res, f"{self.alias}.doc")
+            elif kind in {"num", "ts"}:
+                expr = json_typed(res, self._json_value(res, f"{self.alias}.doc"), kind)
         return self._leaf(node, expr, kind, res, nullsafe=nullsafe)
 
     def _leaf(self, node: Compare | Present, expr: str, kind: str, res: ResolvedAttr, *, nullsafe: bool) -> str:
@@ -132,6 +134,16 @@ class SqlFilter:
             if op == "ne":
                 return f"({expr} IS DISTINCT FROM {rhs})"
             return f"coalesce({expr} = {rhs}, false)" if nullsafe else f"({expr} = {rhs})"
+        if kind == "ts" and op in _LIKE and res.extension:
+            raise InvalidFilter(f"{node.path} is a dateTime; '{op}' compares strings")
+        if kind == "num":
+            rhs = f"{self.param(str(value))}::numeric"
+            if op in _LIKE:
+                raise InvalidFilter(f"{node.path} is a number; '{op}' compares strings")
+            if op == "ne":
+                return f"({expr} IS DISTINCT FROM {rhs})"
+            sql = f"({expr} {'=' if op == 'eq' else _ORDER_OPS[op]} {rhs})"
+            return f"coalesce({sql}, false)" if nullsafe else sql
         case_exact = res.leaf.case_exact or kind == "ts"
         lhs = expr if case_exact else f"lower({expr})"
         if op in _LIKE:
@@ -224,8 +236,36 @@ class SqlFilter:
 
 
 def _kind_of(res: ResolvedAttr) -> str:
-    """How a JSONB value compares: booleans as JSON, everything else (dateTime included) as text."""
-    return "bool" if res.leaf.type == "boolean" else "text"
+    """How a JSONB value compares: booleans as JSON, numbers and dateTimes of custom attributes as numeric and
+    timestamptz, everything else as text."""
+    if res.leaf.type == "boolean":
+        return "bool"
+    if res.extension and res.sub is None and res.leaf.type in {"integer", "decimal"}:
+        return "num"
+    if res.extension and res.sub is None and res.leaf.type == "dateTime":
+        return "ts"
+    return "text"
+
+
+def json_typed(res: ResolvedAttr, value: str, kind: str) -> str:
+    """A custom number or dateTime read from its JSONB value; NULL when the stored value is of another JSON
+    type (a value kept before the attribute was declared never fails a query)."""
+    if kind == "num":
+        return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::numeric END)"
+    return f"(CASE WHEN jsonb_typeof({value}) = 'string' THEN ({value} #>> '{{}}')::timestamptz END)"
+
+
+def index_expression(rtype: ResourceType, res: ResolvedAttr) -> str:
+    """The expression a filter on a declared custom attribute compiles to, over the bare `doc` column (what
+    its index is made on, so the planner can use it)."""
+    ctx = SqlFilter("x", rtype)
+    kind = _kind_of(res)
+    if kind == "bool":
+        return ctx._json_value(res, "doc")
+    if kind == "num":
+        return json_typed(res, ctx._json_value(res, "doc"), kind)
+    text = ctx._json_text(res, "doc")
+    return text if res.leaf.case_exact else f"lower({text})"
 
 
 class _Element:
@@ -320,6 +360,8 @@ def sort_expression(rtype: ResourceType, res: ResolvedAttr, alias: str) -> str:
         raise InvalidFilter(f"cannot sort by complex {res.attr.name}; name a sub-attribute")
     col = ctx._column(res)
     expr = col[0] if col is not None else ctx._json_text(res, f"{alias}.doc")
-    if res.leaf.type in {"string", "reference"} and not res.leaf.case_exact:
+    if ctx._column(res) is None and _kind_of(res) in {"num", "ts"}:
+        return json_typed(res, ctx._json_value(res, f"{alias}.doc"), _kind_of(res))
+    if res.leaf.type in {"string", "reference", "any"} and not res.leaf.case_exact:
         return f"lower({expr})"
     return expr
