@@ -21,8 +21,8 @@ from scimhub import admins
 from scimhub.admins import OPERATOR, accounts, actions, attributes, keys, scopes, trail
 from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.audit.vocabulary import OUTCOME_FILTERS, OUTCOME_LABELS
-from scimhub.settings import Settings, SettingsError, load_settings
 from scimhub.scim.extensions import TYPES
+from scimhub.settings import Settings, SettingsError, load_settings
 from scimhub.tenancy import attributes as attribute_rows
 from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
@@ -206,9 +206,8 @@ async def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 if on
             )
-            print(
-                f"  {a.resource_type:<5} {a.urn}:{a.name}  {a.type} {flags} {'(removed, values kept)' if a.status == 'removed' else ''}".rstrip()
-            )
+            removed = " (removed, values kept)" if a.status == "removed" else ""
+            print(f"  {a.resource_type:<5} {a.urn}:{a.name}  {a.type} {flags}{removed}".rstrip())
         for s in seen:
             print(f"  {s.resource_type:<5} {s.urn}:{s.name}  seen, not declared")
         return 0

@@ -100,7 +100,7 @@ async def _check_values(conn: Connection, d: Declared) -> int:
     if d.multi_valued:
         elem_fits = fits.replace("v", "e.v")
         bad_sql = (
-            f"SELECT id FROM {table} WHERE {present} AND NOT (jsonb_typeof({v}) = 'array' AND NOT EXISTS "
+            f"SELECT id FROM {table} WHERE {present} AND NOT (jsonb_typeof({v}) = 'array' AND NOT EXISTS "  # noqa: S608 - constant table names and SQL templates; values are bind parameters
             f"(SELECT 1 FROM jsonb_array_elements({v}) AS e(v) WHERE NOT ({elem_fits})))"
         )
         convert_sql = None
@@ -109,12 +109,12 @@ async def _check_values(conn: Connection, d: Declared) -> int:
         def expr(template: str) -> str:
             return template.replace("v", v)  # the SQL templates name the value `v`
 
-        bad_sql = f"SELECT id FROM {table} WHERE {present} AND NOT ({expr(fits)}) AND NOT ({expr(converts)})"
+        bad_sql = f"SELECT id FROM {table} WHERE {present} AND NOT ({expr(fits)}) AND NOT ({expr(converts)})"  # noqa: S608 - constant table names and SQL templates; values are bind parameters
         convert_sql = (
-            f"UPDATE {table} SET doc = jsonb_set(doc, ARRAY[$1::text, $2::text], {expr(converted)}), "
+            f"UPDATE {table} SET doc = jsonb_set(doc, ARRAY[$1::text, $2::text], {expr(converted)}), "  # noqa: S608 - constant table names and SQL templates; values are bind parameters
             f"version = version + 1 WHERE {present} AND NOT ({expr(fits)}) AND ({expr(converts)})"
         )
-    bad = await conn.fetch(f"SELECT count(*) OVER () AS n, id FROM ({bad_sql}) AS b LIMIT 1", d.urn, d.name)
+    bad = await conn.fetch(f"SELECT count(*) OVER () AS n, id FROM ({bad_sql}) AS b LIMIT 1", d.urn, d.name)  # noqa: S608 - constant table names and SQL templates; values are bind parameters
     if bad:
         raise AdminError(
             f"{bad[0]['n']} {d.resource_type.lower()}(s) hold a value of {d.path} that is not a valid "
@@ -210,7 +210,7 @@ async def delete_values(conn: Connection, resource_type: str, urn: str, name: st
         f"""UPDATE {table} SET version = version + 1, last_modified = now(),
                doc = CASE WHEN (doc->$1::text) - $2::text = '{{}}'::jsonb THEN doc - $1::text
                           ELSE jsonb_set(doc, ARRAY[$1::text], (doc->$1::text) - $2::text) END
-           WHERE jsonb_typeof(doc->$1::text) = 'object' AND (doc->$1::text) ? $2::text""",
+           WHERE jsonb_typeof(doc->$1::text) = 'object' AND (doc->$1::text) ? $2::text""",  # noqa: S608 - a constant table name
         key,
         before.name if before else name,
     )

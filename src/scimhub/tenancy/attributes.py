@@ -54,14 +54,14 @@ async def load(conn: Connection, *, include_removed: bool = False) -> SchemaStat
     """The mode, version and declarations (active ones, or all) in one round trip each."""
     setting = await conn.fetchrow("SELECT mode, version FROM scim_schema_setting")
     where = "" if include_removed else " WHERE status = 'active'"
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM scim_attribute{where} ORDER BY resource_type, urn, name")
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM scim_attribute{where} ORDER BY resource_type, urn, name")  # noqa: S608 - constant table names and SQL templates; values are bind parameters
     mode, version = (setting["mode"], setting["version"]) if setting is not None else ("lenient", 0)
     return SchemaState(mode=mode, version=version, attributes=[AttributeRow(**dict(r)) for r in rows])
 
 
 async def find(conn: Connection, resource_type: str, urn: str, name: str) -> AttributeRow | None:
     r = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM scim_attribute WHERE resource_type = $1 AND lower(urn) = lower($2) "
+        f"SELECT {_COLUMNS} FROM scim_attribute WHERE resource_type = $1 AND lower(urn) = lower($2) "  # noqa: S608 - constant table names and SQL templates; values are bind parameters
         "AND lower(name) = lower($3)",
         resource_type,
         urn,
