@@ -282,3 +282,67 @@ async def test_bad_custom_values_are_clear_400s_and_nothing_is_written(scim: Sci
     body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
     assert_error(await scim.req("PATCH", f"/Users/{uid}", body), 400, "invalidValue")
     assert EXT not in await _doc(admin, scim, uid)
+
+
+# ------------------------------------------------------------------------------ (4) hub and admin API
+
+
+async def test_hub_lists_seen_attributes_and_declares_in_one_step(
+    scim: Scim, client: Any, admin: asyncpg.Connection
+) -> None:
+    from tests.integration.test_hub import csrf_of, make_admin, signed_in
+
+    await scim.create_user(**{EXT: {"CustomAttribute": "blue"}}, schemas=[USER, EXT])
+    c = await signed_in(client, scim.t, await make_admin(admin, scim.t))
+    page = await c.get(f"/hub/{scim.t.slug}/schema")
+    assert page.status_code == 200 and f"{EXT}:CustomAttribute" in page.text and 'data-testid="seen-row"' in page.text
+    r = await c.post(
+        f"/hub/{scim.t.slug}/schema/declare",
+        data={
+            "csrf": csrf_of(page.text),
+            "resource_type": "User",
+            "urn": EXT,
+            "name": "CustomAttribute",
+            "type": "string",
+        },
+    )
+    assert r.status_code == 200 and "declared custom attribute" in r.text, r.text[:2000]
+    assert 'data-testid="seen-row"' not in r.text and 'data-testid="declared-row"' in r.text
+    # the change reaches SCIM discovery at once in this process
+    assert any(s["id"] == EXT for s in (await scim.get("/Schemas"))["Resources"])
+    bad = await c.post(
+        f"/hub/{scim.t.slug}/schema/declare",
+        data={"csrf": csrf_of(r.text), "resource_type": "User", "urn": "urn:x:y", "name": "a", "type": "string"},
+    )
+    assert bad.status_code == 400 and "not a custom extension URN" in bad.text
+    trail = await admin.fetch(
+        "SELECT summary FROM public.admin_trail WHERE tenant_id = $1 AND action = 'schema.changed'", scim.t.tenant.id
+    )
+    assert [t["summary"] for t in trail] == [f"declared custom attribute {EXT}:CustomAttribute (User, string)"]
+
+
+async def test_admin_api_declares_lists_and_removes(scim: Scim, client: Any, admin: asyncpg.Connection) -> None:
+    from scimhub import admins
+
+    key = await admins.create_api_key(admin, scim.t.tenant.id, "ci", scopes=("schema:read", "schema:write"))
+    auth = {"Authorization": f"Bearer {key}"}
+    body = {"urn": ACME, "name": "costCode", "type": "string", "unique": True}
+    r = await client.post("/admin/api/schema/attributes", json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    listed = (await client.get("/admin/api/schema", headers=auth)).json()
+    assert listed["mode"] == "lenient" and [a["name"] for a in listed["attributes"]] == ["costCode"]
+    await scim.create_user(**{ACME: {"costCode": "A"}})
+    assert_error(await scim.req("POST", "/Users", entra_user(**{ACME: {"costCode": "a"}})), 409, "uniqueness")
+    bad = await client.post("/admin/api/schema/attributes", json={**body, "type": "float"}, headers=auth)
+    assert bad.status_code == 400 and "type must be one of" in bad.json()["detail"]
+    r = await client.put("/admin/api/schema/mode", json={"mode": "strict"}, headers=auth)
+    assert r.status_code == 200, r.text
+    r = await client.delete("/admin/api/schema/attributes", params={"urn": ACME, "name": "costCode"}, headers=auth)
+    assert r.status_code == 200 and "values are kept" in r.json()["summary"]
+    # removed: no longer unique, its index is gone; strict mode now refuses it
+    assert_error(await scim.req("POST", "/Users", entra_user(**{ACME: {"costCode": "a"}})), 400)
+    readonly = await admins.create_api_key(admin, scim.t.tenant.id, "ro", scopes=("schema:read",))
+    r = await client.put(
+        "/admin/api/schema/mode", json={"mode": "lenient"}, headers={"Authorization": f"Bearer {readonly}"}
+    )
+    assert r.status_code == 403

@@ -16,6 +16,9 @@ role of the scope cannot write `public`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import asyncpg
 import msgspec
 
 from scimhub.admins import trail
@@ -34,6 +37,7 @@ from scimhub.scim.extensions import (
 from scimhub.tenancy import attributes as rows
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.transaction import tenant_transaction
 
 
 class SchemaChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -247,3 +251,28 @@ async def record(conn: Connection, tenant: Tenant, actor: Actor, change: SchemaC
         change.summary,
         changes=[trail.Change(f, b, a) for f, b, a in change.changes],
     )
+
+
+async def change_schema(
+    pool: asyncpg.Pool, tenant: Tenant, actor: Actor, change: Callable[[Connection], Awaitable[SchemaChange]]
+) -> SchemaChange:
+    """Run `change` in the tenant's transaction on the web's pool, then write its trail entry (the hub and the
+    admin API). The caller forgets its cached registry; other processes see the change within the TTL."""
+    async with tenant_transaction(pool, tenant) as conn:
+        done = await change(conn)
+    async with pool.acquire() as conn:
+        await record(conn, tenant, actor, done)
+    return done
+
+
+class SchemaView(msgspec.Struct, frozen=True, kw_only=True):
+    mode: str
+    attributes: list[rows.AttributeRow]
+    seen_not_declared: list[rows.SeenRow]
+
+
+async def view(pool: asyncpg.Pool, tenant: Tenant) -> SchemaView:
+    async with tenant_transaction(pool, tenant) as conn:
+        state = await rows.load(conn, include_removed=True)
+        seen = await rows.seen_not_declared(conn)
+    return SchemaView(mode=state.mode, attributes=state.attributes, seen_not_declared=seen)
