@@ -346,3 +346,35 @@ async def test_admin_api_declares_lists_and_removes(scim: Scim, client: Any, adm
         "/admin/api/schema/mode", json={"mode": "lenient"}, headers={"Authorization": f"Bearer {readonly}"}
     )
     assert r.status_code == 403
+
+
+async def test_put_and_groups_keep_custom_extensions(
+    scim: Scim, database: str, services: Services, admin: asyncpg.Connection
+) -> None:
+    created = await scim.create_user(**{EXT: {"CustomAttribute": "blue"}}, schemas=[USER, EXT])
+    put_body = _user(userName=created["userName"], **{EXT: {"CustomAttribute": "violet"}})
+    r = await scim.req("PUT", f"/Users/{created['id']}", put_body)
+    assert r.status_code == 200 and r.json()[EXT] == {"CustomAttribute": "violet"}, r.text
+    r = await scim.req("PUT", f"/Users/{created['id']}", entra_user(userName=created["userName"]))
+    assert r.status_code == 200 and EXT not in r.json()  # PUT replaces: the extension is gone
+    gext = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group"
+    _declare(database, services, scim, gext, "site", "--type", "string", "--resource-type", "Group")
+    g = await scim.req(
+        "POST",
+        "/Groups",
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", gext], "displayName": "G1", gext: {"site": "Oslo"}},
+    )
+    assert g.status_code == 201 and g.json()[gext] == {"site": "Oslo"}, g.text
+    assert (await scim.find("/Groups", f'{gext}:site eq "oslo"'))["totalResults"] == 1
+    rt = await scim.get("/ResourceTypes/Group")
+    assert {"schema": gext, "required": False} in rt["schemaExtensions"]
+    users_rt = await scim.get("/ResourceTypes/User")
+    assert all(e["schema"] != gext for e in users_rt["schemaExtensions"])
+
+
+async def test_required_declared_attribute_is_checked(scim: Scim, database: str, services: Services) -> None:
+    _declare(database, services, scim, ACME, "costCenter", "--type", "string", "--required")
+    detail = assert_error(await scim.req("POST", "/Users", entra_user()), 400, "invalidValue")["detail"]
+    assert f"{ACME}:costCenter is required" in detail
+    assert (await scim.req("POST", "/Users", entra_user(**{ACME: {"costCenter": "X"}}))).status_code == 201
+    assert [s["required"] for s in (await scim.get(f"/Schemas/{ACME}"))["attributes"]] == [True]
