@@ -378,3 +378,37 @@ async def test_required_declared_attribute_is_checked(scim: Scim, database: str,
     assert f"{ACME}:costCenter is required" in detail
     assert (await scim.req("POST", "/Users", entra_user(**{ACME: {"costCenter": "X"}}))).status_code == 201
     assert [s["required"] for s in (await scim.get(f"/Schemas/{ACME}"))["attributes"]] == [True]
+
+
+async def test_multi_valued_declared_attribute_and_unique_over_duplicates(
+    scim: Scim, database: str, services: Services, admin: asyncpg.Connection
+) -> None:
+    _declare(database, services, scim, ACME, "skills", "--type", "string", "--multi-valued")
+    _declare(database, services, scim, ACME, "levels", "--type", "integer", "--multi-valued")
+    u = await scim.create_user(**{ACME: {"skills": ["Go", "SQL"], "levels": ["3", 5]}})
+    assert u[ACME] == {"skills": ["Go", "SQL"], "levels": [3, 5]}
+    add = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": f"{ACME}:skills", "value": ["Rust", "SQL"]}],
+    }
+    assert (await scim.req("PATCH", f"/Users/{u['id']}", add)).status_code == 204
+    assert (await _doc(admin, scim, u["id"]))[ACME]["skills"] == ["Go", "SQL", "Rust"]
+    assert (await scim.find("/Users", f'{ACME}:skills eq "rust"'))["totalResults"] == 1
+    assert (await scim.find("/Users", f'{ACME}:skills ne "rust"'))["totalResults"] == 0
+    assert (await scim.find("/Users", f"{ACME}:levels gt 4"))["totalResults"] == 1
+    assert (await scim.find("/Users", f"{ACME}:levels gt 5"))["totalResults"] == 0
+    assert (await scim.find("/Users", f"{ACME}:skills pr"))["totalResults"] == 1
+    # two users share a value: it cannot be declared unique, and nothing changes
+    await scim.create_user(**{EXT: {"Badge": "same"}}, schemas=[USER, EXT])
+    await scim.create_user(**{EXT: {"Badge": "SAME"}}, schemas=[USER, EXT])
+    r = cli.run(
+        database, "tenant", "schema", "add-attribute", scim.t.slug, EXT, "Badge", "--type", "string", "--unique"
+    )
+    assert r.returncode == 1 and "cannot be declared unique" in r.stderr, r.stderr
+    listed = json.loads(cli.run(database, "tenant", "schema", "list", scim.t.slug, "--json").stdout)
+    assert "Badge" not in {a["name"] for a in listed["attributes"]}
+    # strict mode: an undeclared extension object names its first attribute
+    _schema(database, services, scim, "mode", scim.t.slug, "strict")
+    other = "urn:ietf:params:scim:schemas:extension:other:1.0:User"
+    detail = assert_error(await scim.req("POST", "/Users", entra_user(**{other: {"x1": "v"}})), 400)["detail"]
+    assert f"{other}:x1 is not declared" in detail

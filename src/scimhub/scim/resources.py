@@ -172,6 +172,11 @@ def check_schemas(rtype: ResourceType, schemas: Any, rewrites: list[str]) -> Non
         raise InvalidSyntax(f"unknown schema URI {urn!r} for a {rtype.name}; this endpoint accepts {known}")
 
 
+def extension_key(doc: dict[str, Any], urn: str) -> str:
+    """The key under which `doc` holds the extension `urn` (any case), else `urn`."""
+    return _same_key(doc, urn)
+
+
 def _same_key(d: dict[str, Any], key: str) -> str:
     """The key of `d` equal to `key` in any case (URNs and names are case-insensitive), else `key`."""
     if key in d:
@@ -184,8 +189,9 @@ def set_attribute(doc: dict[str, Any], schema: Schema, rtype: ResourceType, attr
     if schema is rtype.schema:
         container, urn = doc, ""
     else:
-        urn = _same_key(doc, schema.id) if schema.open or schema.id not in doc else schema.id
-        if urn != schema.id and not schema.open:  # a declared URN: stored in its declared case
+        # URNs compare in any case: an undeclared one stays as first stored, a declared one takes its case.
+        urn = extension_key(doc, schema.id)
+        if urn != schema.id and rtype.schema_for(schema.id) is not None:
             doc[schema.id] = doc.pop(urn)
             urn = schema.id
         container = doc.setdefault(urn, {})
@@ -242,6 +248,8 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
                         continue
                     _take(doc, rtype, schema, sub_attr, sub_value, rewrites)
                 continue
+            if isinstance(value, dict) and rtype.refuses(key):
+                raise InvalidValue(how_to_declare(rtype, key, str(next(iter(value), "<name>"))[:80]))
             urn, _, name = key.rpartition(":")
             schema = _canonical_schema_urn(rtype, urn, rewrites)
             if schema is not None and (attr := schema.attr(name)) is not None:

@@ -104,6 +104,8 @@ class SqlFilter:
             return self._members(node)
         if self.rtype.name == "User" and res.attr.name == "groups":
             return self._groups(node)
+        if res.attr.multi_valued and res.attr.type != "complex":
+            return self._simple_list(node, res, nullsafe=nullsafe)
         if res.attr.multi_valued:
             return self._multi(node, res)
         col = self._column(res)
@@ -200,6 +202,24 @@ class SqlFilter:
             exists = f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {present}))"
             return exists if node.op == "ne" else f"(NOT {exists})"
         return f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner.leaf(node, inner_res)}))"
+
+    def _simple_list(self, node: Compare | Present, res: ResolvedAttr, *, nullsafe: bool) -> str:
+        """A declared multi-valued simple custom attribute (a JSON list): true when one element matches."""
+        value = self._json_value(res, f"{self.alias}.doc")
+        elems = f"jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} ELSE '[]'::jsonb END)"
+        present = f"(jsonb_typeof({value}) = 'array' AND jsonb_array_length({value}) > 0)"
+        if isinstance(node, Present) or node.value is None:
+            return present if isinstance(node, Present) or node.op == "ne" else f"(NOT {present})"
+        kind = _kind_of(ResolvedAttr(res.schema, res.attr))
+        # `_leaf` compares a boolean as JSONB when its expression is an arrow expression
+        expr = {"bool": "(jsonb_build_array(e.v)->0)", "text": "(e.v #>> '{}')"}.get(kind) or json_typed(
+            res, "e.v", kind
+        )
+        if node.op == "ne":
+            eq = self._leaf(Compare(node.path, "eq", node.value), expr, kind, res, nullsafe=True)
+            return f"(NOT EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {eq}))"
+        inner = self._leaf(node, expr, kind, res, nullsafe=True)
+        return f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner}))"
 
     def _value_path(self, node: ValuePath) -> str:
         res = node.path.resolved
