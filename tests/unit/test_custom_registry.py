@@ -45,3 +45,10 @@ def test_the_built_in_types_are_unchanged_and_tenants_differ() -> None:
         canonical_resource(b, {"userName": "x", "schemas": [other]}, [])
     kept = canonical_resource(a, {"userName": "x", other: {"k": [1, {"a": 2}]}}, [])
     assert kept[other] == {"k": [1, {"a": 2}]}  # lenient: complex and multi-valued kept as sent
+
+
+def test_paths_under_the_enterprise_extension_are_never_custom() -> None:
+    from scimhub.scim.schemas import ENTERPRISE_SCHEMA, custom_urn
+
+    assert not custom_urn(ENTERPRISE_SCHEMA) and not custom_urn(f"{ENTERPRISE_SCHEMA}:manager")
+    assert custom_urn(ACME) and not custom_urn("urn:ietf:params:scim:schemas:extension:")

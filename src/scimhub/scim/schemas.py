@@ -78,8 +78,15 @@ MAX_URN_LENGTH = 200
 
 
 def custom_urn(urn: str) -> bool:
-    """Is `urn` one a tenant may own: in the extension namespace, well formed, not the enterprise one?"""
-    return len(urn) <= MAX_URN_LENGTH and bool(EXTENSION_URN.match(urn)) and urn.lower() != ENTERPRISE_SCHEMA.lower()
+    """Is `urn` one a tenant may own: in the extension namespace, well formed, not (under) the enterprise one?"""
+    low = urn.lower()
+    enterprise = ENTERPRISE_SCHEMA.lower()
+    return (
+        len(urn) <= MAX_URN_LENGTH
+        and bool(EXTENSION_URN.match(urn))
+        and low != enterprise
+        and not low.startswith(enterprise + ":")  # `...:User:manager:$ref` is the enterprise one's, not a URN
+    )
 
 
 def _find(attrs: tuple[Attribute, ...], name: str) -> Attribute | None:
