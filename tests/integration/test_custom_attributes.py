@@ -412,3 +412,17 @@ async def test_multi_valued_declared_attribute_and_unique_over_duplicates(
     other = "urn:ietf:params:scim:schemas:extension:other:1.0:User"
     detail = assert_error(await scim.req("POST", "/Users", entra_user(**{other: {"x1": "v"}})), 400)["detail"]
     assert f"{other}:x1 is not declared" in detail
+
+
+async def test_a_tenant_declares_at_most_500_attributes(scim: Scim, database: str, admin: asyncpg.Connection) -> None:
+    schema = scim.t.tenant.schema
+    await admin.execute(
+        f"INSERT INTO {schema}.scim_attribute (resource_type, urn, name, type) "
+        f"SELECT 'User', '{ACME}', 'a' || g, 'string' FROM generate_series(1, 500) g"
+    )
+    r = cli.run(database, "tenant", "schema", "add-attribute", scim.t.slug, ACME, "oneMore", "--type", "string")
+    assert r.returncode == 1 and "at most 500 custom attributes" in r.stderr, r.stderr
+    assert await admin.fetchval(f"SELECT count(*) FROM {schema}.scim_attribute") == 500
+    # changing one already declared is still allowed
+    r = cli.run(database, "tenant", "schema", "add-attribute", scim.t.slug, ACME, "a1", "--type", "integer")
+    assert r.returncode == 0, r.stderr
