@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from scimhub.audit.vocabulary import Operation
+from scimhub.provisioning.extensions import RegistryCache
 from scimhub.tenancy.model import Tenant
 
 
@@ -52,6 +53,8 @@ class ScimContext:
     audit: WriteAudit | None = None
     # Return 200 + the resource for PATCH on users (Okta, `Prefer: return=representation`).
     patch_returns_resource: bool = False
+    # The web process's cache of tenants' custom-attribute registries (issue #12); None: not cached.
+    schemas: RegistryCache | None = None
 
     def location(self, resource_type: str, rid: str) -> str:
         return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"

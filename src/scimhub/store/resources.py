@@ -16,9 +16,10 @@ import asyncpg
 import msgspec
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, Uniqueness
+from scimhub.scim.extensions import index_name
 from scimhub.scim.filters import Node
 from scimhub.scim.patch import MemberDelta
-from scimhub.scim.schemas import USER_TYPE, ResolvedAttr, ResourceType
+from scimhub.scim.schemas import ResolvedAttr, ResourceType
 from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort_expression
 from scimhub.tenancy.db import Connection, fetch_one
 
@@ -62,7 +63,16 @@ _ALIAS = {"User": "u", "Group": "g"}
 _TABLE = {"User": "scim_user", "Group": "scim_group"}
 
 
-def _unique_error(rtype: ResourceType, doc: dict[str, Any]) -> Uniqueness:
+def _unique_error(rtype: ResourceType, doc: dict[str, Any], constraint: str | None = None) -> Uniqueness:
+    if constraint and constraint.startswith("scim_cx_"):
+        for ext in rtype.custom():
+            for attr in ext.attributes:
+                if index_name(rtype.name, ext.id, attr.name, unique=True) == constraint:
+                    return Uniqueness(
+                        f"{ext.id}:{attr.name} is declared unique for this tenant's {rtype.name} resources, and "
+                        "another one already has this value"
+                    )
+        return Uniqueness(f"a unique custom attribute's value is already used by another {rtype.name}")
     if rtype.name == "User":
         return Uniqueness(
             f"userName {doc.get('userName')!r} is already used by another user of this tenant "
@@ -97,7 +107,7 @@ async def insert(
     outbox: str | None = None,
 ) -> Row:
     try:
-        if rtype is USER_TYPE:
+        if rtype.name == "User":
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, now, doc]
             sql, extra = _with_outbox(
@@ -115,8 +125,8 @@ async def insert(
                 outbox,
             )
         await conn.execute(sql, *args, *([outbox] if extra else []))
-    except asyncpg.UniqueViolationError:
-        raise _unique_error(rtype, doc) from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, doc, exc.constraint_name) from None
     return Row(rid, doc, now, now, 1)
 
 
@@ -141,7 +151,7 @@ async def update(
 ) -> int:
     """Write the new document; returns the new version."""
     try:
-        if rtype is USER_TYPE:
+        if rtype.name == "User":
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, doc, now]
             sql, extra = _with_outbox(
@@ -159,8 +169,8 @@ async def update(
                 outbox,
             )
         version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
-    except asyncpg.UniqueViolationError:
-        raise _unique_error(rtype, doc) from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, doc, exc.constraint_name) from None
     return int(version)
 
 

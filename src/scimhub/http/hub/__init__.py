@@ -22,6 +22,7 @@ from scimhub.http.hub import (
     connector,
     notifications,
     overview,
+    schema_page,
     sign_in,
     signin_settings,
 )
@@ -62,6 +63,10 @@ def hub_router() -> Router:
             activity_log.activity_page,
             activity_log.activity_entry,
             activity_log.activity_csv,
+            schema_page.schema_page,
+            schema_page.schema_declare,
+            schema_page.schema_remove,
+            schema_page.schema_mode,
             administrators.admins_page,
             administrators.admins_invite,
             administrators.admins_api_key,
