@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -32,6 +33,7 @@ from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "SCIMHUB_MAKE_RUN_MARK"
+MAKE = shutil.which("make") or "/usr/bin/make"
 
 
 class MakeRun:
@@ -41,7 +43,7 @@ class MakeRun:
         self.env = env
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            ["make", "--no-print-directory", "run"],
+            [MAKE, "--no-print-directory", "run"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
