@@ -205,6 +205,9 @@ async def main() -> None:
     ap.add_argument("--entra-tenants", type=int, default=1000)
     ap.add_argument("--entra-users", type=int, default=3000, help="user flows of the Entra mix, over those tenants")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument(
+        "--max-queries", type=int, default=None, help="SCIMHUB_DB_CONNECTION_MAX_QUERIES of the web process"
+    )
     ap.add_argument("--skip", default="", help="comma-separated phases to skip: create,migrate,entra,touch,walk")
     ap.add_argument("--keep", action="store_true", help="keep the scratch database and its tenants")
     args = ap.parse_args()
@@ -233,6 +236,8 @@ async def main() -> None:
     if "entra" not in skip or "touch" not in skip:
         run_dir = Path(tempfile.mkdtemp(prefix="scale-"))
         env = {"SCIMHUB_REDIS_URL": args.redis_url, "SCIMHUB_RATE_LIMIT": "1000000"}
+        if args.max_queries is not None:
+            env["SCIMHUB_DB_CONNECTION_MAX_QUERIES"] = str(args.max_queries)
         web = start_web(url, run_dir / "web.log", {"SCIMHUB_APP_DATABASE_URL": app_url, **env})
         try:
             if "entra" not in skip:

@@ -35,10 +35,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     release: str = "scimhub@0.1.0"
     log_format: str = "text"  # "text" for development, "json" for production
     db_pool_size: int = 12
-    # Connection recycling (#16): each backend's catalog cache grows with the tenant schemas it touches (~23 MB
-    # at 1,000 tenants); a pooled connection is closed and replaced after this many queries, or when idle this
-    # long, which bounds that memory (README "10,000 tenants").
-    db_connection_max_queries: int = 50_000
+    # Connection recycling (#16): each backend's catalog cache grows by ~107 kB per tenant schema it touches
+    # (1 GB at 10,000); a pooled connection is closed and replaced after this many queries (~1,200 requests),
+    # or when idle this long, which bounds that memory (README "10,000 tenants").
+    db_connection_max_queries: int = 5_000
     db_connection_idle_seconds: float = 120.0
     # Largest page a list request may ask for; advertised in /ServiceProviderConfig (RFC 7644 §3.4.2.4).
     max_page_size: int = 200

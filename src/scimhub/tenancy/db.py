@@ -127,7 +127,7 @@ class AppDatabase:
         tenant_share: int | None = None,
         acquire_timeout: float = 5.0,
         statement_timeout: float | None = None,
-        max_queries: int = 50_000,
+        max_queries: int = 5_000,
         idle_seconds: float = 120.0,
     ) -> AppDatabase:
         """The pool of the app login. `pool_mode="transaction"` (PgBouncer pool_mode=transaction): asyncpg
