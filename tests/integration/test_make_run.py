@@ -51,6 +51,7 @@ class MakeRun:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=default_sigint,  # only a signal disposition, before exec
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -76,6 +77,11 @@ class MakeRun:
         code = self.proc.wait(timeout=60)
         self.reader.join(timeout=10)
         return code
+
+
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C finds it (a background job inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def marked_processes(mark: str) -> list[str]:

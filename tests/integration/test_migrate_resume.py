@@ -44,8 +44,21 @@ def cli_env(url: str) -> dict[str, str]:
     return {**env, "SCIMHUB_DATABASE_URL": url, "SCIMHUB_PUBLIC_URL": PUBLIC_URL}
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C finds it. A shell's background job inherits it ignored
+    (POSIX), and Python then keeps ignoring it, so `make test &` would not reach the handler under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,  # only a signal disposition, before exec
+    )
 
 
 def finish(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
