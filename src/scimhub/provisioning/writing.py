@@ -19,7 +19,7 @@ from scimhub.scim.projection import Projection
 from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
 from scimhub.store import resources as store
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 
 def _members_of(rtype: ResourceType, body: Any, doc: dict[str, Any]) -> MemberDelta | None:
@@ -50,10 +50,13 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
         rewrites=rewrites,
         changed=sorted(doc),
     )
-    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
-        if delta is not None and delta.add:
+    if delta is not None and delta.add:
+        async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
             await store.add_members(conn, rid, delta.add)
+    else:  # the insert and its event are one statement: atomic without an explicit transaction
+        async with tenant_statement(ctx.pool, ctx.tenant) as conn:
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
     members = (delta or MemberDelta()).added_items() if rtype is GROUP_TYPE else None
     outcome.body = render_resource(ctx, rtype, row, proj, members)
     outcome.etag = etag(row.version)
