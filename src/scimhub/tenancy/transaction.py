@@ -49,16 +49,18 @@ async def tenant_transaction(
 
 
 @asynccontextmanager
-async def tenant_statement(pool: asyncpg.Pool, tenant: Tenant) -> AsyncIterator[Connection]:
+async def tenant_statement(
+    pool: asyncpg.Pool, tenant: Tenant, *, acquire_timeout: float | None = None
+) -> AsyncIterator[Connection]:
     """A tenant connection for a block that sends one statement (a read, or a write whose event rides in the
     same statement): atomic on its own, so a sticky pool runs it without `BEGIN`/`COMMIT`, and without any
     scope statement when the connection already holds this tenant's scope (one round trip in all). Anywhere
     else it is `tenant_transaction`."""
     if not (isinstance(pool, FairPool) and pool.sticky):
-        async with tenant_transaction(pool, tenant) as conn:
+        async with tenant_transaction(pool, tenant, acquire_timeout=acquire_timeout) as conn:
             yield conn
         return
-    async with pool.tenant_connection(tenant.id) as conn:
+    async with pool.tenant_connection(tenant.id, acquire_timeout=acquire_timeout) as conn:
         try:
             async with _sticky(conn, tenant, pool.statement_timeout, transaction=False):
                 yield conn
