@@ -77,18 +77,26 @@ async def test_interleaved_tenants_on_one_connection_always_get_their_own_scope(
     # or A's; the record must not claim B, so B's next block re-scopes.
     async with tenant_statement(pool, a.tenant) as conn:
         await _assert_tenant(conn, a.tenant)
-    with pytest.raises(RuntimeError):
+
+    async def failing_transaction() -> None:
         async with tenant_transaction(pool, b.tenant) as conn:
             await _assert_tenant(conn, b.tenant)
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await failing_transaction()
     async with pool.acquire() as conn:
         assert await _scope(conn) == (login_role(services.settings.app_database_url), "pg_catalog")
     async with tenant_statement(pool, b.tenant) as conn:
         await _assert_tenant(conn, b.tenant)
     # A failed statement, then a cancelled one: the next block of another tenant still gets its own scope.
-    with pytest.raises(asyncpg.UndefinedTableError):
+
+    async def failing_statement() -> None:
         async with tenant_statement(pool, a.tenant) as conn:
             await conn.fetch("SELECT * FROM no_such_table")
+
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await failing_statement()
     async with tenant_statement(pool, b.tenant) as conn:
         await _assert_tenant(conn, b.tenant)
     started = asyncio.Event()
@@ -111,9 +119,7 @@ async def test_interleaved_tenants_on_one_connection_always_get_their_own_scope(
             assert held_scope(conn) != UNKNOWN
 
 
-async def test_a_thousand_interleaved_blocks_never_see_another_tenants_scope(
-    services: Services, database: str
-) -> None:
+async def test_a_thousand_interleaved_blocks_never_see_another_tenants_scope(services: Services, database: str) -> None:
     pool = services.db.pool
     handles = await _tenants_with_a_row(database, services, 6)
     rng = random.Random(13)

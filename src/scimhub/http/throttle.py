@@ -75,7 +75,7 @@ class Throttle:
             try:
                 async with asyncio.timeout(self._timeout):
                     wait = await self._count(self._redis, item, name, key, cost)
-                if wait is not None or chunk > 1 and not await self._fits(item, name, key, chunk):
+                if wait is not None or (chunk > 1 and not await self._fits(item, name, key, chunk)):
                     local[3] = 1  # near or past the limit: hit by hit from now on
                 return wait
             except Exception as exc:  # noqa: BLE001 - redis-py, OSError, timeouts: count in process instead

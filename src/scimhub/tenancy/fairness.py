@@ -71,7 +71,7 @@ class FairPool(asyncpg.Pool):
         slot = self._slots.get(tenant_id)
         return slot[1][0] if slot is not None else 0
 
-    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:
+    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109 - asyncpg's
         """Every `pool.acquire()` outside `tenant_connection`: a connection with the login's own scope."""
         conn: PoolConnectionProxy = await super()._acquire(timeout)  # type: ignore[misc]
         if self.sticky and held_scope(conn) != PUBLIC:
