@@ -90,14 +90,15 @@ class FairPool(asyncpg.Pool):
         wait is bounded by `seconds`."""
         free = self._queue._queue  # type: ignore[attr-defined]  # the idle holders, taken from the end
         conn: PoolConnectionProxy
-        if free:
+        if any(holder.is_connected() for holder in free):
             if self.sticky:
                 for i in range(len(free) - 1, -1, -1):
                     con = free[i]._con
-                    if con is not None and held_scope(con) == tenant_id:
-                        free.append(free.pop(i))
+                    if con is not None and not con.is_closed() and held_scope(con) == tenant_id:
+                        free.append(free.pop(i))  # asyncpg takes the last connected holder
                         break
-            # No timeout: a free holder is taken without waiting (and without asyncpg's wait_for task).
+            # No timeout: a free connected holder is taken without waiting (and without asyncpg's wait_for
+            # task); one still to connect goes the bounded way below.
             conn = await asyncpg.Pool._acquire(self, None)  # type: ignore[attr-defined]
             return conn
         try:
