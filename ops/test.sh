@@ -11,7 +11,7 @@ through_pgbouncer=(
   tests/integration/test_scim_bad_input.py tests/integration/test_scim_hostile_input.py
   tests/integration/test_group_members.py tests/integration/test_activity_secrets.py
   tests/integration/test_activity.py tests/integration/test_activity_faults.py
-  tests/integration/test_tenancy.py tests/integration/test_least_privilege.py tests/integration/test_tokens.py
+  tests/integration/test_tenancy.py tests/integration/test_session_scope.py tests/integration/test_least_privilege.py tests/integration/test_tokens.py
   tests/integration/test_concurrency.py tests/integration/test_web_processes.py
   tests/integration/test_activity_poison.py tests/integration/test_fairness.py tests/integration/test_strangers.py
   tests/integration/test_admins.py tests/integration/test_oidc.py tests/integration/test_tenant_statements.py

@@ -24,6 +24,11 @@ from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort
 from scimhub.tenancy.db import Connection, fetch_one
 
 
+class StaleVersion(Exception):
+    """`update(..., expected_version=...)` found another version (a concurrent write) or no row: nothing
+    was written; read again and retry."""
+
+
 class Row(msgspec.Struct, frozen=True):
     """One stored resource: its SCIM document and the metadata the store keeps beside it."""
 
@@ -148,29 +153,33 @@ async def update(
     now: dt.datetime,
     *,
     outbox: str | None = None,
+    expected_version: int | None = None,
 ) -> int:
-    """Write the new document; returns the new version."""
+    """Write the new document; returns the new version. With `expected_version` (a write without a row lock)
+    only if the stored version is still that one, else `StaleVersion` and nothing is written."""
     try:
         if rtype.name == "User":
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, doc, now]
-            sql, extra = _with_outbox(
+            write = (
                 "UPDATE scim_user SET user_name = $2, external_id = $3, display_name = $4, active = $5, "
-                "doc = $6, last_modified = $7, version = version + 1 WHERE id = $1 RETURNING version",
-                len(args),
-                outbox,
+                "doc = $6, last_modified = $7, version = version + 1 WHERE id = $1"
             )
         else:
             args = [rid, doc["displayName"], doc.get("externalId"), doc, now]
-            sql, extra = _with_outbox(
+            write = (
                 "UPDATE scim_group SET display_name = $2, external_id = $3, doc = $4, last_modified = $5, "
-                "version = version + 1 WHERE id = $1 RETURNING version",
-                len(args),
-                outbox,
+                "version = version + 1 WHERE id = $1"
             )
+        if expected_version is not None:
+            args.append(expected_version)
+            write += f" AND version = ${len(args)}"
+        sql, extra = _with_outbox(write + " RETURNING version", len(args), outbox)
         version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, doc, exc.constraint_name) from None
+    if version is None:
+        raise StaleVersion(f"{rtype.name} {rid} changed (or went) since it was read")
     return int(version)
 
 

@@ -168,6 +168,9 @@ class AppDatabase:
                 per_tenant=tenant_share,
                 acquire_timeout=acquire_timeout,
                 statement_timeout=statement_timeout,
+                # Straight to PostgreSQL a connection keeps its tenant's scope between transactions
+                # (`tenancy.session_scope`); behind PgBouncer in transaction mode it cannot.
+                sticky=pool_mode == "session",
                 **options,
             )
         return cls(pool, install_id)
