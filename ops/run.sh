@@ -11,6 +11,8 @@ else
   echo "tenant demo exists; its Tenant URL: ${SCIMHUB_PUBLIC_URL:-http://127.0.0.1:8000}/scim/v2/demo"
   echo "(its token was shown when it was created; 'scimhub tenant token rotate demo' issues a new one)"
 fi
+# Webhooks to a local receiver (http://127.0.0.1:...) are allowed in development only.
+export SCIMHUB_WEBHOOK_ALLOW_PRIVATE="${SCIMHUB_WEBHOOK_ALLOW_PRIVATE:-true}"
 procs="web worker beat"
 if [ -z "${SCIMHUB_SMTP_URL:-}" ]; then
   export SCIMHUB_SMTP_URL="smtp://127.0.0.1:${SCIMHUB_DEV_SMTP_PORT:-8025}"

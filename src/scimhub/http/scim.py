@@ -60,6 +60,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
             or "attributes" in query
             or "excludedAttributes" in query
         ),
+        request_id=request.scope["state"].get("request_id"),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from scimhub.audit.outbox import add_event_text
 from scimhub.audit.vocabulary import Operation
+from scimhub.events import changes
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
 from scimhub.scim.etag import check_if_match, etag
@@ -69,13 +70,15 @@ async def patch(
         )
         version = row.version
         members_changed = delta is not None and not delta.empty
+        done = store.MemberChanges()
         if delta is not None and members_changed:
-            await store.apply_member_changes(conn, rid, delta)
+            done = await store.apply_member_changes(conn, rid, delta)
         event = ctx.write_event(outcome)
+        events = ctx.changes(changes.updated(rtype.name, rid, row.doc, new_doc, changed, done.added, done.removed), now)
         if any(c != "members" for c in changed):
-            version = await store.update(conn, rtype, rid, new_doc, now, outbox=event)
+            version = await store.update(conn, rtype, rid, new_doc, now, outbox=event, changes=events)
         elif members_changed:
-            version = await store.touch_group(conn, rid, now, outbox=event)
+            version = await store.touch_group(conn, rid, now, outbox=event, changes=events)
         elif event is not None:
             await add_event_text(conn, event)
     outcome.etag = etag(version)
