@@ -19,8 +19,8 @@ import msgspec
 
 from scimhub import admins
 from scimhub.admins import OPERATOR, accounts, actions, keys, scopes, trail
-from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.admins.vocabulary import AdminAction
+from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.audit.vocabulary import OUTCOME_FILTERS, OUTCOME_LABELS
 from scimhub.events import feed, webhooks
 from scimhub.events.targets import UnsafeTarget
@@ -208,8 +208,11 @@ async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
         async with scoped(conn, tenant):
             page = await feed.read_feed(conn, tenant.slug, args.after, args.limit)
     if args.json:
-        print(json.dumps({"events": [feed.event_json(e) for e in page.events], "cursor": page.cursor,
-                          "has_more": page.has_more}))
+        print(
+            json.dumps(
+                {"events": [feed.event_json(e) for e in page.events], "cursor": page.cursor, "has_more": page.has_more}
+            )
+        )
         return 0
     for e in page.events:
         print(f"{e.position:>8}  {e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.type:<22} {e.resource_type} {e.resource_id}")
@@ -237,10 +240,16 @@ async def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
         async with admin_connection(settings.database_url) as conn:
             tenant = await tenants.get_tenant(conn, rest[0])
             changed: tuple[AdminAction, str] | None = None
+            made: webhooks.CreatedEndpoint | None = None
+            found: list[webhooks.Endpoint] = []
+            shown: list[webhooks.Delivery] = []
             async with scoped(conn, tenant):
                 if verb == "add":
                     made = await webhooks.add_endpoint(
-                        conn, rest[1], args.events, secret_key=settings.secret_key,
+                        conn,
+                        rest[1],
+                        args.events,
+                        secret_key=settings.secret_key,
                         allow_private=settings.webhook_allow_private,
                     )
                     changed = (AdminAction.WEBHOOK_CREATED, f"added the webhook endpoint {made.endpoint.url[:200]}")
@@ -267,7 +276,7 @@ async def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
                 await trail.record(conn, tenant.id, OPERATOR, changed[0], changed[1])
     except (webhooks.WebhookError, UnsafeTarget, PatternRejected) as exc:
         raise UsageError(str(exc)) from None
-    if verb in ("add", "rotate-secret"):
+    if made is not None:
         if args.json:
             print(json.dumps({**_endpoint_json(made.endpoint), "secret": made.secret}))
         else:
@@ -571,7 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except feed.CursorExpired as exc:  # before CursorRejected, its base: the feed's "410 Gone"
         print(f"scimhub: {exc}", file=sys.stderr)
         return 3
-    except (UsageError, rules.SettingRejected, FilterRejected, feed.CursorRejected) as exc:  # a value the rules refuse is a usage error
+    except (
+        UsageError,
+        rules.SettingRejected,
+        FilterRejected,
+        feed.CursorRejected,
+    ) as exc:  # a value the rules refuse is a usage error
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2
     except (SettingsError, tenants.TenantError, admins.AdminError, InvalidSlug, DatabaseNotMigrated, RoleError) as exc:

@@ -283,15 +283,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not 1 <= number <= 1_000_000:
             raise SettingsError(f"{var} must be between 1 and 1000000, got {number}")
     if not 1 <= settings.event_retention_days <= 3650:
-        raise SettingsError(f"SCIMHUB_EVENT_RETENTION_DAYS must be between 1 and 3650, got {settings.event_retention_days}")
+        raise SettingsError(
+            f"SCIMHUB_EVENT_RETENTION_DAYS must be between 1 and 3650, got {settings.event_retention_days}"
+        )
     try:
         retry_delays(settings)
     except ValueError:
+        given = settings.webhook_retry_seconds
         raise SettingsError(
-            f"SCIMHUB_WEBHOOK_RETRY_SECONDS must be comma-separated seconds >= 0, got {settings.webhook_retry_seconds!r}"
+            f"SCIMHUB_WEBHOOK_RETRY_SECONDS must be comma-separated seconds >= 0, got {given!r}"
         ) from None
     if not 0.1 <= settings.webhook_timeout_seconds <= 60:
-        raise SettingsError(f"SCIMHUB_WEBHOOK_TIMEOUT_SECONDS must be between 0.1 and 60, got {settings.webhook_timeout_seconds}")
+        raise SettingsError(
+            f"SCIMHUB_WEBHOOK_TIMEOUT_SECONDS must be between 0.1 and 60, got {settings.webhook_timeout_seconds}"
+        )
     return msgspec.structs.replace(settings, public_url=settings.public_url.rstrip("/"))
 
 

@@ -46,11 +46,17 @@ async def test_every_kind_of_write_yields_its_event_with_what_changed(
     other = await scim.create_user()
     group = await scim.create_group(members=[{"value": uid}])
     gid = group["id"]
-    r = await scim.req("PATCH", f"/Groups/{gid}", patch_body({"op": "add", "path": "members", "value": [{"value": other["id"]}, {"value": uid}]}))
+    r = await scim.req(
+        "PATCH",
+        f"/Groups/{gid}",
+        patch_body({"op": "add", "path": "members", "value": [{"value": other["id"]}, {"value": uid}]}),
+    )
     assert r.status_code == 204
     r = await scim.req("PATCH", f"/Groups/{gid}", patch_body({"op": "remove", "path": f'members[value eq "{uid}"]'}))
     assert r.status_code == 204
-    r = await scim.req("PATCH", f"/Groups/{gid}", patch_body({"op": "replace", "path": "displayName", "value": "Renamed"}))
+    r = await scim.req(
+        "PATCH", f"/Groups/{gid}", patch_body({"op": "replace", "path": "displayName", "value": "Renamed"})
+    )
     assert r.status_code == 204
     assert (await scim.req("DELETE", f"/Groups/{gid}")).status_code == 204
     assert (await scim.req("DELETE", f"/Users/{uid}")).status_code == 204
@@ -180,7 +186,11 @@ async def test_feed_under_32_concurrent_writers_never_misses_or_repeats(
                 return
             await asyncio.sleep(0)
 
-    readers = [asyncio.create_task(reader()), asyncio.create_task(sequencer_loop()), asyncio.create_task(sequencer_loop())]
+    readers = [
+        asyncio.create_task(reader()),
+        asyncio.create_task(sequencer_loop()),
+        asyncio.create_task(sequencer_loop()),
+    ]
     await asyncio.gather(*(writer(i) for i in range(32)))
     await sequence(pool, tenant.tenant)
     done.set()

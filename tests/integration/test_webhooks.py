@@ -36,9 +36,13 @@ def _settings(settings: Settings, **overrides: object) -> Settings:
     return msgspec.structs.replace(settings, **{**ALLOW, **overrides})
 
 
-async def _endpoint(services: Services, t: TenantHandle, url: str, events: str | None = None) -> webhooks.CreatedEndpoint:
+async def _endpoint(
+    services: Services, t: TenantHandle, url: str, events: str | None = None
+) -> webhooks.CreatedEndpoint:
     async with tenant_transaction(services.db.pool, t.tenant) as conn:
-        return await webhooks.add_endpoint(conn, url, events, secret_key=services.settings.secret_key, allow_private=True)
+        return await webhooks.add_endpoint(
+            conn, url, events, secret_key=services.settings.secret_key, allow_private=True
+        )
 
 
 async def _deliveries(services: Services, t: TenantHandle, endpoint_id: uuid.UUID) -> list[webhooks.Delivery]:
@@ -176,10 +180,14 @@ async def test_delivery_rechecks_the_target_and_never_follows_a_redirect(
     assert rows[-1].response_status == 302 and rows[-1].error == "redirect (never followed)"
 
 
-async def test_adding_refuses_bad_urls_and_patterns_and_changes_nothing(services: Services, tenant: TenantHandle) -> None:
+async def test_adding_refuses_bad_urls_and_patterns_and_changes_nothing(
+    services: Services, tenant: TenantHandle
+) -> None:
     async with tenant_transaction(services.db.pool, tenant.tenant) as conn:
         with pytest.raises(UnsafeTarget):
             await webhooks.add_endpoint(conn, "https://127.0.0.1/x", None, secret_key="k", allow_private=False)
         with pytest.raises(ValueError, match="unknown event type"):
-            await webhooks.add_endpoint(conn, "https://example.com/x", "user.exploded", secret_key="k", allow_private=False)
+            await webhooks.add_endpoint(
+                conn, "https://example.com/x", "user.exploded", secret_key="k", allow_private=False
+            )
         assert await webhooks.list_endpoints(conn) == []

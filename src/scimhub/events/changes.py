@@ -60,12 +60,26 @@ def user_event_type(before: dict[str, Any] | None, after: dict[str, Any]) -> Eve
     return EventType.USER_UPDATED
 
 
-def created(rtype: str, rid: uuid.UUID, doc: dict[str, Any], members: dict[uuid.UUID, str] | None = None) -> list[Change]:
+def created(
+    rtype: str, rid: uuid.UUID, doc: dict[str, Any], members: dict[uuid.UUID, str] | None = None
+) -> list[Change]:
     if rtype == "User":
-        return [Change(type=EventType.USER_CREATED, resource_type=rtype, resource_id=str(rid),
-                       data={"resource": _resource(rid, doc), "changed": sorted(doc)})]
-    out = [Change(type=EventType.GROUP_CREATED, resource_type=rtype, resource_id=str(rid),
-                  data={"resource": _resource(rid, doc), "changed": sorted(k for k in doc if k != "members")})]
+        return [
+            Change(
+                type=EventType.USER_CREATED,
+                resource_type=rtype,
+                resource_id=str(rid),
+                data={"resource": _resource(rid, doc), "changed": sorted(doc)},
+            )
+        ]
+    out = [
+        Change(
+            type=EventType.GROUP_CREATED,
+            resource_type=rtype,
+            resource_id=str(rid),
+            data={"resource": _resource(rid, doc), "changed": sorted(k for k in doc if k != "members")},
+        )
+    ]
     return out + _member_events(rid, members or {}, {})
 
 
@@ -83,8 +97,14 @@ def updated(
     out: list[Change] = []
     if names:
         kind = user_event_type(before, after) if rtype == "User" else EventType.GROUP_UPDATED
-        out.append(Change(type=kind, resource_type=rtype, resource_id=str(rid),
-                          data={"resource": _resource(rid, after), "changed": names}))
+        out.append(
+            Change(
+                type=kind,
+                resource_type=rtype,
+                resource_id=str(rid),
+                data={"resource": _resource(rid, after), "changed": names},
+            )
+        )
     if rtype == "Group":
         out += _member_events(rid, added or {}, removed or {})
     return out
@@ -102,9 +122,21 @@ def _members(items: dict[uuid.UUID, str]) -> list[dict[str, str]]:
 def _member_events(gid: uuid.UUID, added: dict[uuid.UUID, str], removed: dict[uuid.UUID, str]) -> list[Change]:
     out: list[Change] = []
     if removed:
-        out.append(Change(type=EventType.GROUP_MEMBER_REMOVED, resource_type="Group", resource_id=str(gid),
-                          data={"members": _members(removed)}))
+        out.append(
+            Change(
+                type=EventType.GROUP_MEMBER_REMOVED,
+                resource_type="Group",
+                resource_id=str(gid),
+                data={"members": _members(removed)},
+            )
+        )
     if added:
-        out.append(Change(type=EventType.GROUP_MEMBER_ADDED, resource_type="Group", resource_id=str(gid),
-                          data={"members": _members(added)}))
+        out.append(
+            Change(
+                type=EventType.GROUP_MEMBER_ADDED,
+                resource_type="Group",
+                resource_id=str(gid),
+                data={"members": _members(added)},
+            )
+        )
     return out

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -94,7 +93,9 @@ async def send(settings: Settings, url: str, secret: str, event_id: str, body: s
     parts = urlsplit(url)
     host = parts.hostname or ""
     shown = f"[{address}]" if ":" in address else address
-    pinned = urlunsplit((parts.scheme, f"{shown}:{parts.port}" if parts.port else shown, parts.path or "/", parts.query, ""))
+    pinned = urlunsplit(
+        (parts.scheme, f"{shown}:{parts.port}" if parts.port else shown, parts.path or "/", parts.query, "")
+    )
     now = dt.datetime.now(dt.UTC)
     headers = {
         "content-type": "application/json",
@@ -105,16 +106,18 @@ async def send(settings: Settings, url: str, secret: str, event_id: str, body: s
         "webhook-signature": Webhook(secret).sign(event_id, now, body),
     }
     try:
-        async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
-            async with client.stream(
+        async with (
+            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client,
+            client.stream(
                 "POST", pinned, content=body.encode(), headers=headers, extensions={"sni_hostname": host}
-            ) as response:
-                got = 0
-                async for chunk in response.aiter_raw():
-                    got += len(chunk)
-                    if got >= MAX_RESPONSE:
-                        break
-                status = response.status_code
+            ) as response,
+        ):
+            got = 0
+            async for chunk in response.aiter_raw():
+                got += len(chunk)
+                if got >= MAX_RESPONSE:
+                    break
+            status = response.status_code
     except httpx.TimeoutException:
         return Answer(None, _ms(started), "timed out")
     except httpx.HTTPError as exc:
@@ -131,6 +134,14 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
 
+_NEXT_EVENTS = f"""SELECT {EVENT_COLUMNS} FROM event_log WHERE position > $1
+      AND (cardinality($2::text[]) = 0 OR type LIKE ANY($2::text[]))
+    ORDER BY position LIMIT $3"""  # noqa: S608 - a fixed column list
+_EVENT_COLUMNS_OF_E = ", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))
+_REDELIVERIES = f"""SELECT d.id AS delivery_id, w.url, w.secret_encrypted, {_EVENT_COLUMNS_OF_E}
+    FROM webhook_delivery d JOIN webhook_endpoint w ON w.id = d.endpoint_id
+    JOIN event_log e ON e.position = d.position
+    WHERE d.status = 'redelivered' AND d.attempt = 0 LIMIT 20"""  # noqa: S608 - a fixed column list
 _CLAIM = """UPDATE webhook_endpoint SET lease_until = now() + make_interval(secs => $2)
             WHERE id = $1 AND enabled AND (lease_until IS NULL OR lease_until < now())
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
@@ -201,9 +212,7 @@ async def deliver_endpoint(pool: asyncpg.Pool, tenant: Tenant, endpoint_id: Any,
                 return result
             patterns = sql_like_patterns(list(ep["event_types"]))
             rows = await conn.fetch(
-                f"""SELECT {EVENT_COLUMNS} FROM event_log WHERE position > $1
-                      AND (cardinality($2::text[]) = 0 OR type LIKE ANY($2::text[]))
-                    ORDER BY position LIMIT $3""",
+                _NEXT_EVENTS,
                 ep["cursor"],
                 patterns,
                 PAGE,
@@ -224,7 +233,9 @@ async def deliver_endpoint(pool: asyncpg.Pool, tenant: Tenant, endpoint_id: Any,
             answer = await send(settings, ep["url"], secret, str(event.id), body)
             attempt = attempts + 1
             async with tenant_transaction(pool, tenant) as conn:
-                status, retry, disabled = await _record(conn, settings, endpoint_id, event, attempt, answer, failing_since)
+                status, retry, disabled = await _record(
+                    conn, settings, endpoint_id, event, attempt, answer, failing_since
+                )
             if status == "retrying":
                 if disabled:
                     result.disabled.append(ep["url"])
@@ -274,23 +285,24 @@ async def deliver_tenant(pool: asyncpg.Pool, tenant: Tenant, settings: Settings)
 async def redeliver_requested(pool: asyncpg.Pool, tenant: Tenant, settings: Settings) -> int:
     """Send each event an administrator asked to redeliver once, and record the answer in its row."""
     async with tenant_transaction(pool, tenant) as conn:
-        rows = await conn.fetch(
-            f"""SELECT d.id AS delivery_id, w.url, w.secret_encrypted, {", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))}
-                FROM webhook_delivery d JOIN webhook_endpoint w ON w.id = d.endpoint_id
-                JOIN event_log e ON e.position = d.position
-                WHERE d.status = 'redelivered' AND d.attempt = 0 LIMIT 20"""
-        )
+        rows = await conn.fetch(_REDELIVERIES)
     for r in rows:
         event = event_from_row(tenant.slug, r)
         answer = await send(
-            settings, r["url"], decrypt_secret(r["secret_encrypted"], settings.secret_key), str(event.id),
+            settings,
+            r["url"],
+            decrypt_secret(r["secret_encrypted"], settings.secret_key),
+            str(event.id),
             _encode(event_json(event)).decode(),
         )
         async with tenant_transaction(pool, tenant) as conn:
             await conn.execute(
                 """UPDATE webhook_delivery SET attempt = 1, attempted_at = now(), response_status = $2,
                        latency_ms = $3, error = $4, next_attempt_at = NULL WHERE id = $1""",
-                r["delivery_id"], answer.status, answer.latency_ms, answer.error,
+                r["delivery_id"],
+                answer.status,
+                answer.latency_ms,
+                answer.error,
             )
     return len(rows)
 
@@ -303,5 +315,3 @@ async def tenants_with_endpoints(pool: asyncpg.Pool) -> list[int]:
                WHERE relname = 'webhook_endpoint' AND n_live_tup > 0 AND schemaname LIKE 't\\_%'"""
         )
     return [int(r["schemaname"][2:]) for r in rows if r["schemaname"][2:].isdigit()]
-
-

@@ -68,6 +68,7 @@ def event_from_row(slug: str, r: Any) -> FeedEvent:
 
 
 EVENT_COLUMNS = "position, event_id, type, resource_type, resource_id, occurred_at, request_id, data"
+_PAGE = f"SELECT {EVENT_COLUMNS} FROM event_log WHERE position > $1 ORDER BY position LIMIT $2"  # noqa: S608 - constants
 
 
 async def read_feed(conn: Connection, slug: str, after: str | None, limit: int) -> FeedPage:
@@ -84,13 +85,9 @@ async def read_feed(conn: Connection, slug: str, after: str | None, limit: int) 
             f"cursor {cursor} has expired: events up to position {state['purged_through']} are past the "
             "retention and were removed; load the directory again and follow the feed from its latest cursor"
         )
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM event_log WHERE position > $1 ORDER BY position LIMIT $2", cursor, limit + 1
-    )
+    rows = await conn.fetch(_PAGE, cursor, limit + 1)
     events = [event_from_row(slug, r) for r in rows[:limit]]
-    return FeedPage(
-        events=events, cursor=str(events[-1].position if events else cursor), has_more=len(rows) > limit
-    )
+    return FeedPage(events=events, cursor=str(events[-1].position if events else cursor), has_more=len(rows) > limit)
 
 
 def event_json(e: FeedEvent) -> dict[str, Any]:

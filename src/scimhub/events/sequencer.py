@@ -65,7 +65,9 @@ class SequenceResult:
             self.tenants = (self.tenants or []) + other.tenants
 
 
-async def sequence_tenant(pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200) -> SequenceResult:
+async def sequence_tenant(
+    pool: asyncpg.Pool, tenant: Tenant, *, batch: int = BATCH, max_batches: int = 200
+) -> SequenceResult:
     """Position the tenant's committed pending changes, batch by batch, until none is left."""
     result = SequenceResult()
     for _ in range(max_batches):
@@ -128,7 +130,8 @@ async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, 
                            SELECT position FROM event_log
                            WHERE positioned_at < now() - make_interval(days => $1) ORDER BY position LIMIT $2)
                        RETURNING position),
-                   noted AS (UPDATE event_feed SET purged_through = greatest(purged_through, (SELECT max(position) FROM gone))
+                   noted AS (UPDATE event_feed
+                             SET purged_through = greatest(purged_through, (SELECT max(position) FROM gone))
                              WHERE EXISTS (SELECT 1 FROM gone) RETURNING 1)
                    SELECT count(*) AS n FROM gone""",
                 retention_days,

@@ -37,7 +37,9 @@ def parse_patterns(text: str | None) -> list[str]:
     patterns = [p.strip() for p in text.split(",") if p.strip()]
     for p in patterns:
         if p != "*" and p not in EVENT_TYPES and not (p.endswith(".*") and p[:-2] in ("user", "group")):
-            raise PatternRejected(f"unknown event type {p!r}: use user.*, group.*, * or one of {', '.join(EVENT_TYPES)}")
+            raise PatternRejected(
+                f"unknown event type {p!r}: use user.*, group.*, * or one of {', '.join(EVENT_TYPES)}"
+            )
     return [] if "*" in patterns else patterns
 
 

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from scimhub.events.targets import check_url
 from scimhub.events.vocabulary import parse_patterns
-from scimhub.tenancy.db import Connection
+from scimhub.tenancy.db import Connection, fetch_one
 
 MAX_ENDPOINTS = 20  # per tenant
 
@@ -83,6 +83,14 @@ _COLUMNS = (
     "id, url, event_types AS events, enabled, cursor, attempts, next_attempt_at, failing_since, disabled_at, created_at"
 )
 
+_INSERT = f"""INSERT INTO webhook_endpoint (id, url, event_types, secret_encrypted, cursor)
+    VALUES ($1, $2, $3, $4, (SELECT last_position FROM event_feed)) RETURNING {_COLUMNS}"""  # noqa: S608 - a fixed column list
+_LIST = f"SELECT {_COLUMNS} FROM webhook_endpoint ORDER BY created_at, id"  # noqa: S608 - a fixed column list
+_GET = f"SELECT {_COLUMNS} FROM webhook_endpoint WHERE id = $1"  # noqa: S608 - a fixed column list
+_ROTATE = f"UPDATE webhook_endpoint SET secret_encrypted = $2 WHERE id = $1 RETURNING {_COLUMNS}"  # noqa: S608 - a fixed column list
+_ENABLE = f"""UPDATE webhook_endpoint SET enabled = true, disabled_at = NULL, failing_since = NULL, attempts = 0,
+    next_attempt_at = NULL WHERE id = $1 RETURNING {_COLUMNS}"""  # noqa: S608 - a fixed column list
+
 
 async def add_endpoint(
     conn: Connection, url: str, events: str | None, *, secret_key: str, allow_private: bool
@@ -93,9 +101,9 @@ async def add_endpoint(
     if await conn.fetchval("SELECT count(*) FROM webhook_endpoint") >= MAX_ENDPOINTS:
         raise WebhookError(f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints")
     secret = new_secret()
-    row = await conn.fetchrow(
-        f"""INSERT INTO webhook_endpoint (id, url, event_types, secret_encrypted, cursor)
-            VALUES ($1, $2, $3, $4, (SELECT last_position FROM event_feed)) RETURNING {_COLUMNS}""",
+    row = await fetch_one(
+        conn,
+        _INSERT,
         uuid.uuid4(),
         url,
         patterns,
@@ -105,7 +113,7 @@ async def add_endpoint(
 
 
 async def list_endpoints(conn: Connection) -> list[Endpoint]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoint ORDER BY created_at, id")
+    rows = await conn.fetch(_LIST)
     return [Endpoint(**dict(r)) for r in rows]
 
 
@@ -117,7 +125,7 @@ def parse_endpoint_id(raw: str) -> uuid.UUID:
 
 
 async def get_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> Endpoint:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoint WHERE id = $1", endpoint_id)
+    row = await conn.fetchrow(_GET, endpoint_id)
     if row is None:
         raise WebhookError(f"no webhook endpoint {endpoint_id}")
     return Endpoint(**dict(row))
@@ -133,7 +141,7 @@ async def rotate_secret(conn: Connection, endpoint_id: uuid.UUID, *, secret_key:
     """A new signing secret, effective for the next delivery (the old one stops at once)."""
     secret = new_secret()
     row = await conn.fetchrow(
-        f"UPDATE webhook_endpoint SET secret_encrypted = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+        _ROTATE,
         endpoint_id,
         encrypt_secret(secret, secret_key),
     )
@@ -145,8 +153,7 @@ async def rotate_secret(conn: Connection, endpoint_id: uuid.UUID, *, secret_key:
 async def enable_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> Endpoint:
     """Switch a disabled endpoint on again; it resumes where it stopped."""
     row = await conn.fetchrow(
-        f"""UPDATE webhook_endpoint SET enabled = true, disabled_at = NULL, failing_since = NULL, attempts = 0,
-                   next_attempt_at = NULL WHERE id = $1 RETURNING {_COLUMNS}""",
+        _ENABLE,
         endpoint_id,
     )
     if row is None:
