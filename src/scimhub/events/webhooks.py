@@ -28,6 +28,10 @@ class WebhookError(ValueError):
     """A webhook action that cannot be done (unknown id, too many endpoints); the message says why."""
 
 
+class EndpointNotFound(WebhookError):
+    """No endpoint of this tenant has that id (404)."""
+
+
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     url: str
@@ -127,7 +131,7 @@ def parse_endpoint_id(raw: str) -> uuid.UUID:
 async def get_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> Endpoint:
     row = await conn.fetchrow(_GET, endpoint_id)
     if row is None:
-        raise WebhookError(f"no webhook endpoint {endpoint_id}")
+        raise EndpointNotFound(f"no webhook endpoint {endpoint_id}")
     return Endpoint(**dict(row))
 
 
@@ -146,7 +150,7 @@ async def rotate_secret(conn: Connection, endpoint_id: uuid.UUID, *, secret_key:
         encrypt_secret(secret, secret_key),
     )
     if row is None:
-        raise WebhookError(f"no webhook endpoint {endpoint_id}")
+        raise EndpointNotFound(f"no webhook endpoint {endpoint_id}")
     return CreatedEndpoint(endpoint=Endpoint(**dict(row)), secret=secret)
 
 
@@ -157,7 +161,7 @@ async def enable_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> Endpoint:
         endpoint_id,
     )
     if row is None:
-        raise WebhookError(f"no webhook endpoint {endpoint_id}")
+        raise EndpointNotFound(f"no webhook endpoint {endpoint_id}")
     return Endpoint(**dict(row))
 
 
