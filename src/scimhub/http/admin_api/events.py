@@ -23,12 +23,13 @@ from scimhub.tenancy.transaction import tenant_transaction
 
 
 class NewEndpoint(msgspec.Struct):
-    url: str
-    events: list[str] = []  # event types or user.*, group.*; empty: every event
+    url: Annotated[str, msgspec.Meta(max_length=2048)]
+    # event types or user.*, group.*; empty: every event
+    events: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=20)] = []
 
 
 class Redelivery(msgspec.Struct):
-    position: int
+    position: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 
 
 class Done(msgspec.Struct):
