@@ -22,7 +22,7 @@ from scimhub.admins import OPERATOR, accounts, actions, keys, scopes, trail
 from scimhub.admins.vocabulary import AdminAction
 from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.audit.vocabulary import OUTCOME_FILTERS, OUTCOME_LABELS
-from scimhub.events import feed, webhooks
+from scimhub.events import feed, host_keys, webhooks
 from scimhub.events.targets import UnsafeTarget
 from scimhub.events.vocabulary import PatternRejected
 from scimhub.settings import Settings, SettingsError, load_settings
@@ -302,6 +302,40 @@ async def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_host_key(settings: Settings, args: argparse.Namespace) -> int:
+    """`host-key create [--label]` (the key is shown once), `host-key list`, `host-key revoke ID`."""
+    words: list[str] = args.words
+    arity = {"create": 0, "list": 0, "revoke": 1}
+    if words[0] not in arity or len(words) - 1 != arity[words[0]]:
+        raise UsageError("use: host-key create [--label TEXT] | host-key list | host-key revoke ID")
+    async with admin_connection(settings.database_url) as conn:
+        if words[0] == "create":
+            issued = await host_keys.create_host_key(conn, args.label or "")
+            if args.json:
+                print(json.dumps({**msgspec.to_builtins(issued.key), "key": issued.secret}))
+            else:
+                print(f"host application key {issued.key.id}: {issued.secret}")
+                print("  (shown only now; it reads every tenant through /host/api, never writes)")
+        elif words[0] == "list":
+            found = await host_keys.list_host_keys(conn)
+            if args.json:
+                print(json.dumps(msgspec.to_builtins(found)))
+            for k in found if not args.json else []:
+                print(
+                    f"{k.id:>4}  ...{k.hint}  {k.label or '-'}  "
+                    f"created {_when(k.created_at)}  used {_when(k.last_used_at)}"
+                )
+        else:
+            if not words[1].isdigit():
+                raise UsageError("ID is the key's number (host-key list shows it)")
+            try:
+                await host_keys.revoke_host_key(conn, int(words[1]))
+            except host_keys.HostKeyError as exc:
+                raise UsageError(str(exc)) from None
+            print(f"host key {words[1]} revoked")
+    return 0
+
+
 async def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
@@ -559,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--events", help="comma-separated event types or user.*, group.* (default: every event)")
     wh.add_argument("--json", action="store_true")
     wh.set_defaults(func=cmd_webhook)
+    hk = sub.add_parser("host-key", help="keys of the host application's read API: create [--label], list, revoke ID")
+    hk.add_argument("words", nargs="+", metavar="create|list|revoke [ID]")
+    hk.add_argument("--label")
+    hk.add_argument("--json", action="store_true")
+    hk.set_defaults(func=cmd_host_key)
     lg = adm.add_parser("log", help="the admin audit trail: who did what, when, from where (newest first)")
     lg.add_argument("slug")
     lg.add_argument("--since", help="ISO 8601 time")
