@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -38,7 +39,7 @@ async def test_one_key_loads_every_tenant_then_follows_its_feed(
     start = (await client.get(f"/host/api/tenants/{tenant.slug}/events/cursor", headers=auth)).json()["cursor"]
     tenants = (await client.get("/host/api/tenants", headers=auth)).json()
     assert {tenant.slug, other.slug} <= {t["slug"] for t in tenants}
-    loaded: list[dict[str, object]] = []
+    loaded: list[dict[str, Any]] = []
     cursor = None
     while True:
         params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
