@@ -83,7 +83,15 @@ def _lease_seconds(settings: Settings) -> float:
     return settings.webhook_timeout_seconds * 3 + 5
 
 
-async def send(settings: Settings, url: str, secret: str, event_id: str, body: str) -> Answer:
+def new_client(settings: Settings) -> httpx.AsyncClient:
+    """One client per delivery run (its TLS context and connections are reused from event to event); redirects
+    are never followed."""
+    return httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+
+
+async def send(
+    client: httpx.AsyncClient, settings: Settings, url: str, secret: str, event_id: str, body: str
+) -> Answer:
     """One signed POST; never raises for what the network or the receiver does."""
     started = time.monotonic()
     try:
@@ -106,12 +114,9 @@ async def send(settings: Settings, url: str, secret: str, event_id: str, body: s
         "webhook-signature": Webhook(secret).sign(event_id, now, body),
     }
     try:
-        async with (
-            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client,
-            client.stream(
-                "POST", pinned, content=body.encode(), headers=headers, extensions={"sni_hostname": host}
-            ) as response,
-        ):
+        async with client.stream(
+            "POST", pinned, content=body.encode(), headers=headers, extensions={"sni_hostname": host}
+        ) as response:
             got = 0
             async for chunk in response.aiter_raw():
                 got += len(chunk)
@@ -204,6 +209,13 @@ async def _record(
 
 async def deliver_endpoint(pool: asyncpg.Pool, tenant: Tenant, endpoint_id: Any, settings: Settings) -> DeliveryResult:
     """Send the endpoint's due events in position order until it is caught up or must wait for a retry."""
+    async with new_client(settings) as client:
+        return await _deliver_endpoint(client, pool, tenant, endpoint_id, settings)
+
+
+async def _deliver_endpoint(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, tenant: Tenant, endpoint_id: Any, settings: Settings
+) -> DeliveryResult:
     result = DeliveryResult()
     while True:
         async with tenant_transaction(pool, tenant) as conn:
@@ -230,7 +242,7 @@ async def deliver_endpoint(pool: asyncpg.Pool, tenant: Tenant, endpoint_id: Any,
         for row in rows:
             event = event_from_row(tenant.slug, row)
             body = _encode(event_json(event)).decode()
-            answer = await send(settings, ep["url"], secret, str(event.id), body)
+            answer = await send(client, settings, ep["url"], secret, str(event.id), body)
             attempt = attempts + 1
             async with tenant_transaction(pool, tenant) as conn:
                 status, retry, disabled = await _record(
@@ -288,13 +300,15 @@ async def redeliver_requested(pool: asyncpg.Pool, tenant: Tenant, settings: Sett
         rows = await conn.fetch(_REDELIVERIES)
     for r in rows:
         event = event_from_row(tenant.slug, r)
-        answer = await send(
-            settings,
-            r["url"],
-            decrypt_secret(r["secret_encrypted"], settings.secret_key),
-            str(event.id),
-            _encode(event_json(event)).decode(),
-        )
+        async with new_client(settings) as client:
+            answer = await send(
+                client,
+                settings,
+                r["url"],
+                decrypt_secret(r["secret_encrypted"], settings.secret_key),
+                str(event.id),
+                _encode(event_json(event)).decode(),
+            )
         async with tenant_transaction(pool, tenant) as conn:
             await conn.execute(
                 """UPDATE webhook_delivery SET attempt = 1, attempted_at = now(), response_status = $2,
