@@ -8,6 +8,7 @@ the APIs do.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from scimhub.events import feed, sequencer
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
+from tests.support import cli
 from tests.support.change_events import read_all, sequence
 from tests.support.factories import entra_user, patch_body
 from tests.support.scim import Scim, assert_error
@@ -205,3 +207,25 @@ async def test_feed_under_32_concurrent_writers_never_misses_or_repeats(
     for e in final:
         first_seen.setdefault(e["resource_id"], e["type"])
     assert set(first_seen.values()) == {"user.created"}
+
+
+async def test_the_cli_reads_the_feed_by_cursor_and_says_when_it_expired(
+    scim: Scim, services: Services, tenant: TenantHandle, admin: asyncpg.Connection, database: str
+) -> None:
+    for _ in range(3):
+        await scim.create_user()
+    await sequence(services.db.pool, tenant.tenant)
+    first = cli.run(database, "events", tenant.slug, "--limit", "2", "--json")
+    assert first.returncode == 0, first.stderr
+    page = json.loads(first.stdout)
+    assert [e["position"] for e in page["events"]] == [1, 2] and page["has_more"] and page["cursor"] == "2"
+    rest = json.loads(cli.run(database, "events", tenant.slug, "--after", page["cursor"], "--json").stdout)
+    assert [e["type"] for e in rest["events"]] == ["user.created"] and rest["cursor"] == "3"
+    text = cli.run(database, "events", tenant.slug)
+    assert text.returncode == 0 and "user.created" in text.stdout and "cursor 3" in text.stdout
+    for bad in ("abc", "9"):
+        r = cli.run(database, "events", tenant.slug, "--after", bad)
+        assert r.returncode == 2 and "cursor" in r.stderr
+    await admin.execute(f"UPDATE {tenant.tenant.schema}.event_feed SET purged_through = 2")
+    expired = cli.run(database, "events", tenant.slug, "--after", "1")
+    assert expired.returncode == 3 and "expired" in expired.stderr

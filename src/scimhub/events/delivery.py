@@ -190,10 +190,12 @@ async def _record(
             disabled,
         )
     await conn.execute(
+        # Nothing is recorded for an endpoint removed while its event was on the way.
         """INSERT INTO webhook_delivery (endpoint_id, position, event_id, attempt, status, response_status,
                latency_ms, error, next_attempt_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9::float8 IS NULL THEN NULL
-                   ELSE now() + make_interval(secs => $9::float8) END)""",
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9::float8 IS NULL THEN NULL
+                  ELSE now() + make_interval(secs => $9::float8) END
+           WHERE EXISTS (SELECT 1 FROM webhook_endpoint WHERE id = $1)""",
         endpoint_id,
         event.position,
         event.id,
