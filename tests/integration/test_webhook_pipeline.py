@@ -51,6 +51,11 @@ def _stack(database: str, tmp: Path, **env: str) -> Stack:
     return s
 
 
+async def _remove_endpoints(admin: asyncpg.Connection, t: TenantHandle) -> None:
+    """A test's endpoints go with it: later tests' workers never deliver to a receiver that is gone."""
+    await admin.execute(f"DELETE FROM {t.tenant.schema}.webhook_endpoint")
+
+
 def _add_endpoint(database: str, t: TenantHandle, url: str) -> dict[str, Any]:
     r = cli.run(database, "webhook", "add", t.slug, url, "--json", env=ENV)
     assert r.returncode == 0, r.stderr
@@ -135,10 +140,10 @@ async def _mixed_writes(base: str, t: TenantHandle, n: int, writers: int = 4) ->
 async def test_1000_mixed_writes_arrive_once_each_signed_in_position_order(
     database: str, tmp_path: Path, admin: asyncpg.Connection, receiver: Receiver
 ) -> None:
+    t = await create_tenant(database)
     stack = _stack(database, tmp_path)
     try:
         assert stack.web is not None
-        t = await create_tenant(database)
         made = _add_endpoint(database, t, receiver.url)
         assert await _mixed_writes(stack.web.url, t, 1000) == 1000
         ids = await _everything_arrived(admin, t, receiver, 1000)
@@ -146,15 +151,16 @@ async def test_1000_mixed_writes_arrive_once_each_signed_in_position_order(
         assert len(receiver.received) == len(ids)  # nothing failed, so nothing was sent twice
     finally:
         stack.stop()
+        await _remove_endpoints(admin, t)
 
 
 async def test_receiver_down_then_up_gets_everything(
     database: str, tmp_path: Path, admin: asyncpg.Connection, receiver: Receiver
 ) -> None:
+    t = await create_tenant(database)
     stack = _stack(database, tmp_path)
     try:
         assert stack.web is not None
-        t = await create_tenant(database)
         made = _add_endpoint(database, t, receiver.url)
         receiver.stop()  # connection refused from now on
         assert await _mixed_writes(stack.web.url, t, 40) == 40
@@ -173,15 +179,16 @@ async def test_receiver_down_then_up_gets_everything(
         assert len(receiver.received) == len(ids)
     finally:
         stack.stop()
+        await _remove_endpoints(admin, t)
 
 
 async def test_worker_killed_mid_delivery_and_redis_emptied_loses_nothing(
     database: str, tmp_path: Path, admin: asyncpg.Connection, receiver: Receiver
 ) -> None:
+    t = await create_tenant(database)
     stack = _stack(database, tmp_path)
     try:
         assert stack.web is not None
-        t = await create_tenant(database)
         made = _add_endpoint(database, t, receiver.url)
         receiver.hold.clear()  # the first delivery is held open by the receiver
         assert await _mixed_writes(stack.web.url, t, 60) == 60
@@ -202,11 +209,13 @@ async def test_worker_killed_mid_delivery_and_redis_emptied_loses_nothing(
         assert len(receiver.received) > len(ids)  # the held one was sent again: at least once, deduped by id
     finally:
         stack.stop()
+        await _remove_endpoints(admin, t)
 
 
 async def test_an_endpoint_failing_for_the_window_is_disabled_and_mailed_once(
     database: str, tmp_path: Path, admin: asyncpg.Connection, receiver: Receiver
 ) -> None:
+    t = await create_tenant(database)
     smtp = SmtpServer()
     smtp.start()
     stack = _stack(
@@ -218,7 +227,6 @@ async def test_an_endpoint_failing_for_the_window_is_disabled_and_mailed_once(
     )
     try:
         assert stack.web is not None
-        t = await create_tenant(database)
         email = f"owner-{uuid.uuid4().hex[:6]}@acme.test"
         await admins.create_admin(admin, t.tenant.id, email, "correct horse battery staple")
         made = _add_endpoint(database, t, receiver.url)
@@ -232,7 +240,7 @@ async def test_an_endpoint_failing_for_the_window_is_disabled_and_mailed_once(
             assert row is not None
             return bool(row["enabled"]), len([m for m in smtp.inbox.to(email) if "Webhook disabled" in m["Subject"]])
 
-        await wait_until(disabled, lambda s: not s[0] and s[1] >= 1, "the endpoint disabled and its mail sent")
+        await wait_until(disabled, lambda s: not s[0] and s[1] >= 1, f"the endpoint of {t.slug} disabled and mailed")
 
         async def notice() -> list[str]:
             rows = await admin.fetch(
@@ -251,3 +259,4 @@ async def test_an_endpoint_failing_for_the_window_is_disabled_and_mailed_once(
     finally:
         stack.stop()
         smtp.stop()
+        await _remove_endpoints(admin, t)
