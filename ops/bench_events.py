@@ -25,7 +25,7 @@ import uuid
 import msgspec
 
 from ops.processes import free_port
-from ops.scale_migrate import drop_scratch
+from ops.scale_tenants import drop_scratch
 from scimhub.events import changes, delivery, sequencer, webhooks
 from scimhub.scim.schemas import USER_TYPE
 from scimhub.settings import default_app_database_url, load_settings

@@ -18,18 +18,20 @@ import asyncpg
 import msgspec
 
 from scimhub import admins
-from scimhub.admins import OPERATOR, accounts, actions, keys, scopes, trail
+from scimhub.admins import OPERATOR, accounts, actions, attributes, keys, scopes, trail
 from scimhub.admins.vocabulary import AdminAction
 from scimhub.audit.activity_filter import FilterRejected, parse_filter
 from scimhub.audit.vocabulary import OUTCOME_FILTERS, OUTCOME_LABELS
 from scimhub.events import feed, host_keys, webhooks
 from scimhub.events.targets import UnsafeTarget
 from scimhub.events.vocabulary import PatternRejected
+from scimhub.scim.extensions import TYPES
 from scimhub.settings import Settings, SettingsError, load_settings
+from scimhub.tenancy import attributes as attribute_rows
 from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
-from scimhub.tenancy.migrate import migrate
-from scimhub.tenancy.names import InvalidSlug
+from scimhub.tenancy.migrate import migrate, migration_from_file
+from scimhub.tenancy.names import InvalidSlug, check_slug
 from scimhub.tenancy.roles import RoleError
 from scimhub.tenancy.transaction import scoped
 
@@ -71,8 +73,15 @@ def _issued(issued: tenants.IssuedToken, as_json: bool, verb: str) -> None:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        extra = [migration_from_file(path) for path in args.with_tenant_migration or ()]
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--with-tenant-migration: {exc}") from None
     await migrate(
-        settings.database_url, app_database_url=settings.app_database_url, progress=lambda line: print(line, flush=True)
+        settings.database_url,
+        app_database_url=settings.app_database_url,
+        progress=lambda line: print(line, flush=True),
+        extra_tenant_migrations=extra,
     )
     return 0
 
@@ -88,20 +97,24 @@ async def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> int:
+    if args.after is not None:
+        check_slug(args.after)
     async with admin_connection(settings.database_url) as conn:
-        rows = await tenants.list_tenants(conn)
+        page = await tenants.list_tenants(conn, after=args.after, limit=args.limit)
     if args.json:
-        _print_json(rows)
+        _print_json(page)
         return 0
-    if not rows:
-        print("no tenants yet: scimhub tenant create SLUG")
+    if not page.tenants:
+        print("no tenants yet: scimhub tenant create SLUG" if args.after is None else f"no tenants after {args.after}")
         return 0
     print(f"{'slug':<24} {'status':<9} {'tokens':>6}  {'schema':<10} scim url")
-    for t in rows:
+    for t in page.tenants:
         print(
             f"{t.slug:<24} {t.status:<9} {t.active_tokens:>6}  {t.schema:<10} "
             f"{tenants.scim_url(settings.public_url, t.slug)}"
         )
+    if page.next is not None:
+        print(f"more: scimhub tenant list --limit {args.limit} --after {page.next}")
     return 0
 
 
@@ -117,11 +130,9 @@ async def cmd_tenant_status(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run or not args.yes:
         async with admin_connection(settings.database_url) as conn:
-            found = [t for t in await tenants.list_tenants(conn) if t.slug == args.slug]
-        if not found:
-            raise tenants.TenantError(f"no tenant named {args.slug!r}")
+            found = await tenants.get_tenant(conn, args.slug)
         print(
-            f"would drop tenant {args.slug} (schema {found[0].schema}, all its users, groups and activity); "
+            f"would drop tenant {args.slug} (schema {found.schema}, all its users, groups and activity); "
             "add --yes to do it"
         )
         return 0 if args.dry_run else 1
@@ -173,6 +184,78 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
         shown = f"{rate_limit}" if rate_limit is not None else f"the default ({settings.rate_limit})"
         saved += f"; rate limit {shown} requests per {window} s"
     print(f"tenant {args.slug}: {saved}")
+    return 0
+
+
+async def _schema_change(settings: Settings, slug: str, change: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    """Run one custom-attribute change in the tenant's scope, then write its trail entry (issue #12)."""
+    async with admin_connection(settings.database_url) as conn:
+        tenant = await tenants.get_tenant(conn, slug)
+        async with scoped(conn, tenant) as scope:
+            done = await change(scope)
+        await attributes.record(conn, tenant, OPERATOR, done)
+    return done
+
+
+async def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "list":
+        async with admin_connection(settings.database_url) as conn:
+            tenant = await tenants.get_tenant(conn, args.slug)
+            async with scoped(conn, tenant) as scope:
+                state = await attribute_rows.load(scope, include_removed=True)
+                seen = await attribute_rows.seen_not_declared(scope)
+        if args.json:
+            _print_json({"mode": state.mode, "attributes": state.attributes, "seen_not_declared": seen})
+            return 0
+        print(f"tenant {args.slug}: undeclared custom attributes are {state.mode}")
+        for a in state.attributes:
+            flags = " ".join(
+                f
+                for f, on in (
+                    ("unique", a.unique),
+                    ("required", a.required),
+                    ("case-exact", a.case_exact),
+                    ("multi-valued", a.multi_valued),
+                )
+                if on
+            )
+            removed = " (removed, values kept)" if a.status == "removed" else ""
+            print(f"  {a.resource_type:<5} {a.urn}:{a.name}  {a.type} {flags}{removed}".rstrip())
+        for s in seen:
+            print(f"  {s.resource_type:<5} {s.urn}:{s.name}  seen, not declared")
+        return 0
+    if args.command == "add-attribute":
+        d = attributes.declaration(
+            args.resource_type,
+            args.urn,
+            args.name,
+            args.type,
+            case_exact=args.case_exact,
+            unique=args.unique,
+            required=args.required,
+            multi_valued=args.multi_valued,
+            description=args.description or "",
+        )
+        done = await _schema_change(settings, args.slug, lambda c: attributes.declare(c, d))
+    elif args.command == "remove-attribute":
+        if args.delete_values and not args.yes:
+            print(f"would delete every stored value of {args.urn}:{args.name}; add --yes to do it")
+            return 1
+
+        async def _remove(c: Any) -> Any:
+            found = await attribute_rows.find(c, args.resource_type, args.urn, args.name)
+            if found is not None and found.status == "active":
+                removed = await attributes.remove(c, args.resource_type, args.urn, args.name)
+                if not args.delete_values:
+                    return removed
+            if not args.delete_values:
+                raise admins.AdminError(f"{args.urn}:{args.name} is not a declared {args.resource_type} attribute")
+            return await attributes.delete_values(c, args.resource_type, args.urn, args.name)
+
+        done = await _schema_change(settings, args.slug, _remove)
+    else:
+        done = await _schema_change(settings, args.slug, lambda c: attributes.set_mode(c, args.mode))
+    print(f"tenant {args.slug}: {done.summary}" + (f"; {done.converted} value(s) converted" if done.converted else ""))
     return 0
 
 
@@ -491,6 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="group", required=True)
 
     m = sub.add_parser("migrate", help="create the database if missing, migrate public, then every tenant")
+    m.add_argument(
+        "--with-tenant-migration",
+        action="append",
+        metavar="FILE.sql",
+        help="also apply this SQL file to every tenant, after the shipped migrations, recorded under the file's "
+        "name (rehearsing a migration over many tenants: ops/scale_tenants.py)",
+    )
     m.set_defaults(func=cmd_migrate)
 
     t = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="command", required=True)
@@ -500,8 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--notify-email", help="comma-separated failure notification recipients")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_tenant_create)
-    ls = t.add_parser("list", help="list tenants")
-    ls.add_argument("--json", action="store_true")
+    ls = t.add_parser("list", help="list tenants by slug, a page at a time")
+    ls.add_argument("--limit", type=int, default=100, help=f"tenants per page (1..{tenants.MAX_LIST_LIMIT}, 100)")
+    ls.add_argument("--after", metavar="SLUG", help="start after this slug (the `next` of the previous page)")
+    ls.add_argument("--json", action="store_true", help='{"tenants": [...], "next": SLUG or null}')
     ls.set_defaults(func=cmd_tenant_list)
     for name, text in (
         ("disable", "switch the SCIM connector off (requests get 401)"),
@@ -510,6 +602,35 @@ def build_parser() -> argparse.ArgumentParser:
         s = t.add_parser(name, help=text)
         s.add_argument("slug")
         s.set_defaults(func=cmd_tenant_status)
+    sch = t.add_parser("schema", help="a tenant's custom attributes (extension schemas)").add_subparsers(
+        dest="command", required=True
+    )
+    sl = sch.add_parser("list", help="declared custom attributes, the mode, and those seen but not declared")
+    sl.add_argument("slug")
+    sl.add_argument("--json", action="store_true")
+    sa = sch.add_parser("add-attribute", help="declare (or change) a custom attribute; makes its index")
+    sa.add_argument("slug")
+    sa.add_argument("urn", help="urn:ietf:params:scim:schemas:extension:...")
+    sa.add_argument("name")
+    sa.add_argument("--type", required=True, choices=TYPES)
+    sa.add_argument("--resource-type", default="User", choices=("User", "Group"))
+    sa.add_argument("--case-exact", action="store_true")
+    sa.add_argument("--unique", action="store_true")
+    sa.add_argument("--required", action="store_true")
+    sa.add_argument("--multi-valued", action="store_true")
+    sa.add_argument("--description")
+    sr = sch.add_parser("remove-attribute", help="stop declaring an attribute (values kept unless --delete-values)")
+    sr.add_argument("slug")
+    sr.add_argument("urn")
+    sr.add_argument("name")
+    sr.add_argument("--resource-type", default="User", choices=("User", "Group"))
+    sr.add_argument("--delete-values", action="store_true", help="also delete the stored values (needs --yes)")
+    sr.add_argument("--yes", action="store_true")
+    sm = sch.add_parser("mode", help="lenient (keep undeclared extension attributes) or strict (refuse them)")
+    sm.add_argument("slug")
+    sm.add_argument("mode", choices=("lenient", "strict"))
+    for parser in (sl, sa, sr, sm):
+        parser.set_defaults(func=cmd_schema)
     d = t.add_parser("delete", help="drop a tenant's schema, role and tokens")
     d.add_argument("slug")
     d.add_argument("--yes", action="store_true", help="really delete")
@@ -616,6 +737,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         command: Command = args.func
         return asyncio.run(command(settings, args))
+    except KeyboardInterrupt:  # Ctrl-C: what committed stays (migrate: every tenant done so far); rerun to go on
+        print(f"scimhub: interrupted; rerun `scimhub {args.group}` to continue", file=sys.stderr)
+        return 130
     except feed.CursorExpired as exc:  # before CursorRejected, its base: the feed's "410 Gone"
         print(f"scimhub: {exc}", file=sys.stderr)
         return 3

@@ -110,3 +110,27 @@ async def test_both_processes_write_the_activity_log(
         return sorted(r["request_id"] for r in rows)
 
     await wait_until(logged, lambda found: found == sorted(ids), "an activity entry from each web process")
+
+
+async def test_a_custom_attribute_declared_by_the_cli_reaches_both_processes_within_the_ttl(
+    database: str, clients: list[httpx.AsyncClient]
+) -> None:
+    """Issue #12: each process caches a tenant's custom-attribute registry for the same TTL."""
+    from tests.support.cli import run
+
+    t = await create_tenant(database)
+    ext = "urn:ietf:params:scim:schemas:extension:twoweb:2.0:User"
+
+    async def schema_ids() -> list[set[str]]:
+        answers = await asyncio.gather(*(c.get(f"{t.base}/Schemas", headers=t.auth) for c in clients))
+        return [{s["id"] for s in a.json()["Resources"]} for a in answers]
+
+    assert all(ext not in ids for ids in await schema_ids())  # both now cache the empty registry
+    r = run(database, "tenant", "schema", "add-attribute", t.slug, ext, "level", "--type", "integer")
+    assert r.returncode == 0, r.stderr
+    await after_ttl()
+    assert all(ext in ids for ids in await schema_ids())
+    for c in clients:  # both coerce by the declared type
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ext], "userName": secrets.token_hex(6)}
+        created = await c.post(f"{t.base}/Users", json={**body, ext: {"level": "3"}}, headers=t.auth)
+        assert created.status_code == 201 and created.json()[ext] == {"level": 3}, created.text

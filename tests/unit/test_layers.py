@@ -43,7 +43,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Failure digests and security notices (the admin trail's, read through `admins.notices`), their delivery.
     "notify": frozenset({"admins", "audit", "metrics", "observability", "settings", "tenancy"}),
     # Tenant administrators: accounts, sessions, scoped API keys, sign-in (password, OIDC), the admin trail.
-    "admins": frozenset({"tenancy"}),
+    "admins": frozenset({"scim", "tenancy"}),
     # The SCIM use cases, one transaction each.
     "provisioning": frozenset({"audit", "events", "scim", "store", "tenancy"}),
     # The web layer: SCIM endpoints, the hub, the admin API, health; it calls the layers below.
@@ -67,7 +67,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Composition and entry points.
     "app": frozenset({"http", "settings"}),
     "asgi": frozenset({"app", "observability", "settings"}),
-    "cli": frozenset({"admins", "audit", "events", "settings", "tenancy"}),
+    "cli": frozenset({"admins", "audit", "events", "scim", "settings", "tenancy"}),
 }
 
 # Libraries a part may not import: the protocol stays free of the web framework, the database and the queue.

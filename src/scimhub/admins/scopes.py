@@ -21,6 +21,8 @@ SCOPES: dict[str, str] = {
     "admins:read": "list administrators, API keys and sessions",
     "admins:write": "invite and remove administrators, create and revoke API keys, end sessions",
     "audit:read": "read the admin audit trail",
+    "schema:read": "read the custom attributes (declared, and seen but not declared) and the mode",
+    "schema:write": "declare, change and remove custom attributes, delete their values, set the mode",
     # Reserved for issue #14 (events and webhooks): accepted on keys now, so keys made today can be given them.
     "events:read": "read provisioning events (issue #14)",
     "webhooks:write": "create, change and remove webhooks (issue #14)",

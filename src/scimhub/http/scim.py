@@ -60,8 +60,22 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
             or "attributes" in query
             or "excludedAttributes" in query
         ),
+        schemas=services.schemas,
         request_id=request.scope["state"].get("request_id"),
     )
+
+
+async def _tenant_type(request: Request[Any, Any, State], segment: str) -> ResourceType:
+    """The resource type named by the path, with the tenant's own custom extensions (issue #12)."""
+    base = _resource_type(segment)
+    services = _services(request)
+    return await services.schemas.resource_type(services.db.pool, request.scope["state"]["tenant"], base.name)
+
+
+async def _tenant_types(request: Request[Any, Any, State]) -> tuple[ResourceType, ...]:
+    services = _services(request)
+    registry = await services.schemas.registry(services.db.pool, request.scope["state"]["tenant"])
+    return registry.resource_type("User"), registry.resource_type("Group")
 
 
 def _resource_type(segment: str) -> ResourceType:
@@ -110,8 +124,9 @@ async def _body(request: Request[Any, Any, State]) -> Any:
     return decode_body(raw, limit=_services(request).settings.max_body_bytes)
 
 
-def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
+async def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
     services = _services(request)
+    rtypes = await _tenant_types(request)
     tenant = request.scope["state"]["tenant"]
     base = scim_url(services.settings.public_url, tenant.slug)
     if kind in _SERVICE_PROVIDER_CONFIG:  # dialect.SERVICE_CONFIGURATION_ALIAS
@@ -119,9 +134,15 @@ def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -
             raise NotFound("ServiceProviderConfig has no sub-resources")
         doc = discovery.service_provider_config(base, max_results=services.limits.max_page_size)
     elif kind == "schemas":
-        doc = discovery.schemas_document(base) if item is None else discovery.schema_document(base, item)
+        doc = (
+            discovery.schemas_document(base, rtypes) if item is None else discovery.schema_document(base, item, rtypes)
+        )
     else:
-        doc = discovery.resource_types_document(base) if item is None else discovery.resource_type_document(base, item)
+        doc = (
+            discovery.resource_types_document(base, rtypes)
+            if item is None
+            else discovery.resource_type_document(base, item, rtypes)
+        )
     request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
     return scim_response(doc)
 
@@ -146,8 +167,8 @@ async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
 async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
     resource = request.path_params["resource"]
     if resource.lower() in _DISCOVERY:
-        return _discovery(request, resource.lower(), None)
-    rtype = _resource_type(resource)
+        return await _discovery(request, resource.lower(), None)
+    rtype = await _tenant_type(request, resource)
     # Only the RFC 7644 §3.4.2 parameters are read; others are ignored (dialect.UNKNOWN_QUERY_PARAMETERS).
     query = _list_query(request, request.query_params)
     outcome = await listing.search(_context(request), rtype, query, _projection(request, rtype))
@@ -159,7 +180,7 @@ async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource = request.path_params["resource"]
     if resource == ".search":
         return await _search(request, None)
-    rtype = _resource_type(resource)
+    rtype = await _tenant_type(request, resource)
     body = await _body(request)
     outcome = await writing.create(_context(request), rtype, body, _projection(request, rtype))
     return _answer(request, outcome)
@@ -169,8 +190,8 @@ async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     if resource.lower() in _DISCOVERY:
-        return _discovery(request, resource.lower(), rid)
-    rtype = _resource_type(resource)
+        return await _discovery(request, resource.lower(), rid)
+    rtype = await _tenant_type(request, resource)
     outcome = await reading.get(
         _context(request), rtype, rid, _projection(request, rtype), request.headers.get("if-none-match")
     )
@@ -180,7 +201,7 @@ async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 @post("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
 async def search_resources(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
-    rtype = _resource_type(resource)
+    rtype = await _tenant_type(request, resource)
     if rid != ".search":
         raise ScimError(f"POST is not allowed on a single {rtype.name}; use PUT or PATCH", status=405)
     return await _search(request, rtype)
@@ -198,7 +219,9 @@ async def _search(request: Request[Any, Any, State], rtype: ResourceType | None)
     attributes, excluded = body.get("attributes"), body.get("excludedAttributes")
     ctx = _context(request)
     if rtype is None:
-        outcome = await listing.search_all(ctx, query, attributes=attributes, excluded=excluded)
+        outcome = await listing.search_all(
+            ctx, query, attributes=attributes, excluded=excluded, types=await _tenant_types(request)
+        )
     else:
         outcome = await listing.search(ctx, rtype, query, parse_projection(rtype, attributes, excluded))
     return _answer(request, outcome)
@@ -207,7 +230,7 @@ async def _search(request: Request[Any, Any, State], rtype: ResourceType | None)
 @put("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
 async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
-    rtype = _resource_type(resource)
+    rtype = await _tenant_type(request, resource)
     body = await _body(request)
     outcome = await writing.replace(
         _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
@@ -218,7 +241,7 @@ async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]
 @patch("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
 async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
-    rtype = _resource_type(resource)
+    rtype = await _tenant_type(request, resource)
     body = await _body(request)
     outcome = await patching.patch(
         _context(request), rtype, rid, body, _projection(request, rtype), request.headers.get("if-match")
@@ -229,7 +252,7 @@ async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 @delete("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False, status_code=200)
 async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
-    rtype = _resource_type(resource)
+    rtype = await _tenant_type(request, resource)
     outcome = await writing.delete(_context(request), rtype, rid, request.headers.get("if-match"))
     return _answer(request, outcome)
 

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery import Celery
 from litestar.exceptions import TooManyRequestsException
@@ -18,6 +18,7 @@ from scimhub.audit.recorder import ActivityRecorder
 from scimhub.http.throttle import Throttle
 from scimhub.notify import service as notify_service
 from scimhub.provisioning.context import Limits
+from scimhub.provisioning.extensions import RegistryCache
 from scimhub.queue import make_celery
 from scimhub.settings import Settings
 from scimhub.tenancy.db import AppDatabase
@@ -54,6 +55,8 @@ class Services:
     recorder: ActivityRecorder
     celery: Celery
     throttle: Throttle
+    # Each tenant's custom-attribute registry (issue #12), trusted for the token cache's TTL.
+    schemas: RegistryCache = field(default_factory=RegistryCache)
     # What "now" is for rules a request applies with the time (sign-in throttling); tests set the moment.
     clock: Callable[[], dt.datetime] = _utc_now
 
@@ -66,6 +69,8 @@ class Services:
             tenant_share=settings.db_tenant_share or default_share(settings.db_pool_size),
             acquire_timeout=settings.db_acquire_timeout_seconds,
             statement_timeout=settings.statement_timeout_seconds or None,
+            max_queries=settings.db_connection_max_queries,
+            idle_seconds=settings.db_connection_idle_seconds,
         )
         celery = make_celery(settings)
         # The recorder calls this from a thread, at most once per nudge interval (never per request).
@@ -90,6 +95,7 @@ class Services:
                 max_filter_length=settings.max_filter_length,
             ),
             recorder=recorder,
+            schemas=RegistryCache(ttl=settings.token_cache_seconds),
         )
 
     async def send_test_mail(self, tenant: Tenant) -> uuid.UUID:

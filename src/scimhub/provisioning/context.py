@@ -12,6 +12,7 @@ import msgspec
 from scimhub.audit.vocabulary import Operation
 from scimhub.events.changes import Change
 from scimhub.events.changes import encode as encode_changes
+from scimhub.provisioning.extensions import RegistryCache
 from scimhub.tenancy.model import Tenant
 
 
@@ -56,6 +57,8 @@ class ScimContext:
     # Return 200 + the resource for PATCH on users (Okta, `Prefer: return=representation`).
     patch_returns_resource: bool = False
     request_id: str | None = None  # carried by the change events (`events.changes`)
+    # The web process's cache of tenants' custom-attribute registries (issue #12); None: not cached.
+    schemas: RegistryCache | None = None
 
     def location(self, resource_type: str, rid: str) -> str:
         return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"

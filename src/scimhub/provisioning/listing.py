@@ -55,7 +55,14 @@ async def search(ctx: ScimContext, rtype: ResourceType, query: ListQuery, proj: 
     )
 
 
-async def search_all(ctx: ScimContext, query: ListQuery, *, attributes: Any, excluded: Any) -> Outcome:
+async def search_all(
+    ctx: ScimContext,
+    query: ListQuery,
+    *,
+    attributes: Any,
+    excluded: Any,
+    types: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE),
+) -> Outcome:
     """The root `POST /.search` (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
 
     A filter or `sortBy` naming an attribute that one type lacks does not fail the search: that type matches
@@ -63,7 +70,7 @@ async def search_all(ctx: ScimContext, query: ListQuery, *, attributes: Any, exc
     """
     plans: list[tuple[ResourceType, Node | None]] = []
     first_error: InvalidFilter | None = None
-    for rtype in (USER_TYPE, GROUP_TYPE):
+    for rtype in types:
         try:
             plans.append((rtype, _bound_filter(ctx, rtype, query)))
         except InvalidFilter as exc:

@@ -13,12 +13,13 @@ from scimhub.audit.outbox import add_event_text
 from scimhub.audit.vocabulary import Operation
 from scimhub.events import changes
 from scimhub.provisioning.context import Outcome, ScimContext
+from scimhub.provisioning.extensions import record_seen
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
 from scimhub.scim.etag import check_if_match, etag
 from scimhub.scim.patch import MemberDelta, apply_patch
 from scimhub.scim.projection import Projection
 from scimhub.scim.quirks import normalise_patch
-from scimhub.scim.schemas import USER_TYPE, ResourceType
+from scimhub.scim.schemas import ResourceType
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -27,7 +28,7 @@ def _operation(
     rtype: ResourceType, before: dict[str, Any], after: dict[str, Any], delta: MemberDelta | None, changed: list[str]
 ) -> Operation:
     """What the PATCH did, in the activity log's words: disabling a user reads "Disable user"."""
-    if rtype is USER_TYPE:
+    if rtype.name == "User":
         if before.get("active") is not False and after.get("active") is False:
             return Operation.DISABLE_USER
         if before.get("active") is False and after.get("active") is True:
@@ -51,7 +52,7 @@ async def patch(
     changes nothing is still recorded."""
     rid = parse_id(raw_id, rtype)
     ops, rewrites = normalise_patch(rtype, body, max_operations=ctx.limits.max_patch_operations)
-    wants_body = rtype is USER_TYPE and ctx.patch_returns_resource
+    wants_body = rtype.name == "User" and ctx.patch_returns_resource
     now = dt.datetime.now(dt.UTC)
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
         row = await store.get(conn, rtype, rid, related=wants_body and wants_related(rtype, proj), for_update=True)
@@ -69,6 +70,8 @@ async def patch(
             rewrites=rewrites,
         )
         version = row.version
+        if changed:
+            await record_seen(conn, ctx.schemas, ctx.tenant, rtype, new_doc)
         members_changed = delta is not None and not delta.empty
         done = store.MemberChanges()
         if delta is not None and members_changed:

@@ -13,7 +13,7 @@ from scimhub.provisioning.context import ScimContext
 from scimhub.scim.errors import NotFound
 from scimhub.scim.projection import Projection, apply_projection
 from scimhub.scim.resources import render
-from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+from scimhub.scim.schemas import ResourceType
 from scimhub.store.resources import Row
 
 
@@ -31,13 +31,13 @@ def not_found(rtype: ResourceType, rid: uuid.UUID | str) -> NotFound:
 
 def target_name(rtype: ResourceType, doc: dict[str, Any]) -> str | None:
     """The name an administrator recognises in the activity log: a user's userName, a group's displayName."""
-    value = doc.get("userName" if rtype is USER_TYPE else "displayName")
+    value = doc.get("userName" if rtype.name == "User" else "displayName")
     return value if isinstance(value, str) else None
 
 
 def wants_related(rtype: ResourceType, proj: Projection) -> bool:
     """Will the answer show a user's `groups` / a group's `members` (worth reading them)?"""
-    return proj.returns(rtype, "groups" if rtype is USER_TYPE else "members")
+    return proj.returns(rtype, "groups" if rtype.name == "User" else "members")
 
 
 def render_resource(
@@ -50,13 +50,13 @@ def render_resource(
     extra: dict[str, Any] = {}
     related = members if members is not None else row.related
     if related:
-        key = "groups" if rtype is USER_TYPE else "members"
+        key = "groups" if rtype.name == "User" else "members"
         items = []
         for item in related:
-            ref_type = "Group" if rtype is USER_TYPE else item.get("type", "User")
+            ref_type = "Group" if rtype.name == "User" else item.get("type", "User")
             items.append({**item, "$ref": ctx.location(ref_type, item["value"])})
         extra[key] = items
-    elif rtype is GROUP_TYPE and members is not None:
+    elif rtype.name == "Group" and members is not None:
         extra["members"] = []
     body = render(
         rtype,

@@ -13,20 +13,21 @@ from typing import Any
 from scimhub.audit.vocabulary import operation
 from scimhub.events import changes
 from scimhub.provisioning.context import Outcome, ScimContext
+from scimhub.provisioning.extensions import record_seen
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
 from scimhub.scim.etag import check_if_match, etag
 from scimhub.scim.patch import MemberDelta, changed_attributes, members_to_delta
 from scimhub.scim.projection import Projection
 from scimhub.scim.resources import canonical_resource
-from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
+from scimhub.scim.schemas import ResourceType
 from scimhub.store import resources as store
 from scimhub.tenancy.transaction import tenant_transaction
 
 
 def _members_of(rtype: ResourceType, body: Any, doc: dict[str, Any]) -> MemberDelta | None:
     """A group body's `members` (kept as rows, not in the document): None when the body does not name them."""
-    members = doc.pop("members", None) if rtype is GROUP_TYPE else None
-    if rtype is not GROUP_TYPE or not isinstance(body, dict) or not any(k.lower() == "members" for k in body):
+    members = doc.pop("members", None) if rtype.name == "Group" else None
+    if rtype.name != "Group" or not isinstance(body, dict) or not any(k.lower() == "members" for k in body):
         return None
     delta = MemberDelta()
     delta.do_clear()
@@ -53,6 +54,7 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
     )
     members_added = (delta.add if delta is not None else None) or {}
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+        await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
         # The group's members are added after its row; their event is in the insert's statement, since
         # add_members adds every one or fails the transaction.
         row = await store.insert(
@@ -66,7 +68,7 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
         )
         if members_added:
             await store.add_members(conn, rid, members_added)
-    members = (delta or MemberDelta()).added_items() if rtype is GROUP_TYPE else None
+    members = (delta or MemberDelta()).added_items() if rtype.name == "Group" else None
     outcome.body = render_resource(ctx, rtype, row, proj, members)
     outcome.etag = etag(row.version)
     outcome.location = ctx.location(rtype.name, str(rid))
@@ -92,11 +94,12 @@ async def replace(
     )
     now = dt.datetime.now(dt.UTC)
     async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        row = await store.get(conn, rtype, rid, related=rtype is USER_TYPE, for_update=True)
+        row = await store.get(conn, rtype, rid, related=rtype.name == "User", for_update=True)
         if row is None:
             raise not_found(rtype, rid)
         check_if_match(if_match, row.version, rtype.name)
         outcome.changed = changed_attributes(row.doc, doc)
+        await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
         done = store.MemberChanges()
         if delta is not None:
             done = await store.apply_member_changes(conn, rid, delta)
@@ -108,7 +111,7 @@ async def replace(
         members: list[dict[str, Any]] | None = None
         if delta is not None:
             members = delta.added_items()
-        elif rtype is GROUP_TYPE and wants_related(rtype, proj):
+        elif rtype.name == "Group" and wants_related(rtype, proj):
             members = await store.member_rows(conn, rid)
     new_row = store.Row(rid, doc, row.created, now, version, row.related)
     outcome.body = render_resource(ctx, rtype, new_row, proj, members)

@@ -63,6 +63,7 @@ _QUERY_TESTS = "tests/integration/test_scim_queries.py"
 _BAD_INPUT_TESTS = "tests/integration/test_scim_bad_input.py"
 _PROTOCOL_TESTS = "tests/unit/test_scim_protocol.py"
 _DIALECT_TESTS = "tests/unit/test_dialect.py"
+_CUSTOM_TESTS = "tests/integration/test_custom_attributes.py"
 
 # ------------------------------------------------------------------------------------------------ PATCH
 
@@ -91,6 +92,29 @@ BOOLEAN_STRING = Rule(
         f"{_PROTOCOL_TESTS}::test_legacy_dialect_rewrites_are_reported",
     ),
     message="{given!r} read as {value} ({where})",
+)
+NUMBER_STRING = Rule(
+    "NUMBER_STRING",
+    (Client.ENTRA,),
+    sends='numbers of custom attributes as strings: {"op": "Replace", "path": "urn:...:User:level", "value": "42"}',
+    reading="a string holding a number is read as that number when the tenant declared the attribute integer or "
+    "decimal (issue #12)",
+    source="contract §2.6 [D2: Entra sends attribute values as strings]; issue #12",
+    where=("scimhub.scim.resources:_coerce_simple",),
+    tests=(f"{_CUSTOM_TESTS}::test_entra_string_booleans_and_numbers_follow_declared_types",),
+    message="{given!r} read as a number ({where})",
+)
+UNDECLARED_EXTENSION_KEPT = Rule(
+    "UNDECLARED_EXTENSION_KEPT",
+    (Client.ENTRA, Client.OKTA, Client.ANY),
+    sends="attributes under an extension URN the tenant has not declared "
+    "(urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute)",
+    reading="a lenient tenant (the default) keeps them as sent, returns them and filters them as strings; the hub "
+    "lists them as seen, not declared; a strict tenant answers 400 naming the attribute and how to declare it",
+    source="Entra's 'Edit attribute list' custom attributes; issue #12",
+    where=("scimhub.scim.resources:_take",),
+    tests=(f"{_CUSTOM_TESTS}::test_entra_create_with_undeclared_extension_round_trips",),
+    message="kept undeclared custom attribute {name} as sent",
 )
 PATHLESS_KEY_AS_PATH = Rule(
     "PATHLESS_KEY_AS_PATH",

@@ -409,6 +409,10 @@ def _bind_value(attr_name: str, type_: str, op: str, value: Any) -> Any:
         if op not in {"eq", "ne"}:
             raise InvalidFilter(f"null can only be compared with eq or ne ({attr_name})")
         return None
+    if type_ == "any":
+        # An undeclared custom attribute (lenient tenant): compared as a string; a number or boolean is
+        # compared with its JSON text (`eq true` matches a stored true or "true").
+        return value if isinstance(value, str) else json.dumps(value)
     if type_ in {"string", "reference", "binary"}:
         if not isinstance(value, str):
             raise InvalidFilter(f"{attr_name} is a string; compare it with a quoted string")

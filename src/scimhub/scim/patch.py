@@ -19,7 +19,14 @@ from scimhub.scim.errors import InvalidValue, Mutability, NoTarget
 from scimhub.scim.filters import And, Compare, Node
 from scimhub.scim.matching import matches
 from scimhub.scim.quirks import PatchOp, Target
-from scimhub.scim.resources import ABSENT, check_required, coerce_attribute, coerce_members, set_attribute
+from scimhub.scim.resources import (
+    ABSENT,
+    check_required,
+    coerce_attribute,
+    coerce_members,
+    extension_key,
+    set_attribute,
+)
 from scimhub.scim.schemas import Attribute, ResourceType
 
 
@@ -140,11 +147,14 @@ class _Doc:
     def container(self, t: Target) -> dict[str, Any]:
         if t.res.schema is self.rtype.schema:
             return self.doc
-        value = self.doc.get(t.res.schema.id)
+        value = self.doc.get(extension_key(self.doc, t.res.schema.id))
         return value if isinstance(value, dict) else {}
 
     def get(self, t: Target) -> Any:
-        return self.container(t).get(t.res.attr.name)
+        container = self.container(t)
+        if t.res.attr.type == "any":  # an undeclared custom attribute: its name in any case
+            return container.get(extension_key(container, t.res.attr.name))
+        return container.get(t.res.attr.name)
 
     def put(self, t: Target, value: Any) -> None:
         if value is None or value == [] or value == {}:

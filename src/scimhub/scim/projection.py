@@ -52,7 +52,7 @@ def _parse(rtype: ResourceType, text: Any) -> Spec | None:
         res = resolve(rtype, path.urn, path.name, path.sub)
         if res is None:
             continue
-        key = (res.schema.id, res.attr.name)
+        key = _ext_key(res.schema.id, res.attr.name) if res.extension else (res.schema.id, res.attr.name)
         if res.sub is None:
             spec[key] = None
         elif key not in spec or spec[key] is not None:
@@ -60,6 +60,11 @@ def _parse(rtype: ResourceType, text: Any) -> Spec | None:
             subs.add(res.sub.name)
             spec[key] = subs
     return spec
+
+
+def _ext_key(urn: str, name: str) -> tuple[str, str]:
+    """Extension keys compare in any case (a lenient tenant stores undeclared ones as sent)."""
+    return urn.lower(), name.lower()
 
 
 def parse_projection(rtype: ResourceType, attributes: Any, excluded: Any) -> Projection:
@@ -92,16 +97,15 @@ def _drop(value: Any, subs: set[str]) -> Any:
 def apply_projection(resource: dict[str, Any], rtype: ResourceType, proj: Projection) -> dict[str, Any]:
     if proj.include is None and proj.exclude is None:
         return resource
-    ext_ids = {e.id for e in rtype.extensions}
     out: dict[str, Any] = {}
     for key, value in resource.items():
         if key in _ALWAYS:
             out[key] = value
             continue
-        if key in ext_ids and isinstance(value, dict):
+        if ":" in key and isinstance(value, dict):  # an extension, declared or kept as sent
             inner = {}
             for name, v in value.items():
-                kept = _select((key, name), v, proj)
+                kept = _select(_ext_key(key, name), v, proj)
                 if kept is not None:
                     inner[name] = kept
             if inner:

@@ -15,8 +15,9 @@ from typing import Any
 
 from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue
+from scimhub.scim.extensions import how_to_declare
 from scimhub.scim.filters import Node, bind, parse_path
-from scimhub.scim.schemas import ResolvedAttr, ResourceType, resolve
+from scimhub.scim.schemas import ResolvedAttr, ResourceType, custom_urn, resolve
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _OPS = ("add", "replace", "remove")
@@ -59,6 +60,8 @@ def parse_target(rtype: ResourceType, text: Any) -> Target:
         raise InvalidPath(f"malformed path {shown}: {exc.detail}") from None
     if expr.filter is None:
         res = resolve(rtype, expr.attr.urn, expr.attr.name, expr.attr.sub)
+        if res is None and expr.attr.urn is not None and rtype.extension_mode == "strict" and custom_urn(expr.attr.urn):
+            raise InvalidPath(how_to_declare(rtype, expr.attr.urn, expr.attr.name[:80]))
         if res is None:
             raise InvalidPath(f"unknown attribute {shown} for {rtype.name} resources")
         return Target(res, None, text)
@@ -137,6 +140,8 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
             ops.extend(_expand_pathless(rtype, op, value, i, rewrites))
             continue
         ext = rtype.schema_for(path.strip()) if isinstance(path, str) and ":" in path else None
+        if ext is None and isinstance(path, str) and isinstance(value, dict) and op != "remove":
+            ext = rtype.schema_or_open(path.strip())  # Okta: the whole undeclared extension as the path
         if ext is not None and ext is not rtype.schema:
             # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
             if op == "remove":
@@ -199,6 +204,8 @@ def _expand_pathless(rtype: ResourceType, op: str, value: Any, i: int, rewrites:
         if low in {"schemas", "id", "meta"}:
             continue
         ext = rtype.schema_for(key) if ":" in key else None
+        if ext is None and ":" in key and isinstance(v, dict):
+            ext = rtype.schema_or_open(key)
         if ext is not None and ext is not rtype.schema:
             if not isinstance(v, dict):
                 raise InvalidValue(f"operation {i + 1}: {key} must be an object of attributes")
@@ -212,9 +219,12 @@ def _expand_pathless(rtype: ResourceType, op: str, value: Any, i: int, rewrites:
 def _pathless_one(rtype: ResourceType, op: str, key: str, value: Any, rewrites: list[str], *, quiet: bool) -> PatchOp:
     try:
         target = parse_target(rtype, key)
-    except InvalidPath:
+    except InvalidPath as exc:
         if key.lower() in rtype.tolerated:
             return PatchOp(op, None, None)
+        urn = key.rpartition(":")[0]
+        if rtype.extension_mode != "closed" and custom_urn(urn):
+            raise exc  # a strict tenant's undeclared custom attribute, or a name that is no SCIM name
         dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=repr(key))
         return PatchOp(op, None, None)
     if target.res.attr.mutability == "readOnly":

@@ -9,12 +9,14 @@ activity log.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from scimhub.scim import dialect
 from scimhub.scim.characters import check_length
 from scimhub.scim.errors import InvalidSyntax, InvalidValue
 from scimhub.scim.etag import etag
+from scimhub.scim.extensions import check_undeclared_count, how_to_declare
 from scimhub.scim.schemas import (
     ENTERPRISE_SCHEMA,
     EXTERNAL_ID,
@@ -23,8 +25,11 @@ from scimhub.scim.schemas import (
     Attribute,
     ResourceType,
     Schema,
+    custom_urn,
 )
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}\Z")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?\Z")
 ABSENT = object()  # "no value": what a null, an empty list or an empty object amounts to (RFC 7643 §2.5)
 _READ_ONLY_TOP = {"id", "meta", "schemas"}
 
@@ -46,10 +51,17 @@ def _coerce_simple(attr: Attribute, value: Any, where: str, rewrites: list[str])
     if t == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, str) and _INTEGER.match(value.strip()):
+            dialect.NUMBER_STRING.note(rewrites, given=value, where=where)
+            return int(value.strip())
         raise InvalidValue(f"{where} must be an integer, got {_kind(value)}")
     if t == "decimal":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
+        if isinstance(value, str) and _DECIMAL.match(value.strip()):
+            dialect.NUMBER_STRING.note(rewrites, given=value, where=where)
+            number = float(value.strip())
+            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
         raise InvalidValue(f"{where} must be a number, got {_kind(value)}")
     if t == "dateTime":
         if isinstance(value, str):
@@ -97,6 +109,8 @@ def coerce_attribute(attr: Attribute, value: Any, where: str, rewrites: list[str
     """A client value for `attr`, checked and coerced; `ABSENT` when it amounts to no value."""
     if value is None:
         return ABSENT  # dialect.NULL_VALUES_IGNORED
+    if attr.type == "any":  # an undeclared custom attribute of a lenient tenant: kept as sent
+        return ABSENT if value == [] or value == {} else value
     if attr.name == "manager" and isinstance(value, str):
         dialect.MANAGER_PLAIN_ID.note(rewrites)
         value = {"value": value}
@@ -132,6 +146,8 @@ def _canonical_schema_urn(rtype: ResourceType, urn: str, rewrites: list[str]) ->
     if schema is None and urn.lower() == MALFORMED_ENTERPRISE.lower() and rtype.name == "User":
         dialect.MALFORMED_ENTERPRISE_URN.note(rewrites, given=urn, schema=ENTERPRISE_SCHEMA)
         schema = rtype.schema_for(ENTERPRISE_SCHEMA)
+    if schema is None:
+        schema = rtype.schema_or_open(urn)
     return schema
 
 
@@ -146,18 +162,52 @@ def check_schemas(rtype: ResourceType, schemas: Any, rewrites: list[str]) -> Non
         if urn.lower() in rtype.tolerated:
             dialect.TOLERATED_SCHEMA_URI.note(rewrites, given=urn)
             continue
+        if rtype.refuses(urn):
+            raise InvalidSyntax(
+                f"unknown schema URI {urn!r}: this tenant is in strict mode and declares no attribute under it; an "
+                "administrator declares its attributes on the hub's Schema page or with `scimhub tenant schema "
+                f"add-attribute <tenant> {urn} <name> --type string`"
+            )
         known = ", ".join([rtype.schema.id, *(e.id for e in rtype.extensions)])
         raise InvalidSyntax(f"unknown schema URI {urn!r} for a {rtype.name}; this endpoint accepts {known}")
 
 
+def extension_key(doc: dict[str, Any], urn: str) -> str:
+    """The key under which `doc` holds the extension `urn` (any case), else `urn`."""
+    return _same_key(doc, urn)
+
+
+def _same_key(d: dict[str, Any], key: str) -> str:
+    """The key of `d` equal to `key` in any case (URNs and names are case-insensitive), else `key`."""
+    if key in d:
+        return key
+    low = key.lower()
+    return next((k for k in d if k.lower() == low), key)
+
+
 def set_attribute(doc: dict[str, Any], schema: Schema, rtype: ResourceType, attr: Attribute, value: Any) -> None:
-    container = doc if schema is rtype.schema else doc.setdefault(schema.id, {})
-    if value is ABSENT:
-        container.pop(attr.name, None)
-        if container is not doc and not container:
-            doc.pop(schema.id, None)
+    if schema is rtype.schema:
+        container, urn = doc, ""
     else:
-        container[attr.name] = value
+        # URNs compare in any case: an undeclared one stays as first stored, a declared one takes its case.
+        urn = extension_key(doc, schema.id)
+        if urn != schema.id and rtype.schema_for(schema.id) is not None:
+            doc[schema.id] = doc.pop(urn)
+            urn = schema.id
+        container = doc.setdefault(urn, {})
+        if not isinstance(container, dict):
+            container = doc[urn] = {}
+    name = _same_key(container, attr.name) if attr.type == "any" else attr.name
+    if attr.type != "any" and container is not doc:
+        old = _same_key(container, attr.name)
+        if old != attr.name:
+            container.pop(old)
+    if value is ABSENT:
+        container.pop(name, None)
+        if container is not doc and not container:
+            doc.pop(urn, None)
+    else:
+        container[name] = value
 
 
 def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> dict[str, Any]:
@@ -192,22 +242,44 @@ def canonical_resource(rtype: ResourceType, body: Any, rewrites: list[str]) -> d
                 for sub_key, sub_value in value.items():
                     sub_attr = schema.attr(sub_key)
                     if sub_attr is None:
+                        unknown_custom_attribute(rtype, schema, sub_key)
                         if sub_value is not None:
                             dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=f"{schema.name}.{sub_key}")
                         continue
                     _take(doc, rtype, schema, sub_attr, sub_value, rewrites)
                 continue
+            if isinstance(value, dict) and rtype.refuses(key):
+                raise InvalidValue(how_to_declare(rtype, key, str(next(iter(value), "<name>"))[:80]))
             urn, _, name = key.rpartition(":")
             schema = _canonical_schema_urn(rtype, urn, rewrites)
             if schema is not None and (attr := schema.attr(name)) is not None:
                 _take(doc, rtype, schema, attr, value, rewrites)
                 continue
+            if schema is not None:
+                unknown_custom_attribute(rtype, schema, name)
             if key.lower() in rtype.tolerated:
                 continue
+            if rtype.refuses(urn):
+                raise InvalidValue(how_to_declare(rtype, urn, name[:80]))
+            if rtype.refuses(key):
+                raise InvalidValue(how_to_declare(rtype, key, "<name>"))
         if value is not None:
             dialect.UNKNOWN_ATTRIBUTE.note(rewrites, name=repr(key))
     check_required(rtype, doc)
     return doc
+
+
+def unknown_custom_attribute(rtype: ResourceType, schema: Schema, name: str) -> None:
+    """Refuse a name under a custom extension that the tenant does not keep: a strict tenant's undeclared
+    attribute, or (lenient) a key that is no SCIM attribute name. The enterprise extension drops unknown names
+    silently, as before (dialect.UNKNOWN_ATTRIBUTE)."""
+    if schema.open:
+        raise InvalidValue(
+            f"{name[:80]!r} under {schema.id} is not a SCIM attribute name (RFC 7643 §2.1): a letter, then "
+            "letters, digits, '-' or '_', at most 64 characters"
+        )
+    if rtype.extension_mode == "strict" and custom_urn(schema.id):
+        raise InvalidValue(how_to_declare(rtype, schema.id, name[:80]))
 
 
 def _take(
@@ -219,6 +291,8 @@ def _take(
         if value is not None:
             dialect.WRITE_ONLY_DISCARDED.note(rewrites, attribute=attr.name)
         return
+    if attr.type == "any" and value is not None:
+        dialect.UNDECLARED_EXTENSION_KEPT.note(rewrites, name=f"{schema.id}:{attr.name}")
     if rtype.name == "Group" and attr.name == "members":
         set_attribute(doc, schema, rtype, attr, coerce_members(value, rewrites))
         return
@@ -245,6 +319,14 @@ def check_required(rtype: ResourceType, doc: dict[str, Any]) -> None:
                 raise InvalidValue(f"{attr.name} is required and must be a non-empty string")
     for name in _INDEXED:
         check_length(doc.get(name), name)
+    if rtype.extension_mode == "lenient":
+        check_undeclared_count(rtype, doc)
+    for ext in rtype.custom():
+        for attr in ext.attributes:
+            if attr.required:
+                container = doc.get(ext.id)
+                if not isinstance(container, dict) or container.get(attr.name) in (None, "", []):
+                    raise InvalidValue(f"{ext.id}:{attr.name} is required for this tenant's {rtype.name} resources")
 
 
 def iso(ts: dt.datetime) -> str:
@@ -263,7 +345,8 @@ def render(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The resource as returned (RFC 7643 §3: schemas, id, attributes, meta)."""
-    schemas = [rtype.schema.id, *(e.id for e in rtype.extensions if e.id in doc)]
+    # Every extension the document holds, declared or (lenient tenant) kept as sent.
+    schemas = [rtype.schema.id, *(k for k, v in doc.items() if ":" in k and isinstance(v, dict))]
     out: dict[str, Any] = {"schemas": schemas, "id": id}
     out.update(doc)
     if extra:

@@ -6,6 +6,7 @@ discovery can never disagree with behaviour.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,9 @@ MALFORMED_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0Use
 @dataclass(frozen=True, repr=False)
 class Attribute:
     name: str
-    type: str = "string"  # string boolean decimal integer dateTime reference complex binary
+    # string boolean decimal integer dateTime reference complex binary; "any": an undeclared custom
+    # attribute of a lenient tenant, kept as sent (scim/extensions.py)
+    type: str = "string"
     multi_valued: bool = False
     required: bool = False
     case_exact: bool = False
@@ -62,6 +65,30 @@ class Attribute:
         return doc
 
 
+# RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA (64 characters here).
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+# The extension namespace (RFC 7643 §10.2.2 registers urn:ietf:params:scim:schemas:extension:...): what a
+# tenant may declare and, when lenient, what it keeps undeclared. Segments of letters, digits, '.', '-', '_'.
+EXTENSION_NAMESPACE = "urn:ietf:params:scim:schemas:extension:"
+EXTENSION_URN = re.compile(
+    r"urn:ietf:params:scim:schemas:extension:[A-Za-z0-9][A-Za-z0-9._-]*(?::[A-Za-z0-9][A-Za-z0-9._-]*)*\Z",
+    re.IGNORECASE,
+)
+MAX_URN_LENGTH = 200
+
+
+def custom_urn(urn: str) -> bool:
+    """Is `urn` one a tenant may own: in the extension namespace, well formed, not (under) the enterprise one?"""
+    low = urn.lower()
+    enterprise = ENTERPRISE_SCHEMA.lower()
+    return (
+        len(urn) <= MAX_URN_LENGTH
+        and bool(EXTENSION_URN.match(urn))
+        and low != enterprise
+        and not low.startswith(enterprise + ":")  # `...:User:manager:$ref` is the enterprise one's, not a URN
+    )
+
+
 def _find(attrs: tuple[Attribute, ...], name: str) -> Attribute | None:
     low = name.lower()
     for a in attrs:
@@ -76,8 +103,17 @@ class Schema:
     name: str
     description: str
     attributes: tuple[Attribute, ...]
+    # A custom extension of a lenient tenant: an attribute it does not declare is still known, as type
+    # "any" (kept as sent, compared as a string); see scim/extensions.py.
+    open: bool = False
 
     def attr(self, name: str) -> Attribute | None:
+        found = _find(self.attributes, name)
+        if found is None and self.open and ATTRIBUTE_NAME.match(name):
+            return Attribute(name, type="any", description="seen, not declared")
+        return found
+
+    def declared(self, name: str) -> Attribute | None:
         return _find(self.attributes, name)
 
     def __repr__(self) -> str:
@@ -280,13 +316,32 @@ class ResourceType:
     extensions: tuple[Schema, ...] = field(default=())
     # Schema URIs a client may send that we accept and do not keep (Entra quirks).
     tolerated: tuple[str, ...] = field(default=())
+    # A tenant's custom extensions (scim/extensions.py): "closed" (the built-in types: unknown URNs are
+    # dropped as before), "lenient" (undeclared extension URNs kept as sent), "strict" (refused with 400).
+    extension_mode: str = "closed"
 
     def schema_for(self, urn: str) -> Schema | None:
+        """A declared schema (core or extension) by URN, any case."""
         low = urn.lower()
         for s in (self.schema, *self.extensions):
             if s.id.lower() == low:
                 return s
         return None
+
+    def schema_or_open(self, urn: str) -> Schema | None:
+        """`schema_for`, or, for a lenient tenant, an open schema for an undeclared custom extension URN."""
+        found = self.schema_for(urn)
+        if found is None and self.extension_mode == "lenient" and custom_urn(urn):
+            return Schema(urn, urn.rpartition(":")[2] or urn, "undeclared extension", (), open=True)
+        return found
+
+    def refuses(self, urn: str) -> bool:
+        """Does a strict tenant refuse this URN (a custom extension URN it does not declare)?"""
+        return self.extension_mode == "strict" and custom_urn(urn) and self.schema_for(urn) is None
+
+    def custom(self) -> tuple[Schema, ...]:
+        """The tenant's declared custom extensions (the enterprise extension is built in)."""
+        return tuple(e for e in self.extensions if e.id != ENTERPRISE_SCHEMA)
 
     def to_document(self, location: str) -> dict[str, Any]:
         return {
@@ -305,6 +360,7 @@ USER_TYPE = ResourceType("User", "/Users", USER, (ENTERPRISE_USER,), (MALFORMED_
 GROUP_TYPE = ResourceType("Group", "/Groups", GROUP, (), (ADSCIM_GROUP_SCHEMA.lower(),))
 RESOURCE_TYPES = {"User": USER_TYPE, "Group": GROUP_TYPE}
 ALL_SCHEMAS = (USER, ENTERPRISE_USER, GROUP)
+_CORE_IDS = frozenset({USER_SCHEMA, GROUP_SCHEMA})
 
 
 @dataclass(frozen=True)
@@ -317,7 +373,7 @@ class ResolvedAttr:
 
     @property
     def extension(self) -> bool:
-        return self.schema.id == ENTERPRISE_SCHEMA
+        return self.schema.id not in _CORE_IDS
 
     @property
     def dotted(self) -> str:
@@ -332,7 +388,7 @@ class ResolvedAttr:
 def resolve(rtype: ResourceType, urn: str | None, name: str, sub: str | None) -> ResolvedAttr | None:
     """Find `[urn:]name[.sub]` in `rtype` (names case-insensitive, RFC 7644 §3.10); None when unknown."""
     if urn:
-        schema = rtype.schema_for(urn)
+        schema = rtype.schema_or_open(urn)
         if schema is None:
             return None
         attr = schema.attr(name) or (_find(COMMON, name) if schema is rtype.schema else None)
@@ -342,7 +398,7 @@ def resolve(rtype: ResourceType, urn: str | None, name: str, sub: str | None) ->
         if attr is None:
             # Entra's legacy forms name extension attributes unqualified (`manager`); resolve them when
             # exactly one extension has the name (dialect.UNQUALIFIED_EXTENSION_ATTRIBUTE).
-            hits = [(e, a) for e in rtype.extensions if (a := e.attr(name)) is not None]
+            hits = [(e, a) for e in rtype.extensions if (a := e.declared(name)) is not None]
             if len(hits) == 1:
                 schema, attr = hits[0]
     if attr is None:

@@ -104,6 +104,8 @@ class SqlFilter:
             return self._members(node)
         if self.rtype.name == "User" and res.attr.name == "groups":
             return self._groups(node)
+        if res.attr.multi_valued and res.attr.type != "complex":
+            return self._simple_list(node, res, nullsafe=nullsafe)
         if res.attr.multi_valued:
             return self._multi(node, res)
         col = self._column(res)
@@ -113,6 +115,8 @@ class SqlFilter:
             expr, kind = self._json_text(res, f"{self.alias}.doc"), _kind_of(res)
             if kind == "bool":
                 expr = self._json_value(res, f"{self.alias}.doc")
+            elif kind in {"num", "ts"}:
+                expr = json_typed(res, self._json_value(res, f"{self.alias}.doc"), kind)
         return self._leaf(node, expr, kind, res, nullsafe=nullsafe)
 
     def _leaf(self, node: Compare | Present, expr: str, kind: str, res: ResolvedAttr, *, nullsafe: bool) -> str:
@@ -132,6 +136,16 @@ class SqlFilter:
             if op == "ne":
                 return f"({expr} IS DISTINCT FROM {rhs})"
             return f"coalesce({expr} = {rhs}, false)" if nullsafe else f"({expr} = {rhs})"
+        if kind == "ts" and op in _LIKE and res.extension:
+            raise InvalidFilter(f"{node.path} is a dateTime; '{op}' compares strings")
+        if kind == "num":
+            rhs = f"{self.param(str(value))}::numeric"
+            if op in _LIKE:
+                raise InvalidFilter(f"{node.path} is a number; '{op}' compares strings")
+            if op == "ne":
+                return f"({expr} IS DISTINCT FROM {rhs})"
+            sql = f"({expr} {'=' if op == 'eq' else _ORDER_OPS[op]} {rhs})"
+            return f"coalesce({sql}, false)" if nullsafe else sql
         case_exact = res.leaf.case_exact or kind == "ts"
         lhs = expr if case_exact else f"lower({expr})"
         if op in _LIKE:
@@ -187,7 +201,37 @@ class SqlFilter:
             present = inner.leaf(Present(node.path), inner_res)
             exists = f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {present}))"
             return exists if node.op == "ne" else f"(NOT {exists})"
-        return f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner.leaf(node, inner_res)}))"
+        exists = f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner.leaf(node, inner_res)}))"
+        if (
+            self.rtype.name == "User"
+            and res.attr.name == "emails"
+            and res.sub.name == "value"
+            and not res.leaf.case_exact
+            and isinstance(node, Compare)
+            and node.op == "eq"
+            and isinstance(node.value, str)
+        ):
+            # tenant migration m0040: the GIN index finds the candidates, the EXISTS keeps the exact meaning
+            return f"(scim_user_emails({self.alias}.doc) @> ARRAY[lower({self.param(node.value)}::text)] AND {exists})"
+        return exists
+
+    def _simple_list(self, node: Compare | Present, res: ResolvedAttr, *, nullsafe: bool) -> str:
+        """A declared multi-valued simple custom attribute (a JSON list): true when one element matches."""
+        value = self._json_value(res, f"{self.alias}.doc")
+        elems = f"jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} ELSE '[]'::jsonb END)"
+        present = f"(jsonb_typeof({value}) = 'array' AND jsonb_array_length({value}) > 0)"
+        if isinstance(node, Present) or node.value is None:
+            return present if isinstance(node, Present) or node.op == "ne" else f"(NOT {present})"
+        kind = _kind_of(ResolvedAttr(res.schema, res.attr))
+        # `_leaf` compares a boolean as JSONB when its expression is an arrow expression
+        expr = {"bool": "(jsonb_build_array(e.v)->0)", "text": "(e.v #>> '{}')"}.get(kind) or json_typed(
+            res, "e.v", kind
+        )
+        if node.op == "ne":
+            eq = self._leaf(Compare(node.path, "eq", node.value), expr, kind, res, nullsafe=True)
+            return f"(NOT EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {eq}))"
+        inner = self._leaf(node, expr, kind, res, nullsafe=True)
+        return f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner}))"
 
     def _value_path(self, node: ValuePath) -> str:
         res = node.path.resolved
@@ -224,8 +268,36 @@ class SqlFilter:
 
 
 def _kind_of(res: ResolvedAttr) -> str:
-    """How a JSONB value compares: booleans as JSON, everything else (dateTime included) as text."""
-    return "bool" if res.leaf.type == "boolean" else "text"
+    """How a JSONB value compares: booleans as JSON, numbers and dateTimes of custom attributes as numeric and
+    timestamptz, everything else as text."""
+    if res.leaf.type == "boolean":
+        return "bool"
+    if res.extension and res.sub is None and res.leaf.type in {"integer", "decimal"}:
+        return "num"
+    if res.extension and res.sub is None and res.leaf.type == "dateTime":
+        return "ts"
+    return "text"
+
+
+def json_typed(res: ResolvedAttr, value: str, kind: str) -> str:
+    """A custom number or dateTime read from its JSONB value; NULL when the stored value is of another JSON
+    type (a value kept before the attribute was declared never fails a query)."""
+    if kind == "num":
+        return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::numeric END)"
+    return f"(CASE WHEN jsonb_typeof({value}) = 'string' THEN ({value} #>> '{{}}')::timestamptz END)"
+
+
+def index_expression(rtype: ResourceType, res: ResolvedAttr) -> str:
+    """The expression a filter on a declared custom attribute compiles to, over the bare `doc` column (what
+    its index is made on, so the planner can use it)."""
+    ctx = SqlFilter("x", rtype)
+    kind = _kind_of(res)
+    if kind == "bool":
+        return ctx._json_value(res, "doc")
+    if kind == "num":
+        return json_typed(res, ctx._json_value(res, "doc"), kind)
+    text = ctx._json_text(res, "doc")
+    return text if res.leaf.case_exact else f"lower({text})"
 
 
 class _Element:
@@ -320,6 +392,8 @@ def sort_expression(rtype: ResourceType, res: ResolvedAttr, alias: str) -> str:
         raise InvalidFilter(f"cannot sort by complex {res.attr.name}; name a sub-attribute")
     col = ctx._column(res)
     expr = col[0] if col is not None else ctx._json_text(res, f"{alias}.doc")
-    if res.leaf.type in {"string", "reference"} and not res.leaf.case_exact:
+    if ctx._column(res) is None and _kind_of(res) in {"num", "ts"}:
+        return json_typed(res, ctx._json_value(res, f"{alias}.doc"), _kind_of(res))
+    if res.leaf.type in {"string", "reference", "any"} and not res.leaf.case_exact:
         return f"lower({expr})"
     return expr

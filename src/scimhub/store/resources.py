@@ -16,9 +16,10 @@ import asyncpg
 import msgspec
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidValue, Uniqueness
+from scimhub.scim.extensions import index_name
 from scimhub.scim.filters import Node
 from scimhub.scim.patch import MemberDelta
-from scimhub.scim.schemas import USER_TYPE, ResolvedAttr, ResourceType
+from scimhub.scim.schemas import ResolvedAttr, ResourceType
 from scimhub.store.filter_sql import compile_filter, compile_member_filter, sort_expression
 from scimhub.tenancy.db import Connection, fetch_one
 
@@ -62,7 +63,16 @@ _ALIAS = {"User": "u", "Group": "g"}
 _TABLE = {"User": "scim_user", "Group": "scim_group"}
 
 
-def _unique_error(rtype: ResourceType, doc: dict[str, Any]) -> Uniqueness:
+def _unique_error(rtype: ResourceType, doc: dict[str, Any], constraint: str | None = None) -> Uniqueness:
+    if constraint and constraint.startswith("scim_cx_"):
+        for ext in rtype.custom():
+            for attr in ext.attributes:
+                if index_name(rtype.name, ext.id, attr.name, unique=True) == constraint:
+                    return Uniqueness(
+                        f"{ext.id}:{attr.name} is declared unique for this tenant's {rtype.name} resources, and "
+                        "another one already has this value"
+                    )
+        return Uniqueness(f"a unique custom attribute's value is already used by another {rtype.name}")
     if rtype.name == "User":
         return Uniqueness(
             f"userName {doc.get('userName')!r} is already used by another user of this tenant "
@@ -108,7 +118,7 @@ async def insert(
     changes: str | None = None,
 ) -> Row:
     try:
-        if rtype is USER_TYPE:
+        if rtype.name == "User":
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, now, doc]
             sql, extra = _with_outbox(
@@ -128,8 +138,8 @@ async def insert(
                 changes,
             )
         await conn.execute(sql, *args, *extra)
-    except asyncpg.UniqueViolationError:
-        raise _unique_error(rtype, doc) from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, doc, exc.constraint_name) from None
     return Row(rid, doc, now, now, 1)
 
 
@@ -155,7 +165,7 @@ async def update(
 ) -> int:
     """Write the new document; returns the new version."""
     try:
-        if rtype is USER_TYPE:
+        if rtype.name == "User":
             user_name, external_id, display_name, active = _user_columns(doc)
             args: list[Any] = [rid, user_name, external_id, display_name, active, doc, now]
             sql, extra = _with_outbox(
@@ -175,8 +185,8 @@ async def update(
                 changes,
             )
         version = await conn.fetchval(sql, *args, *extra)
-    except asyncpg.UniqueViolationError:
-        raise _unique_error(rtype, doc) from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(rtype, doc, exc.constraint_name) from None
     return int(version)
 
 
@@ -246,19 +256,31 @@ async def list_page(
     if sort_by is not None:
         order = f"{sort_expression(rtype, sort_by, alias)} {direction} NULLS LAST, " + order
     if limit == 0:
-        total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)
-        return int(total), []
+        return await _total(conn, rtype, where, params), []
     n = len(params)
-    # One round trip: the page and the total (a window count) together.
-    base = f"SELECT {_COLUMNS[(rtype.name, related)]}, count(*) OVER () AS total FROM {_FROM[rtype.name]}"
-    sql = f"{base} WHERE {where} ORDER BY {order} OFFSET ${n + 1} LIMIT ${n + 2}"
-    rows = await conn.fetch(sql, *params, offset, limit)
-    if rows:
-        return int(rows[0]["total"]), [_row(r, related) for r in rows]
-    if offset == 0:
-        return 0, []
-    total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)
-    return int(total), []
+    # The page's ids first, on the table alone (an index-only scan of `(created, id)` for an unfiltered list,
+    # stopping after offset + limit entries), then those rows with their documents: a deep startIndex skips
+    # index entries, not documents. No window count: it would read every match first (~1 s for a page of
+    # 1,000,000 users). A page shorter than asked for tells the total itself (every filter lookup); an
+    # unfiltered list reads it from `scim_resource_count` (tenant m0041); only a full filtered page counts.
+    ids = f"SELECT {alias}.id FROM {_TABLE[rtype.name]} {alias} WHERE {where} ORDER BY {order} "
+    ids += f"OFFSET ${n + 1} LIMIT ${n + 2}"
+    sql = f"SELECT {_COLUMNS[(rtype.name, related)]} FROM {_FROM[rtype.name]} WHERE {alias}.id = ANY(ARRAY({ids}))"
+    rows = await conn.fetch(f"{sql} ORDER BY {order}", *params, offset, limit)
+    found = [_row(r, related) for r in rows]
+    if (rows and len(rows) < limit) or (not rows and offset == 0):
+        return offset + len(rows), found
+    return await _total(conn, rtype, where, params), found
+
+
+async def _total(conn: Connection, rtype: ResourceType, where: str, params: list[Any]) -> int:
+    """How many resources match: the kept count without a filter (tenant m0041), else a count."""
+    if where == "true":
+        total = await conn.fetchval("SELECT n FROM scim_resource_count WHERE resource = $1", rtype.name)
+    else:
+        alias = _ALIAS[rtype.name]
+        total = await conn.fetchval(f"SELECT count(*) FROM {_TABLE[rtype.name]} {alias} WHERE {where}", *params)
+    return int(total)
 
 
 # ------------------------------------------------------------------------------------------ members

@@ -11,6 +11,7 @@ and the trail's actor as dependencies.
 | module | routes |
 |---|---|
 | `tenant_routes` | activity log, connector, Secret Token, notification settings |
+| `schema` | custom attributes (issue #12): list, declare, remove, delete values, mode |
 | `people` | administrators, API keys, sessions |
 | `trail` | the admin audit trail |
 | `events` | the change feed, webhook endpoints and their deliveries (#14) |
@@ -44,7 +45,7 @@ from scimhub.http.admin_access import (
     services_of,
     signed_in_by_cookie,
 )
-from scimhub.http.admin_api import events, people, tenant_routes, trail
+from scimhub.http.admin_api import events, people, schema, tenant_routes, trail
 from scimhub.http.wire import check_admin_request_text
 from scimhub.scim.errors import InvalidValue
 from scimhub.tenancy import rules
@@ -119,7 +120,7 @@ def _bad_request(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Response({"status": status, "detail": str(exc)}, status_code=status)
 
 
-ROUTES: list[HTTPRouteHandler] = [*tenant_routes.ROUTES, *people.ROUTES, *trail.ROUTES, *events.ROUTES]
+ROUTES: list[HTTPRouteHandler] = [*tenant_routes.ROUTES, *people.ROUTES, *trail.ROUTES, *schema.ROUTES, *events.ROUTES]
 
 
 def admin_api_router() -> Router:
