@@ -25,6 +25,8 @@ else
     *) echo "$created" >&2; exit 1 ;;
   esac
 fi
+# Webhooks to a local receiver (http://127.0.0.1:...) are allowed in development only.
+export SCIMHUB_WEBHOOK_ALLOW_PRIVATE="${SCIMHUB_WEBHOOK_ALLOW_PRIVATE:-true}"
 if [ "$(scimhub admin list demo --json)" = "[]" ]; then
   scimhub admin create demo "${SCIMHUB_DEMO_ADMIN_EMAIL:-admin@demo.example}"
 else

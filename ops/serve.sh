@@ -11,7 +11,7 @@ setsid granian --interface asgi --host 127.0.0.1 --port "$PORT" --workers 1 --lo
   scimhub.asgi:app > "$RUN_DIR/web.log" 2>&1 &
 echo $! >> "$RUN_DIR/pids"
 if [ "${WITH_WORKER:-0}" = 1 ]; then
-  setsid celery -A workers.celery_app worker -Q audit,email --concurrency 1 --loglevel WARNING \
+  setsid celery -A workers.celery_app worker -Q audit,email,webhook --concurrency 1 --loglevel WARNING \
     > "$RUN_DIR/worker.log" 2>&1 &
   echo $! >> "$RUN_DIR/pids"
   setsid celery -A workers.celery_app beat --loglevel WARNING --schedule "$RUN_DIR/beat-schedule" \

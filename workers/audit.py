@@ -9,6 +9,7 @@ from scimhub import metrics, tasks
 from scimhub.audit import drain as audit_drain
 from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
+from workers.events import sequence_and_nudge
 from workers.runtime import run
 
 
@@ -37,13 +38,18 @@ def _count(result: audit_drain.DrainResult) -> None:
 )
 def drain(**fields: Any) -> int:
     job = tasks.decode(tasks.Drain, fields)
-    return _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
+    moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
+    # The same nudge positions the tenants' change events (#14) and queues their webhooks.
+    run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+    return moved
 
 
 @app.task(name=tasks.SWEEP.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)
 def sweep(**fields: Any) -> int:
     job = tasks.decode(tasks.Sweep, fields)
-    return _counted(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full))
+    moved = _counted(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full))
+    run(lambda db: sequence_and_nudge(db, None, every=job.full))
+    return moved
 
 
 @app.task(name=tasks.PURGE_ACTIVITY.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

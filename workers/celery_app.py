@@ -11,7 +11,7 @@ from scimhub.settings import load_settings
 
 settings = load_settings()
 init_observability(settings, component="worker")
-app = make_celery(settings, include=["workers.audit", "workers.email", "workers.admin"])
+app = make_celery(settings, include=["workers.audit", "workers.email", "workers.admin", "workers.events"])
 
 
 @signals.task_failure.connect

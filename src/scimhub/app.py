@@ -7,6 +7,7 @@ from litestar import Litestar
 from scimhub.http.admin_api import admin_api_router
 from scimhub.http.errors import EXCEPTION_HANDLERS
 from scimhub.http.health import health, metrics_endpoint, ready
+from scimhub.http.host_api import host_api_router
 from scimhub.http.hub import hub_router
 from scimhub.http.openapi import openapi_config
 from scimhub.http.scim import scim_router
@@ -26,7 +27,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
             await app.state.services.stop()
 
     app = Litestar(
-        route_handlers=[health, ready, metrics_endpoint, scim_router(), hub_router(), admin_api_router()],
+        route_handlers=[
+            health,
+            ready,
+            metrics_endpoint,
+            scim_router(),
+            hub_router(),
+            admin_api_router(),
+            host_api_router(),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

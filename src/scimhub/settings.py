@@ -73,6 +73,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Encrypts what must be kept but never shown (a tenant's OIDC client secret). Set a long random value in
     # production; changing it makes stored client secrets unreadable (they are entered again).
     secret_key: str = "scimhub-development-only-secret-key"  # noqa: S105 - the local default, documented
+    # Change events (issue #14, `events/`): how long the feed keeps them; a cursor older than that is refused.
+    event_retention_days: int = 30
+    # Webhooks: private, loopback and link-local targets (and http://) only when true (`make run`, tests).
+    webhook_allow_private: bool = False
+    # Seconds before the 1st, 2nd, ... retry of a failed delivery (the last repeats), and how long an endpoint
+    # may keep failing before it is disabled and its administrators are told.
+    webhook_retry_seconds: str = "5,30,120,600,1800,3600,7200,14400"
+    webhook_disable_after_seconds: float = 86_400.0
+    webhook_timeout_seconds: float = 10.0
 
 
 VARIABLES = {  # each setting and the environment variable it is read from
@@ -106,6 +115,11 @@ VARIABLES = {  # each setting and the environment variable it is read from
     "stranger_lookups_per_second": "SCIMHUB_STRANGER_LOOKUPS_PER_SECOND",
     "stranger_lookups_per_client": "SCIMHUB_STRANGER_LOOKUPS_PER_CLIENT",
     "secret_key": "SCIMHUB_SECRET_KEY",
+    "event_retention_days": "SCIMHUB_EVENT_RETENTION_DAYS",
+    "webhook_allow_private": "SCIMHUB_WEBHOOK_ALLOW_PRIVATE",
+    "webhook_retry_seconds": "SCIMHUB_WEBHOOK_RETRY_SECONDS",
+    "webhook_disable_after_seconds": "SCIMHUB_WEBHOOK_DISABLE_AFTER_SECONDS",
+    "webhook_timeout_seconds": "SCIMHUB_WEBHOOK_TIMEOUT_SECONDS",
 }
 
 
@@ -285,4 +299,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ):
         if not 1 <= number <= 1_000_000:
             raise SettingsError(f"{var} must be between 1 and 1000000, got {number}")
+    if not 1 <= settings.event_retention_days <= 3650:
+        raise SettingsError(
+            f"SCIMHUB_EVENT_RETENTION_DAYS must be between 1 and 3650, got {settings.event_retention_days}"
+        )
+    try:
+        retry_delays(settings)
+    except ValueError:
+        given = settings.webhook_retry_seconds
+        raise SettingsError(
+            f"SCIMHUB_WEBHOOK_RETRY_SECONDS must be comma-separated seconds >= 0, got {given!r}"
+        ) from None
+    if not 0.1 <= settings.webhook_timeout_seconds <= 60:
+        raise SettingsError(
+            f"SCIMHUB_WEBHOOK_TIMEOUT_SECONDS must be between 0.1 and 60, got {settings.webhook_timeout_seconds}"
+        )
     return msgspec.structs.replace(settings, public_url=settings.public_url.rstrip("/"))
+
+
+def retry_delays(settings: Settings) -> tuple[float, ...]:
+    """SCIMHUB_WEBHOOK_RETRY_SECONDS as numbers; ValueError when it is not a list of seconds >= 0."""
+    delays = tuple(float(x) for x in settings.webhook_retry_seconds.split(","))
+    if not delays or any(d < 0 for d in delays):
+        raise ValueError(settings.webhook_retry_seconds)
+    return delays

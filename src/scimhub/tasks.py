@@ -25,7 +25,8 @@ from scimhub.settings import Settings
 
 AUDIT_QUEUE = "audit"  # the activity pipeline and the housekeeping jobs
 EMAIL_QUEUE = "email"  # failure digests (SMTP may be slow; it never holds up the drain)
-QUEUES = (AUDIT_QUEUE, EMAIL_QUEUE)  # what a worker listens on: `celery ... worker -Q audit,email`
+WEBHOOK_QUEUE = "webhook"  # webhook deliveries (a slow receiver never holds up the drain or the mail)
+QUEUES = (AUDIT_QUEUE, EMAIL_QUEUE, WEBHOOK_QUEUE)  # what a worker listens on: `-Q audit,email,webhook`
 
 
 class TaskSpec(msgspec.Struct, frozen=True):
@@ -45,7 +46,24 @@ SEND_DIGEST = TaskSpec("email.send_digest", EMAIL_QUEUE)  # mail one digest to i
 # the flush claims pending ones and queues one send each (admins/notices.py, notify/admin_notice.py).
 FLUSH_NOTICES = TaskSpec("email.flush_admin_notices", EMAIL_QUEUE)
 SEND_NOTICE = TaskSpec("email.send_admin_notice", EMAIL_QUEUE)
-ALL = (DRAIN, SWEEP, PURGE_ACTIVITY, PURGE_SESSIONS, FLUSH_DIGESTS, SEND_DIGEST, FLUSH_NOTICES, SEND_NOTICE)
+# Change events (#14): the drain and sweep also position the tenants' committed changes (events.sequencer);
+# deliveries run per tenant, and the webhook sweep re-finds due endpoints from PostgreSQL.
+PURGE_EVENTS = TaskSpec("audit.purge_events", AUDIT_QUEUE)
+DELIVER_WEBHOOKS = TaskSpec("webhook.deliver", WEBHOOK_QUEUE)
+SWEEP_WEBHOOKS = TaskSpec("webhook.sweep", WEBHOOK_QUEUE)
+ALL = (
+    DRAIN,
+    SWEEP,
+    PURGE_ACTIVITY,
+    PURGE_SESSIONS,
+    FLUSH_DIGESTS,
+    SEND_DIGEST,
+    FLUSH_NOTICES,
+    SEND_NOTICE,
+    PURGE_EVENTS,
+    DELIVER_WEBHOOKS,
+    SWEEP_WEBHOOKS,
+)
 
 
 class Drain(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +72,10 @@ class Drain(msgspec.Struct, frozen=True, kw_only=True):
 
 class Sweep(msgspec.Struct, frozen=True, kw_only=True):
     full: bool = False  # False: only schemas PostgreSQL's statistics show with outbox rows; True: every tenant
+
+
+class DeliverWebhooks(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: int
 
 
 class SendDigest(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +106,16 @@ def _send(celery: Celery, spec: TaskSpec, payload: msgspec.Struct | None = None)
 
 def enqueue_drain(celery: Celery, tenant_ids: Iterable[int]) -> None:
     _send(celery, DRAIN, Drain(tenant_ids=sorted(tenant_ids)))
+
+
+def enqueue_webhooks(celery: Celery, tenant_id: int, countdown: float | None = None) -> None:
+    """Deliver a tenant's due webhook events (now, or after `countdown` seconds for a retry)."""
+    celery.send_task(
+        DELIVER_WEBHOOKS.name,
+        kwargs=msgspec.to_builtins(DeliverWebhooks(tenant_id=tenant_id)),
+        queue=DELIVER_WEBHOOKS.queue,
+        countdown=countdown,
+    )
 
 
 def enqueue_digest(celery: Celery, tenant_id: int, digest_id: uuid.UUID) -> None:
@@ -125,6 +157,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "audit-sweep-full": entry(SWEEP, 60.0, Sweep(full=True)),
         "audit-purge": entry(PURGE_ACTIVITY, 3600.0),
         "admin-purge-sessions": entry(PURGE_SESSIONS, 3600.0),
+        "audit-purge-events": entry(PURGE_EVENTS, 3600.0),
+        # Endpoints with due events or retries, found in PostgreSQL (a lost nudge or countdown, Redis emptied).
+        "webhook-sweep": entry(SWEEP_WEBHOOKS, 5.0),
         # A first failure is mailed within settle + this interval (notify/service.py has the rules).
         "email-flush": entry(FLUSH_DIGESTS, settings.digest_flush_seconds),
         # Security notices the web processes' nudge did not bring (a CLI action, Redis briefly away).

@@ -6,7 +6,9 @@ Where a budget refills with time, the test drives the clock (`TokenResolver(cloc
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -171,9 +173,34 @@ async def test_test_mails_are_limited_per_tenant_and_the_api_says_so(
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
         r = await c.post("/admin/api/notifications/test", headers={"Authorization": f"Bearer {key}"})
-    # The admin API's error mapping (http/admin_api.py:_json_error) keeps the status and the sentence; it drops
-    # the exception's Retry-After header today (left to the admin API's owner).
+    # The admin API's error mapping (http/admin_api/__init__.py:_json_error) keeps the status, the sentence
+    # and (since #14's leftovers) the exception's Retry-After header.
     assert r.status_code == 429 and "At most 2 test mails per hour" in r.json()["detail"]
+    assert int(r.headers["retry-after"]) > 0
+
+
+async def test_the_hub_shows_the_test_mail_limit_as_a_page_message(
+    settings: Settings, services: Services, admin: asyncpg.Connection, database: str
+) -> None:
+    few = msgspec.structs.replace(settings, test_mail_per_hour=1)
+    limited = dataclasses.replace(services, settings=few)
+    t = await create_tenant(database, notify_emails=["ops@example.test"])
+    email = f"admin-{uuid.uuid4().hex[:6]}@example.test"
+    await admins.create_admin(admin, t.tenant.id, email, "correct horse battery staple")
+    await admin.execute("UPDATE public.admin_user SET must_change_password = false WHERE email = $1", email)
+    transport = httpx.ASGITransport(app=create_app(few, services=limited))  # type: ignore[arg-type]  # Litestar's ASGI types are narrower
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
+        login = await c.post(f"/hub/{t.slug}/login", data={"email": email, "password": "correct horse battery staple"})
+        assert login.status_code == 303
+        page = (await c.get(f"/hub/{t.slug}/notifications")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf
+        first = await c.post(f"/hub/{t.slug}/notifications/test", data={"csrf": csrf.group(1)})
+        assert first.status_code == 200
+        over = await c.post(f"/hub/{t.slug}/notifications/test", data={"csrf": csrf.group(1)})
+    assert over.status_code == 429 and over.headers["content-type"].startswith("text/html")
+    assert "At most 1 test mails per hour" in over.text and "<form" in over.text
+    assert int(over.headers["retry-after"]) > 0
 
 
 async def test_rate_limit_setting_is_checked(database: str) -> None:

@@ -47,6 +47,8 @@ def test_each_periodic_job_is_its_own_entry_on_the_queue_of_its_task() -> None:
         "audit-sweep-full": "audit.sweep",
         "audit-purge": "audit.purge",
         "admin-purge-sessions": "admin.purge_sessions",
+        "audit-purge-events": "audit.purge_events",  # issue #14: change events past their retention
+        "webhook-sweep": "webhook.sweep",  # issue #14: due webhook deliveries, found in PostgreSQL
         "email-flush": "email.flush_digests",
         "email-admin-notices": "email.flush_admin_notices",
     }

@@ -35,6 +35,8 @@ def make_settings(**overrides: Any) -> Settings:
             "SCIMHUB_REDIS_URL": REDIS_URL,
             "SCIMHUB_TOKEN_CACHE_SECONDS": "0.2",
             "SCIMHUB_RATE_LIMIT": RATE_LIMIT,
+            # Webhook receivers of the tests listen on 127.0.0.1 over http (the SSRF tests turn it off).
+            "SCIMHUB_WEBHOOK_ALLOW_PRIVATE": "true",
         }
     )
     return msgspec.structs.replace(base, **overrides)
@@ -54,4 +56,5 @@ def app_env(database: str) -> dict[str, str]:
         "SCIMHUB_APP_DATABASE_URL": app_url,
         "SCIMHUB_APP_DATABASE_POOL_MODE": mode,
         "SCIMHUB_RATE_LIMIT": RATE_LIMIT,
+        "SCIMHUB_WEBHOOK_ALLOW_PRIVATE": "true",
     }

@@ -36,17 +36,22 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The activity log: its vocabulary, events, outbox, drain, queries.
     "audit": frozenset({"scim", "store", "tenancy"}),
     "metrics": frozenset({"audit", "redis_clients"}),
+    # Change events (#14): positions, the feed, webhook endpoints and their signed deliveries. As `audit/`,
+    # plus the settings (retention, retry schedule, safe targets) and `admins` (a disabled endpoint's trail
+    # entry, mailed to the administrators by the security-notice machinery).
+    "events": frozenset({"admins", "scim", "settings", "store", "tenancy"}),
     # Failure digests and security notices (the admin trail's, read through `admins.notices`), their delivery.
     "notify": frozenset({"admins", "audit", "metrics", "observability", "settings", "tenancy"}),
     # Tenant administrators: accounts, sessions, scoped API keys, sign-in (password, OIDC), the admin trail.
     "admins": frozenset({"scim", "tenancy"}),
     # The SCIM use cases, one transaction each.
-    "provisioning": frozenset({"audit", "scim", "store", "tenancy"}),
+    "provisioning": frozenset({"audit", "events", "scim", "store", "tenancy"}),
     # The web layer: SCIM endpoints, the hub, the admin API, health; it calls the layers below.
     "http": frozenset(
         {
             "admins",
             "audit",
+            "events",
             "metrics",
             "notify",
             "observability",
@@ -62,7 +67,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Composition and entry points.
     "app": frozenset({"http", "settings"}),
     "asgi": frozenset({"app", "observability", "settings"}),
-    "cli": frozenset({"admins", "audit", "scim", "settings", "tenancy"}),
+    "cli": frozenset({"admins", "audit", "events", "scim", "settings", "tenancy"}),
 }
 
 # Libraries a part may not import: the protocol stays free of the web framework, the database and the queue.

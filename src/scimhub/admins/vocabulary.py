@@ -31,6 +31,7 @@ class AdminAction(StrEnum):
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_CHANGED = "webhook.changed"
     WEBHOOK_REMOVED = "webhook.removed"
+    WEBHOOK_DISABLED = "webhook.disabled"  # by the delivery, after the endpoint kept failing
 
 
 LABELS: dict[AdminAction, str] = {
@@ -52,6 +53,7 @@ LABELS: dict[AdminAction, str] = {
     AdminAction.WEBHOOK_CREATED: "Webhook added",
     AdminAction.WEBHOOK_CHANGED: "Webhook changed",
     AdminAction.WEBHOOK_REMOVED: "Webhook removed",
+    AdminAction.WEBHOOK_DISABLED: "Webhook disabled",
 }
 
 ACTIONS: tuple[str, ...] = tuple(a.value for a in AdminAction)  # the filter list, in this order
@@ -78,4 +80,5 @@ def is_security_relevant(action: AdminAction, outcome: TrailOutcome, *, switched
         AdminAction.OIDC_CHANGED,
         AdminAction.WEBHOOK_CREATED,
         AdminAction.WEBHOOK_CHANGED,
+        AdminAction.WEBHOOK_DISABLED,
     }

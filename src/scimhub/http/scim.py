@@ -61,6 +61,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
             or "excludedAttributes" in query
         ),
         schemas=services.schemas,
+        request_id=request.scope["state"].get("request_id"),
     )
 
 

@@ -128,6 +128,18 @@ class Services:
         except Exception:  # noqa: BLE001 - kombu and redis raise many kinds; beat's flush sends the notice later
             log.warning("could not queue the security-notice flush; beat's flush will send it")
 
+    def nudge_webhooks(self, tenant_id: int) -> None:
+        """Queue the tenant's webhook delivery from a thread (a lost nudge: the beat's webhook sweep)."""
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._publish_webhooks, tenant_id))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    def _publish_webhooks(self, tenant_id: int) -> None:
+        try:
+            tasks.enqueue_webhooks(self.celery, tenant_id)
+        except Exception:  # noqa: BLE001 - kombu and redis raise many kinds; beat's sweep delivers later
+            log.warning("could not queue a webhook delivery; beat's webhook sweep will send it")
+
     async def stop(self) -> None:
         await self.recorder.stop()
         await self.db.close()

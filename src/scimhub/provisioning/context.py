@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -9,6 +10,8 @@ import asyncpg
 import msgspec
 
 from scimhub.audit.vocabulary import Operation
+from scimhub.events.changes import Change
+from scimhub.events.changes import encode as encode_changes
 from scimhub.provisioning.extensions import RegistryCache
 from scimhub.tenancy.model import Tenant
 
@@ -53,6 +56,7 @@ class ScimContext:
     audit: WriteAudit | None = None
     # Return 200 + the resource for PATCH on users (Okta, `Prefer: return=representation`).
     patch_returns_resource: bool = False
+    request_id: str | None = None  # carried by the change events (`events.changes`)
     # The web process's cache of tenants' custom-attribute registries (issue #12); None: not cached.
     schemas: RegistryCache | None = None
 
@@ -62,3 +66,7 @@ class ScimContext:
     def write_event(self, outcome: Outcome) -> str | None:
         """The write's activity event, for the store to write in the write's own statement (None: no log)."""
         return self.audit(outcome) if self.audit is not None else None
+
+    def changes(self, items: list[Change], now: dt.datetime) -> str | None:
+        """The write's change events, for the store to write in the write's own statement (None: nothing)."""
+        return encode_changes(items, now, self.request_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from scimhub.audit.outbox import add_event_text
 from scimhub.audit.vocabulary import Operation
+from scimhub.events import changes
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.provisioning.extensions import record_seen
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
@@ -121,13 +122,17 @@ async def _apply(
     if changed:
         await record_seen(conn, ctx.schemas, ctx.tenant, rtype, new_doc)
     members_changed = delta is not None and not delta.empty
+    done = store.MemberChanges()
     if delta is not None and members_changed:
-        await store.apply_member_changes(conn, row.id, delta)
+        done = await store.apply_member_changes(conn, row.id, delta)
     event = ctx.write_event(outcome)
+    events = ctx.changes(changes.updated(rtype.name, row.id, row.doc, new_doc, changed, done.added, done.removed), now)
     if any(c != "members" for c in changed):
-        version = await store.update(conn, rtype, row.id, new_doc, now, outbox=event, expected_version=expected)
+        version = await store.update(
+            conn, rtype, row.id, new_doc, now, outbox=event, changes=events, expected_version=expected
+        )
     elif members_changed:
-        version = await store.touch_group(conn, row.id, now, outbox=event)
+        version = await store.touch_group(conn, row.id, now, outbox=event, changes=events)
     elif event is not None:
         await add_event_text(conn, event)
     return row, new_doc, changed, outcome, version

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from scimhub.audit.vocabulary import operation
+from scimhub.events import changes
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.provisioning.extensions import record_seen, unseen_attributes
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
@@ -51,15 +52,19 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
         rewrites=rewrites,
         changed=sorted(doc),
     )
-    if (delta is not None and delta.add) or unseen_attributes(ctx.schemas, ctx.tenant, rtype, doc):
+    members_added = (delta.add if delta is not None else None) or {}
+    event_changes = ctx.changes(changes.created(rtype.name, rid, doc, members_added), now)
+    if members_added or unseen_attributes(ctx.schemas, ctx.tenant, rtype, doc):
         async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
             await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
-            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
-            if delta is not None and delta.add:
-                await store.add_members(conn, rid, delta.add)
-    else:  # the insert and its event are one statement: atomic without an explicit transaction
+            # The group's members are added after its row; their event is in the insert's statement, since
+            # add_members adds every one or fails the transaction.
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome), changes=event_changes)
+            if members_added:
+                await store.add_members(conn, rid, members_added)
+    else:  # the insert, its activity event and its change event are one statement: atomic on their own
         async with tenant_statement(ctx.pool, ctx.tenant) as conn:
-            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome), changes=event_changes)
     members = (delta or MemberDelta()).added_items() if rtype.name == "Group" else None
     outcome.body = render_resource(ctx, rtype, row, proj, members)
     outcome.etag = etag(row.version)
@@ -92,10 +97,14 @@ async def replace(
         check_if_match(if_match, row.version, rtype.name)
         outcome.changed = changed_attributes(row.doc, doc)
         await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
+        done = store.MemberChanges()
         if delta is not None:
-            await store.apply_member_changes(conn, rid, delta)
+            done = await store.apply_member_changes(conn, rid, delta)
             outcome.changed.append("members")
-        version = await store.update(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
+        events = changes.updated(rtype.name, rid, row.doc, doc, outcome.changed, done.added, done.removed)
+        version = await store.update(
+            conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome), changes=ctx.changes(events, now)
+        )
         members: list[dict[str, Any]] | None = None
         if delta is not None:
             members = delta.added_items()
@@ -117,7 +126,15 @@ async def delete(ctx: ScimContext, rtype: ResourceType, raw_id: str, if_match: s
             if row is None:
                 raise not_found(rtype, rid)
             check_if_match(if_match, row.version, rtype.name)
-        target = await store.delete(conn, rtype, rid, dt.datetime.now(dt.UTC), outbox=ctx.write_event(outcome))
+        now = dt.datetime.now(dt.UTC)
+        target = await store.delete(
+            conn,
+            rtype,
+            rid,
+            now,
+            outbox=ctx.write_event(outcome),
+            changes=ctx.changes(changes.deleted(rtype.name, rid), now),
+        )
         if target is None:
             raise not_found(rtype, rid)
         outcome.target = target

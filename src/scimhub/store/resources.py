@@ -90,16 +90,26 @@ def _unique_error(rtype: ResourceType, doc: dict[str, Any], constraint: str | No
 
 
 _OUTBOX = ", ob AS (INSERT INTO audit_outbox (event) SELECT ${n}::text::jsonb FROM w)"
+_CHANGES = ", ev AS (INSERT INTO event_pending (change) SELECT ${n}::text::jsonb FROM w)"
 
 
-def _with_outbox(write_sql: str, n_params: int, outbox: str | None) -> tuple[str, bool]:
-    """`WITH w AS (<write> RETURNING ...)[, ob AS (INSERT INTO audit_outbox ...)] SELECT * FROM w`.
+def _with_outbox(
+    write_sql: str, n_params: int, outbox: str | None, changes: str | None = None
+) -> tuple[str, list[str]]:
+    """`WITH w AS (<write> RETURNING ...)[, ob AS (INSERT INTO audit_outbox ...)][, ev AS (INSERT INTO
+    event_pending ...)] SELECT * FROM w`, and the extra parameters.
 
-    The activity event rides in the same statement as the change (one round trip, same transaction)."""
+    The activity event and the change events (`events.changes`) ride in the same statement as the change
+    (one round trip, same transaction)."""
     sql = f"WITH w AS ({write_sql})"
+    extra: list[str] = []
     if outbox is not None:
-        sql += _OUTBOX.format(n=n_params + 1)
-    return sql + " SELECT * FROM w", outbox is not None
+        extra.append(outbox)
+        sql += _OUTBOX.format(n=n_params + len(extra))
+    if changes is not None:
+        extra.append(changes)
+        sql += _CHANGES.format(n=n_params + len(extra))
+    return sql + " SELECT * FROM w", extra
 
 
 async def insert(
@@ -110,6 +120,7 @@ async def insert(
     now: dt.datetime,
     *,
     outbox: str | None = None,
+    changes: str | None = None,
 ) -> Row:
     try:
         if rtype.name == "User":
@@ -120,6 +131,7 @@ async def insert(
                 "last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7) RETURNING id",
                 len(args),
                 outbox,
+                changes,
             )
         else:
             args = [rid, doc["displayName"], doc.get("externalId"), now, doc]
@@ -128,8 +140,9 @@ async def insert(
                 "VALUES ($1, $2, $3, 1, $4, $4, $5) RETURNING id",
                 len(args),
                 outbox,
+                changes,
             )
-        await conn.execute(sql, *args, *([outbox] if extra else []))
+        await conn.execute(sql, *args, *extra)
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, doc, exc.constraint_name) from None
     return Row(rid, doc, now, now, 1)
@@ -154,6 +167,7 @@ async def update(
     *,
     outbox: str | None = None,
     expected_version: int | None = None,
+    changes: str | None = None,
 ) -> int:
     """Write the new document; returns the new version. With `expected_version` (a write without a row lock)
     only if the stored version is still that one, else `StaleVersion` and nothing is written."""
@@ -174,8 +188,8 @@ async def update(
         if expected_version is not None:
             args.append(expected_version)
             write += f" AND version = ${len(args)}"
-        sql, extra = _with_outbox(write + " RETURNING version", len(args), outbox)
-        version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
+        sql, extra = _with_outbox(write + " RETURNING version", len(args), outbox, changes)
+        version = await conn.fetchval(sql, *args, *extra)
     except asyncpg.UniqueViolationError as exc:
         raise _unique_error(rtype, doc, exc.constraint_name) from None
     if version is None:
@@ -183,14 +197,17 @@ async def update(
     return int(version)
 
 
-async def touch_group(conn: Connection, gid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None) -> int:
+async def touch_group(
+    conn: Connection, gid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None, changes: str | None = None
+) -> int:
     args: list[Any] = [gid, now]
     sql, extra = _with_outbox(
         "UPDATE scim_group SET last_modified = $2, version = version + 1 WHERE id = $1 RETURNING version",
         len(args),
         outbox,
+        changes,
     )
-    version = await conn.fetchval(sql, *args, *([outbox] if extra else []))
+    version = await conn.fetchval(sql, *args, *extra)
     return int(version)
 
 
@@ -200,7 +217,8 @@ _DELETE = """WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING {name} AS
         bumped AS (UPDATE scim_group SET version = version + 1, last_modified = $2
                    WHERE id IN (SELECT group_id FROM left_groups) RETURNING 1),
         ob AS (INSERT INTO audit_outbox (event)
-               SELECT $3::text::jsonb || jsonb_build_object('target', name) FROM gone WHERE $3::text IS NOT NULL)
+               SELECT $3::text::jsonb || jsonb_build_object('target', name) FROM gone WHERE $3::text IS NOT NULL),
+        ev AS (INSERT INTO event_pending (change) SELECT $4::text::jsonb FROM gone WHERE $4::text IS NOT NULL)
    SELECT (SELECT name FROM gone) AS name, (SELECT count(*) FROM bumped) AS groups"""
 _DELETES = {
     "User": _DELETE.format(table="scim_user", name="user_name"),
@@ -209,14 +227,20 @@ _DELETES = {
 
 
 async def delete(
-    conn: Connection, rtype: ResourceType, rid: uuid.UUID, now: dt.datetime, *, outbox: str | None = None
+    conn: Connection,
+    rtype: ResourceType,
+    rid: uuid.UUID,
+    now: dt.datetime,
+    *,
+    outbox: str | None = None,
+    changes: str | None = None,
 ) -> str | None:
     """Delete the resource; returns its userName/displayName, or None when there was none.
 
     RFC 7644 §3.6: a deleted resource leaves every group it was in, and those groups change version. The
     activity event (if given) gets the deleted resource's name and is written in the same statement.
     """
-    row = await fetch_one(conn, _DELETES[rtype.name], rid, now, outbox)
+    row = await fetch_one(conn, _DELETES[rtype.name], rid, now, outbox, changes)
     name: str | None = row["name"]
     return name
 
@@ -269,11 +293,35 @@ async def _total(conn: Connection, rtype: ResourceType, where: str, params: list
 # ------------------------------------------------------------------------------------------ members
 
 
-async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> int:
+class MemberChanges(msgspec.Struct):
+    """What a request's member statements really did, net (an id removed and added again is neither): the
+    change events name exactly these (`events.changes`)."""
+
+    added: dict[uuid.UUID, str] = {}
+    removed: dict[uuid.UUID, str] = {}
+
+    def took(self, added: dict[uuid.UUID, str], removed: dict[uuid.UUID, str]) -> None:
+        for mid, kind in removed.items():
+            if self.added.pop(mid, None) is None:
+                self.removed[mid] = kind
+        for mid, kind in added.items():
+            if self.removed.pop(mid, None) is None:
+                self.added[mid] = kind
+
+    @property
+    def empty(self) -> bool:
+        return not self.added and not self.removed
+
+
+def _pairs(rows: Sequence[asyncpg.Record]) -> dict[uuid.UUID, str]:
+    return {r["member_id"]: r["member_type"] for r in rows}
+
+
+async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID, str]) -> dict[uuid.UUID, str]:
     """Insert memberships (existing ones are kept); every id must be a User or Group of this tenant, also when
-    another transaction deletes one meanwhile (`invalidValue`)."""
+    another transaction deletes one meanwhile (`invalidValue`). Returns the memberships really added."""
     if not members:
-        return 0
+        return {}
     ids = list(members)
     try:
         row = await fetch_one(
@@ -284,8 +332,10 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
                               FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
                     ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
                             SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
-                            ON CONFLICT DO NOTHING RETURNING 1)
-               SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing, (SELECT count(*) FROM ins) AS added
+                            ON CONFLICT DO NOTHING RETURNING member_id, member_type)
+               SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing,
+                      (SELECT array_agg(member_id) FROM ins) AS added_ids,
+                      (SELECT array_agg(member_type) FROM ins) AS added_types
                FROM found""",
             gid,
             ids,
@@ -298,19 +348,22 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
         shown = ", ".join(str(m) for m in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise InvalidValue(f"cannot add members that are not Users or Groups of this tenant: {shown}{more}")
-    return int(row["added"])
+    return dict(zip(row["added_ids"] or [], row["added_types"] or [], strict=True))
 
 
-async def _remove_members(conn: Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+async def _remove_members(conn: Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
-        return 0
-    result = await conn.execute(
-        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::uuid[])", gid, list(ids)
+        return {}
+    rows = await conn.fetch(
+        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::uuid[]) "
+        "RETURNING member_id, member_type",
+        gid,
+        list(ids),
     )
-    return int(result.split()[-1])
+    return _pairs(rows)
 
 
-async def _remove_members_where(conn: Connection, gid: uuid.UUID, where: Node) -> int:
+async def _remove_members_where(conn: Connection, gid: uuid.UUID, where: Node) -> dict[uuid.UUID, str]:
     """Remove the members matching a filter bound inside `members[...]` (`members[type eq "Group"]`), in one
     DELETE; a filter on what a member row does not hold is `invalidPath`."""
     params: list[Any] = [gid]
@@ -318,25 +371,30 @@ async def _remove_members_where(conn: Connection, gid: uuid.UUID, where: Node) -
         condition = compile_member_filter(where, params)
     except InvalidFilter as exc:
         raise InvalidPath(f"cannot remove members by that filter: {exc.detail}") from None
-    result = await conn.execute(f"DELETE FROM scim_group_member m WHERE m.group_id = $1 AND {condition}", *params)
-    return int(result.split()[-1])
+    rows = await conn.fetch(
+        f"DELETE FROM scim_group_member m WHERE m.group_id = $1 AND {condition} RETURNING m.member_id, m.member_type",
+        *params,
+    )
+    return _pairs(rows)
 
 
-async def _clear_members(conn: Connection, gid: uuid.UUID) -> int:
-    result = await conn.execute("DELETE FROM scim_group_member WHERE group_id = $1", gid)
-    return int(result.split()[-1])
+async def _clear_members(conn: Connection, gid: uuid.UUID) -> dict[uuid.UUID, str]:
+    rows = await conn.fetch("DELETE FROM scim_group_member WHERE group_id = $1 RETURNING member_id, member_type", gid)
+    return _pairs(rows)
 
 
-async def apply_member_changes(conn: Connection, gid: uuid.UUID, delta: MemberDelta) -> None:
+async def apply_member_changes(conn: Connection, gid: uuid.UUID, delta: MemberDelta) -> MemberChanges:
     """Apply a PATCH's or PUT's member changes in `MemberDelta`'s order: clear, remove ids, then each step's
-    adds and filtered removals. Each is one statement, whatever the group's size."""
+    adds and filtered removals. Each is one statement, whatever the group's size. Returns what they did."""
+    done = MemberChanges()
     if delta.remove_all:
-        await _clear_members(conn, gid)
-    await _remove_members(conn, gid, list(delta.remove))
+        done.took({}, await _clear_members(conn, gid))
+    done.took({}, await _remove_members(conn, gid, list(delta.remove)))
     for step in delta.steps:
-        await add_members(conn, gid, step.add)
+        done.took(await add_members(conn, gid, step.add), {})
         for where in step.remove_where:
-            await _remove_members_where(conn, gid, where)
+            done.took({}, await _remove_members_where(conn, gid, where))
+    return done
 
 
 async def member_rows(conn: Connection, gid: uuid.UUID) -> list[dict[str, Any]]:

@@ -89,9 +89,10 @@ GRANT SELECT (tenant_id, expires_at) ON public.admin_oidc_state TO {role};
 GRANT INSERT, DELETE ON public.admin_oidc_state TO {role};
 GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq,
     public.admin_session_id_seq, public.admin_trail_id_seq TO {role};
+GRANT SELECT (id, hint, label, created_at, last_used_at, revoked_at) ON public.host_api_key TO {role};
 GRANT EXECUTE ON FUNCTION public.scimhub_use_tenant_token(bytea), public.scimhub_find_admin_session(bytea),
     public.scimhub_end_admin_session(bytea), public.scimhub_use_admin_api_key(bytea),
-    public.scimhub_take_oidc_state(bytea, bigint, bytea) TO {role};
+    public.scimhub_take_oidc_state(bytea, bigint, bytea), public.scimhub_use_host_key(bytea) TO {role};
 """
 
 # Grants an earlier version gave the app role and this one does not (rerunning `migrate` takes them back):

@@ -14,6 +14,7 @@ and the trail's actor as dependencies.
 | `schema` | custom attributes (issue #12): list, declare, remove, delete values, mode |
 | `people` | administrators, API keys, sessions |
 | `trail` | the admin audit trail |
+| `events` | the change feed, webhook endpoints and their deliveries (#14) |
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from litestar.middleware.authentication import AbstractAuthenticationMiddleware,
 from scimhub.admins import AdminError, NotFound, SignedIn, csrf_matches, find_api_key
 from scimhub.admins.scopes import SCOPES
 from scimhub.audit.activity_filter import FilterRejected
+from scimhub.events.feed import CursorExpired, CursorRejected
+from scimhub.events.targets import UnsafeTarget
+from scimhub.events.vocabulary import PatternRejected
+from scimhub.events.webhooks import EndpointNotFound, WebhookError
 from scimhub.http.activity_params import provide_activity_query
 from scimhub.http.admin_access import (
     UNSAFE_METHODS,
@@ -40,7 +45,7 @@ from scimhub.http.admin_access import (
     services_of,
     signed_in_by_cookie,
 )
-from scimhub.http.admin_api import people, schema, tenant_routes, trail
+from scimhub.http.admin_api import events, people, schema, tenant_routes, trail
 from scimhub.http.wire import check_admin_request_text
 from scimhub.scim.errors import InvalidValue
 from scimhub.tenancy import rules
@@ -102,17 +107,20 @@ def _json_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     body: dict[str, Any] = {"status": exc.status_code, "detail": exc.detail}
     if isinstance(exc, MissingScope):
         body["missing_scope"] = exc.scope
-    return Response(body, status_code=exc.status_code)
+    # The exception's headers go along (a 429's Retry-After, a 401's WWW-Authenticate).
+    return Response(body, status_code=exc.status_code, headers=exc.headers or None)
 
 
 def _bad_request(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A value the rules refuse (`FilterRejected`, `SettingRejected`, `AdminError`, text the database cannot
     store: `InvalidValue`): 400 with the rule's words; something the tenant does not have (`NotFound`): 404."""
-    status = 404 if isinstance(exc, NotFound) else 400
+    status = 404 if isinstance(exc, NotFound) else 410 if isinstance(exc, CursorExpired) else 400
+    if isinstance(exc, EndpointNotFound):
+        status = 404
     return Response({"status": status, "detail": str(exc)}, status_code=status)
 
 
-ROUTES: list[HTTPRouteHandler] = [*tenant_routes.ROUTES, *people.ROUTES, *trail.ROUTES, *schema.ROUTES]
+ROUTES: list[HTTPRouteHandler] = [*tenant_routes.ROUTES, *people.ROUTES, *trail.ROUTES, *schema.ROUTES, *events.ROUTES]
 
 
 def admin_api_router() -> Router:
@@ -138,6 +146,10 @@ def admin_api_router() -> Router:
             rules.SettingRejected: _bad_request,
             AdminError: _bad_request,
             InvalidValue: _bad_request,
+            CursorRejected: _bad_request,  # CursorExpired (its subclass): 410
+            WebhookError: _bad_request,
+            UnsafeTarget: _bad_request,
+            PatternRejected: _bad_request,
         },
         after_response=nudge_notices,
         tags=["admin"],

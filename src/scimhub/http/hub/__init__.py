@@ -25,6 +25,7 @@ from scimhub.http.hub import (
     schema_page,
     sign_in,
     signin_settings,
+    webhooks,
 )
 from scimhub.http.hub.rendering import HubError, bad_filter_page, bad_input_page, hub_error_page
 from scimhub.http.hub.session import (
@@ -82,6 +83,7 @@ def hub_router() -> Router:
             signin_settings.signin_settings_save,
             signin_settings.signin_settings_password,
             signin_settings.signin_settings_remove,
+            *webhooks.ROUTES,
         ],
         middleware=[HubSession],
         after_response=nudge_notices,

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from scimhub import tasks
 from scimhub.admins import actions
 from scimhub.http.hub.session import HubPage
+from scimhub.http.services import TooManyTestMails
 from scimhub.notify import service as notify_service
 from scimhub.tenancy import rules, tenants
 
@@ -50,4 +51,8 @@ async def notifications_test(page: NamedDependency[HubPage]) -> Response[str]:
         return await _notifications(
             page, status=503, error="The mail queue is unavailable right now; try again shortly."
         )
+    except TooManyTestMails as exc:  # the page with the limit's sentence, not a raw JSON 429
+        response = await _notifications(page, status=429, error=str(exc.detail))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return await _notifications(page, flash="A test message is on its way to the recipients.")
