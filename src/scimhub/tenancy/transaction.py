@@ -11,6 +11,8 @@ either timeout raises `tenancy.fairness.Busy`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,12 +46,57 @@ async def tenant_transaction(
 async def scoped(
     conn: Connection, tenant: Tenant, *, statement_timeout: float | None = None
 ) -> AsyncIterator[Connection]:
-    """The same scope on a connection the caller holds (the operator CLI's admin connection)."""
-    await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
+    """The same scope on a connection the caller holds (the operator CLI's admin connection).
+
+    The transaction always ends before the connection goes back: whatever is raised, the scope statement
+    itself included, and however often the task is cancelled meanwhile (a client that hangs up, a timeout),
+    ROLLBACK (or COMMIT) runs to its answer (`_end`). A connection whose transaction cannot be ended, or that
+    is lent already inside one, is terminated: it is never lent again in a state nobody knows."""
+    if conn.is_in_transaction():
+        conn.terminate()
+        raise asyncpg.InterfaceError("a pooled connection was lent inside a transaction; it was terminated")
     try:
+        await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
         yield conn
     except BaseException:
-        if not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the caller's error is the one to tell; a failed end terminated
+            await _end(conn, "ROLLBACK")
         raise
-    await conn.execute("COMMIT")
+    await _end(conn, "COMMIT")
+
+
+async def _end(conn: Connection, statement: str) -> None:
+    """COMMIT or ROLLBACK, shielded from the caller's cancellation: a cancelled caller waits for the answer
+    and is cancelled after it (asyncpg's command timeout bounds the wait)."""
+    if conn.is_closed():
+        return
+    ending = asyncio.ensure_future(_finish(conn, statement))
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            if ending.done():
+                raise
+            cancelled = True  # cancelled again while ending: the end goes on; the cancellation comes after
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _finish(conn: Connection, statement: str) -> None:
+    """The statement, then proof that the transaction is over (PostgreSQL's ReadyForQuery status); a
+    connection without that proof is terminated (through PgBouncer its server connection is closed too)."""
+    try:
+        await conn.execute(statement)
+    except asyncpg.PostgresError:  # refused (a deferred constraint at COMMIT): ended unless still in one
+        if conn.is_in_transaction():
+            conn.terminate()
+        raise
+    except BaseException:
+        conn.terminate()
+        raise
+    if conn.is_in_transaction():
+        conn.terminate()
+        raise asyncpg.InterfaceError("the tenant transaction did not end; the connection was terminated")
