@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+
 import asyncpg
 import pytest
 
 from scimhub.settings import Settings
-from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.db import AppDatabase, fetch_one
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
@@ -70,14 +71,15 @@ async def _assert_next_users_are_scoped(pool: FairPool, tenant: Tenant) -> None:
     login = await _login(pool)
     async with pool.acquire() as conn:  # what the token lookup does: public tables, the app login's rights
         assert not conn.is_in_transaction()
-        row = await conn.fetchrow(
+        row = await fetch_one(
+            conn,
             "SELECT current_user AS who, current_setting('search_path') AS path, "
             "(SELECT count(*) FROM public.tenant WHERE id = $1) AS found",
             tenant.id,
         )
         assert (row["who"], row["path"], row["found"]) == (login, "pg_catalog", 1)
     async with tenant_transaction(pool, tenant) as conn:
-        row = await conn.fetchrow("SELECT current_user AS who, (SELECT count(*) FROM scim_user) AS users")
+        row = await fetch_one(conn, "SELECT current_user AS who, (SELECT count(*) FROM scim_user) AS users")
         assert (row["who"], row["users"]) == (tenant.role, 0)
     assert pool.in_use(tenant.id) == 0
 
