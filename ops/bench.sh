@@ -3,13 +3,14 @@
 # on) against a fresh bench database with a few tenants, then ../shared/bench/compare.sh drives the Entra mix
 # against it, the lean yardstick and the peer scim2-server in one run and prints the ratios.
 # Then ops/bench_pipeline.py (run as `python -m ops.bench_pipeline` from the repository root) measures the
-# activity pipeline (outbox cost, lag, backlog, drain rate).
+# activity pipeline (outbox cost, lag, backlog, drain rate), and ops/bench_requests.py the statements and CPU per
+# request type.
 # Then the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
 # PgBouncer in transaction mode (ops/pgbouncer.py; PGBOUNCER=0 skips it).
 # Last, ops/bench_attacks.py: what attacks on one tenant cost another (issue #11).
 # Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
 # PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections),
-# PGBOUNCER_REPS (2), ATTACK_DURATION (10).
+# PGBOUNCER_REPS (2), ATTACK_DURATION (10), REQUESTS_PER_TYPE (300).
 set -euo pipefail
 NAME=bench REDIS_DB=13
 export PORT="${BENCH_PORT:-18471}"
@@ -31,6 +32,8 @@ WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 "$VENV/bin/python" -m ops.bench_pipeline --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${PIPELINE_CONCURRENCY:-64}" \
   --loader-python "${SCIMHUB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scimhub-bench/venv}/bin/python"
+# Database round trips and CPU per SCIM request type (issue #13), in process, on a tenant of its own.
+"$VENV/bin/python" -m ops.bench_requests --requests "${REQUESTS_PER_TYPE:-300}"
 if [ "${PGBOUNCER:-1}" = 1 ]; then
   export COMPARE
   echo "throughput with and without PgBouncer (transaction mode), Entra mix on scimhub only (rps, p50, p99):"

@@ -114,7 +114,7 @@ async def main() -> None:
         print(f"  {'overview figures':<32} {ms:8.1f} ms")
     await db.close()
     if not args.keep:
-        from ops.scale_migrate import drop_scratch
+        from ops.scale_tenants import drop_scratch
 
         await drop_scratch(url)
 

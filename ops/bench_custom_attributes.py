@@ -18,7 +18,7 @@ import random
 import statistics
 import time
 
-from ops.scale_migrate import drop_scratch
+from ops.scale_tenants import drop_scratch
 from scimhub.admins import attributes
 from scimhub.provisioning import listing
 from scimhub.provisioning.context import ScimContext

@@ -17,7 +17,7 @@ import uuid
 
 import asyncpg
 
-from ops.scale_migrate import drop_scratch
+from ops.scale_tenants import drop_scratch
 from scimhub.settings import default_app_database_url
 from scimhub.store import resources
 from scimhub.tenancy import tenants

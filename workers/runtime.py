@@ -26,5 +26,11 @@ async def _with_database(job: Callable[[AppDatabase], Awaitable[T]]) -> T:
     global _db
     if _db is None:
         settings = load_settings()
-        _db = await AppDatabase.open(settings.app_database_url, size=2, pool_mode=settings.app_database_pool_mode)
+        _db = await AppDatabase.open(
+            settings.app_database_url,
+            size=2,
+            pool_mode=settings.app_database_pool_mode,
+            max_queries=settings.db_connection_max_queries,
+            idle_seconds=settings.db_connection_idle_seconds,
+        )
     return await job(_db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from scimhub.settings import SettingsError, load_settings
@@ -19,3 +20,9 @@ init_observability(settings, component="web")
 from scimhub.app import create_app  # noqa: E402
 
 app = create_app(settings)
+
+# What start-up made (modules, the schema registry, the app) lives as long as the process: moved out of the
+# cyclic collector's generations, and the collector run less often, it no longer walks them while serving
+# (py-spy: ~6% of the web process's samples were gc collections under the Entra mix; issue #13).
+gc.freeze()
+gc.set_threshold(50_000, 20, 20)

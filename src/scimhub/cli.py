@@ -26,8 +26,8 @@ from scimhub.settings import Settings, SettingsError, load_settings
 from scimhub.tenancy import attributes as attribute_rows
 from scimhub.tenancy import rules, tenants
 from scimhub.tenancy.db import DatabaseNotMigrated, admin_connection
-from scimhub.tenancy.migrate import migrate
-from scimhub.tenancy.names import InvalidSlug
+from scimhub.tenancy.migrate import migrate, migration_from_file
+from scimhub.tenancy.names import InvalidSlug, check_slug
 from scimhub.tenancy.roles import RoleError
 from scimhub.tenancy.transaction import scoped
 
@@ -69,8 +69,15 @@ def _issued(issued: tenants.IssuedToken, as_json: bool, verb: str) -> None:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        extra = [migration_from_file(path) for path in args.with_tenant_migration or ()]
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--with-tenant-migration: {exc}") from None
     await migrate(
-        settings.database_url, app_database_url=settings.app_database_url, progress=lambda line: print(line, flush=True)
+        settings.database_url,
+        app_database_url=settings.app_database_url,
+        progress=lambda line: print(line, flush=True),
+        extra_tenant_migrations=extra,
     )
     return 0
 
@@ -86,20 +93,24 @@ async def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> int:
+    if args.after is not None:
+        check_slug(args.after)
     async with admin_connection(settings.database_url) as conn:
-        rows = await tenants.list_tenants(conn)
+        page = await tenants.list_tenants(conn, after=args.after, limit=args.limit)
     if args.json:
-        _print_json(rows)
+        _print_json(page)
         return 0
-    if not rows:
-        print("no tenants yet: scimhub tenant create SLUG")
+    if not page.tenants:
+        print("no tenants yet: scimhub tenant create SLUG" if args.after is None else f"no tenants after {args.after}")
         return 0
     print(f"{'slug':<24} {'status':<9} {'tokens':>6}  {'schema':<10} scim url")
-    for t in rows:
+    for t in page.tenants:
         print(
             f"{t.slug:<24} {t.status:<9} {t.active_tokens:>6}  {t.schema:<10} "
             f"{tenants.scim_url(settings.public_url, t.slug)}"
         )
+    if page.next is not None:
+        print(f"more: scimhub tenant list --limit {args.limit} --after {page.next}")
     return 0
 
 
@@ -115,11 +126,9 @@ async def cmd_tenant_status(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run or not args.yes:
         async with admin_connection(settings.database_url) as conn:
-            found = [t for t in await tenants.list_tenants(conn) if t.slug == args.slug]
-        if not found:
-            raise tenants.TenantError(f"no tenant named {args.slug!r}")
+            found = await tenants.get_tenant(conn, args.slug)
         print(
-            f"would drop tenant {args.slug} (schema {found[0].schema}, all its users, groups and activity); "
+            f"would drop tenant {args.slug} (schema {found.schema}, all its users, groups and activity); "
             "add --yes to do it"
         )
         return 0 if args.dry_run else 1
@@ -426,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="group", required=True)
 
     m = sub.add_parser("migrate", help="create the database if missing, migrate public, then every tenant")
+    m.add_argument(
+        "--with-tenant-migration",
+        action="append",
+        metavar="FILE.sql",
+        help="also apply this SQL file to every tenant, after the shipped migrations, recorded under the file's "
+        "name (rehearsing a migration over many tenants: ops/scale_tenants.py)",
+    )
     m.set_defaults(func=cmd_migrate)
 
     t = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="command", required=True)
@@ -435,8 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--notify-email", help="comma-separated failure notification recipients")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_tenant_create)
-    ls = t.add_parser("list", help="list tenants")
-    ls.add_argument("--json", action="store_true")
+    ls = t.add_parser("list", help="list tenants by slug, a page at a time")
+    ls.add_argument("--limit", type=int, default=100, help=f"tenants per page (1..{tenants.MAX_LIST_LIMIT}, 100)")
+    ls.add_argument("--after", metavar="SLUG", help="start after this slug (the `next` of the previous page)")
+    ls.add_argument("--json", action="store_true", help='{"tenants": [...], "next": SLUG or null}')
     ls.set_defaults(func=cmd_tenant_list)
     for name, text in (
         ("disable", "switch the SCIM connector off (requests get 401)"),
@@ -560,6 +578,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         command: Command = args.func
         return asyncio.run(command(settings, args))
+    except KeyboardInterrupt:  # Ctrl-C: what committed stays (migrate: every tenant done so far); rerun to go on
+        print(f"scimhub: interrupted; rerun `scimhub {args.group}` to continue", file=sys.stderr)
+        return 130
     except (UsageError, rules.SettingRejected, FilterRejected) as exc:  # a value the rules refuse is a usage error
         print(f"scimhub: {exc}", file=sys.stderr)
         return 2

@@ -35,6 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     release: str = "scimhub@0.1.0"
     log_format: str = "text"  # "text" for development, "json" for production
     db_pool_size: int = 12
+    # Connection recycling (#16): each backend's catalog cache grows by ~107 kB per tenant schema it touches
+    # (1 GB at 10,000); a pooled connection is closed and replaced after this many queries (~1,200 requests),
+    # or when idle this long, which bounds that memory (README "10,000 tenants").
+    db_connection_max_queries: int = 5_000
+    db_connection_idle_seconds: float = 120.0
     # Largest page a list request may ask for; advertised in /ServiceProviderConfig (RFC 7644 §3.4.2.4).
     max_page_size: int = 200
     # Largest request body accepted, in bytes; larger bodies get 413 (RFC 7644 §3.12 "tooLarge"-like).
@@ -83,6 +88,8 @@ VARIABLES = {  # each setting and the environment variable it is read from
     "release": "SCIMHUB_RELEASE",
     "log_format": "SCIMHUB_LOG_FORMAT",
     "db_pool_size": "SCIMHUB_DB_POOL_SIZE",
+    "db_connection_max_queries": "SCIMHUB_DB_CONNECTION_MAX_QUERIES",
+    "db_connection_idle_seconds": "SCIMHUB_DB_CONNECTION_IDLE_SECONDS",
     "max_page_size": "SCIMHUB_MAX_PAGE_SIZE",
     "max_body_bytes": "SCIMHUB_MAX_BODY_BYTES",
     "token_cache_seconds": "SCIMHUB_TOKEN_CACHE_SECONDS",
@@ -241,6 +248,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"SCIMHUB_LOG_FORMAT must be 'text' or 'json', got {settings.log_format!r}")
     if not 1 <= settings.db_pool_size <= 100:
         raise SettingsError(f"SCIMHUB_DB_POOL_SIZE must be between 1 and 100, got {settings.db_pool_size}")
+    if not 100 <= settings.db_connection_max_queries <= 10_000_000:
+        raise SettingsError(
+            "SCIMHUB_DB_CONNECTION_MAX_QUERIES must be between 100 and 10000000, "
+            f"got {settings.db_connection_max_queries}"
+        )
+    if not 0 <= settings.db_connection_idle_seconds <= 86_400:
+        raise SettingsError(
+            "SCIMHUB_DB_CONNECTION_IDLE_SECONDS must be between 0 (never) and 86400, "
+            f"got {settings.db_connection_idle_seconds}"
+        )
     if not 1 <= settings.max_page_size <= 10_000:
         raise SettingsError(f"SCIMHUB_MAX_PAGE_SIZE must be between 1 and 10000, got {settings.max_page_size}")
     if not 0 <= settings.db_tenant_share <= settings.db_pool_size:

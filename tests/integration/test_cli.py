@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.support.cli import run
+from tests.support.cli import all_tenants, run
 from tests.support.settings import PUBLIC_URL
 
 
@@ -33,9 +33,9 @@ def test_tenant_create_json_prints_url_and_token_once(database: str) -> None:
     assert data["slug"] == s
     assert data["scim_url"] == f"{PUBLIC_URL}/scim/v2/{s}"
     assert data["token"].startswith("shs_")
-    listed = run(database, "tenant", "list", "--json")
-    assert data["token"] not in listed.stdout
-    assert any(t["slug"] == s and t["notify_emails"] == ["ops@acme.test"] for t in json.loads(listed.stdout))
+    listed = all_tenants(database)
+    assert data["token"] not in json.dumps(listed)
+    assert any(t["slug"] == s and t["notify_emails"] == ["ops@acme.test"] for t in listed)
 
 
 def test_tenant_create_text_output(database: str) -> None:
@@ -76,17 +76,13 @@ def test_disable_enable_delete(database: str) -> None:
     s = slug()
     assert run(database, "tenant", "create", s).returncode == 0
     assert "off" in run(database, "tenant", "disable", s).stdout
-    assert any(
-        t["status"] == "disabled"
-        for t in json.loads(run(database, "tenant", "list", "--json").stdout)
-        if t["slug"] == s
-    )
+    assert any(t["status"] == "disabled" for t in all_tenants(database) if t["slug"] == s)
     assert "on" in run(database, "tenant", "enable", s).stdout
     dry = run(database, "tenant", "delete", s, "--dry-run")
     assert dry.returncode == 0 and "would drop" in dry.stdout
     assert run(database, "tenant", "delete", s).returncode == 1  # no --yes: refuses
     assert run(database, "tenant", "delete", s, "--yes").returncode == 0
-    assert all(t["slug"] != s for t in json.loads(run(database, "tenant", "list", "--json").stdout))
+    assert all(t["slug"] != s for t in all_tenants(database))
 
 
 def test_token_rotate_and_revoke(database: str) -> None:
@@ -111,7 +107,7 @@ def test_tenant_set_notifications(database: str) -> None:
     s = slug()
     run(database, "tenant", "create", s)
     assert run(database, "tenant", "set", s, "--notify-email", "a@x.test,b@y.test").returncode == 0
-    rows = json.loads(run(database, "tenant", "list", "--json").stdout)
+    rows = all_tenants(database)
     assert [t["notify_emails"] for t in rows if t["slug"] == s] == [["a@x.test", "b@y.test"]]
     assert "not an email address" in one_line_error(run(database, "tenant", "set", s, "--notify-email", "nope"))
 
@@ -152,5 +148,28 @@ def test_activity_filters_follow_the_vocabulary(database: str) -> None:
 def test_recipients_may_be_separated_by_semicolons_and_are_deduplicated(database: str) -> None:
     s = slug()
     run(database, "tenant", "create", s, "--notify-email", "a@x.test; b@y.test, A@X.test")
-    rows = json.loads(run(database, "tenant", "list", "--json").stdout)
+    rows = all_tenants(database)
     assert [t["notify_emails"] for t in rows if t["slug"] == s] == [["a@x.test", "b@y.test"]]
+
+
+def test_tenant_list_pages_by_slug_with_a_next_cursor(database: str) -> None:
+    prefix = f"page-{uuid.uuid4().hex[:6]}"
+    made = [f"{prefix}-{i}" for i in range(5)]
+    for s in made:
+        assert run(database, "tenant", "create", s).returncode == 0
+    seen: list[str] = []
+    after = prefix
+    while True:
+        page = json.loads(run(database, "tenant", "list", "--json", "--limit", "2", "--after", after).stdout)
+        assert len(page["tenants"]) <= 2
+        seen += [t["slug"] for t in page["tenants"] if t["slug"].startswith(prefix)]
+        if page["next"] is None or not page["next"].startswith(prefix):
+            break
+        assert page["next"] == page["tenants"][-1]["slug"]
+        after = page["next"]
+    assert seen == made
+    text = run(database, "tenant", "list", "--limit", "2", "--after", prefix)
+    assert text.returncode == 0 and f"--after {made[1]}" in text.stdout
+    assert made[2] not in text.stdout
+    assert "between 1 and 1000" in one_line_error(run(database, "tenant", "list", "--limit", "0"))
+    assert "invalid tenant slug" in one_line_error(run(database, "tenant", "list", "--after", "Bad_Slug"))

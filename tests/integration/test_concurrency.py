@@ -155,3 +155,26 @@ async def test_if_match_writes_never_lose_a_change(live: Scim) -> None:
     statuses = sorted(a.status_code for a in answers)
     assert statuses[-(writers - 1) :] == [412] * (writers - 1)
     assert statuses[0] in (200, 204)
+
+
+async def test_concurrent_patches_of_one_user_never_lose_a_change(live: Scim) -> None:
+    """A user's PATCH reads, then writes only if the version is still the one read (issue #13: no row lock, two
+    round trips), starting again otherwise: 16 PATCHes at once, each adding its own email, all arrive, and the
+    version rose by exactly one per PATCH."""
+    user = await live.create_user(userName=f"racer-{uuid.uuid4().hex[:8]}@example.com")
+    writers = 16
+    answers = await asyncio.gather(
+        *(
+            live.req(
+                "PATCH",
+                f"/Users/{user['id']}",
+                patch_body({"op": "add", "path": "emails", "value": [{"value": f"w{n}@example.com", "type": "other"}]}),
+            )
+            for n in range(writers)
+        )
+    )
+    assert all(a.status_code in (200, 204) for a in answers), [a.text for a in answers if a.status_code >= 300]
+    final = await live.get(f"/Users/{user['id']}")
+    emails = {e["value"] for e in final.get("emails", [])}
+    assert {f"w{n}@example.com" for n in range(writers)} <= emails
+    assert final["meta"]["version"] == f'W/"{1 + writers}"'

@@ -15,7 +15,7 @@ blocks the outbox behind it. A tenant whose drain fails otherwise does not stop 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -209,19 +209,29 @@ class SweepError(DrainError):
     """A sweep's DrainError (its name kept for callers and tests that expect a sweep's failure)."""
 
 
+async def _sweep_pages(pool: asyncpg.Pool, install_id: str, *, full: bool) -> AsyncIterator[list[Tenant]]:
+    """A full sweep walks every tenant a page at a time (`directory.tenant_pages`); a quick one the few the
+    statistics name."""
+    if full:
+        async for page in directory.tenant_pages(pool, install_id):
+            yield page
+    else:
+        yield await tenants_with_pending_outbox(pool, install_id)
+
+
 async def sweep(pool: asyncpg.Pool, install_id: str, *, full: bool) -> DrainResult:
     """Drain every tenant with pending events. One tenant's failure does not stop the others: the sweep goes
     on and raises SweepError at the end, so the failure is reported and retried."""
-    tenants = await _tenants(pool, install_id, None) if full else await tenants_with_pending_outbox(pool, install_id)
     total = DrainResult()
     failed: list[tuple[str, BaseException]] = []
-    for tenant in tenants:
-        try:
-            got = await drain_tenant(pool, tenant)
-        except (asyncpg.PostgresError, OSError) as exc:
-            failed.append((tenant.slug, exc))
-            continue
-        total.add(got)
+    async for page in _sweep_pages(pool, install_id, full=full):
+        for tenant in page:
+            try:
+                got = await drain_tenant(pool, tenant)
+            except (asyncpg.PostgresError, OSError) as exc:
+                failed.append((tenant.slug, exc))
+                continue
+            total.add(got)
     if failed:
         slugs = ", ".join(slug for slug, _ in failed[:10])
         raise SweepError(f"{len(failed)} tenant(s) could not be drained: {slugs}", total) from failed[0][1]
@@ -256,11 +266,16 @@ async def purge_tenant(pool: asyncpg.Pool, tenant: Tenant, retention_days: int, 
 
 
 async def purge(pool: asyncpg.Pool, install_id: str) -> int:
-    async with pool.acquire() as conn:
-        retention = {
-            r["id"]: r["retention_days"] for r in await conn.fetch("SELECT id, retention_days FROM public.tenant")
-        }
+    """Purge every tenant, walking them a page at a time (`directory.tenant_pages`)."""
     removed = 0
-    for tenant in await _tenants(pool, install_id, None):
-        removed += await purge_tenant(pool, tenant, retention.get(tenant.id, 90))
+    async for page in directory.tenant_pages(pool, install_id):
+        async with pool.acquire() as conn:
+            retention = {
+                r["id"]: r["retention_days"]
+                for r in await conn.fetch(
+                    "SELECT id, retention_days FROM public.tenant WHERE id = ANY($1::bigint[])", [t.id for t in page]
+                )
+            }
+        for tenant in page:
+            removed += await purge_tenant(pool, tenant, retention.get(tenant.id, 90))
     return removed

@@ -43,7 +43,7 @@ from scimhub.audit.outbox import log_encoded
 from scimhub.audit.quarantine import isolate, quarantine, refused_by_data
 from scimhub.tenancy import directory
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 log = logging.getLogger("scimhub.audit")
 
@@ -243,7 +243,8 @@ class ActivityRecorder:
         while item.events:
             chunk = item.events[:_CHUNK]
             try:
-                async with tenant_transaction(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
+                # One statement: no explicit transaction needed (`tenant_statement`).
+                async with tenant_statement(self._pool, item.tenant, acquire_timeout=_ACQUIRE_TIMEOUT) as conn:
                     await log_encoded(conn, chunk)
             except Exception as exc:
                 if not refused_by_data(exc):

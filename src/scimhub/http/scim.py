@@ -256,6 +256,12 @@ async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
     return _answer(request, outcome)
 
 
+async def _check_request_text(request: Request[Any, Any, State]) -> None:
+    # A coroutine, so that Litestar calls it on the loop: a plain function it would run in a thread pool,
+    # a thread hand-off on every SCIM request (~4% of the web process's CPU under the Entra mix, py-spy).
+    check_request_text(request)
+
+
 def scim_router() -> Router:
     return Router(
         path="/scim/v2",
@@ -271,5 +277,5 @@ def scim_router() -> Router:
         ],
         middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
         # Client text is checked once, after authentication and before any handler (http/wire.py).
-        before_request=check_request_text,
+        before_request=_check_request_text,
     )

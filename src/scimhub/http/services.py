@@ -69,6 +69,8 @@ class Services:
             tenant_share=settings.db_tenant_share or default_share(settings.db_pool_size),
             acquire_timeout=settings.db_acquire_timeout_seconds,
             statement_timeout=settings.statement_timeout_seconds or None,
+            max_queries=settings.db_connection_max_queries,
+            idle_seconds=settings.db_connection_idle_seconds,
         )
         celery = make_celery(settings)
         # The recorder calls this from a thread, at most once per nudge interval (never per request).

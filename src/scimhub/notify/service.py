@@ -26,7 +26,7 @@ import msgspec
 from scimhub.notify.digest import DigestSummary, Example, activity_link, fmt
 from scimhub.observability import report_warning
 from scimhub.tenancy.db import fetch_one
-from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row
+from scimhub.tenancy.directory import TENANT_COLUMNS, tenant_from_row, tenant_pages
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_transaction
 
@@ -101,7 +101,17 @@ async def claim_due_digests(
     and the next flush tries that tenant again."""
     now = now or dt.datetime.now(dt.UTC)
     due: list[DueDigest] = []
-    for tn in await notify_settings(pool, install_id):
+    async for page in tenant_pages(pool, install_id):
+        due.extend(await _claim_page(pool, install_id, [t.id for t in page], settle=settle, now=now))
+    return due
+
+
+async def _claim_page(
+    pool: asyncpg.Pool, install_id: str, ids: list[int], *, settle: dt.timedelta, now: dt.datetime
+) -> list[DueDigest]:
+    """`claim_due_digests` for one page of tenants (`tenancy.directory.tenant_pages`)."""
+    due: list[DueDigest] = []
+    for tn in await notify_settings(pool, install_id, ids):
         try:
             claimed = await claim_due_digest(pool, tn, settle=settle, now=now)
         except asyncpg.PostgresError as exc:

@@ -21,7 +21,7 @@ from scimhub.scim.schemas import ResourceType
 from scimhub.tenancy import attributes as rows
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 TTL_SECONDS = 2.0
 MAX_SEEN = 10_000  # (tenant, attribute) pairs remembered as already recorded, per process
@@ -66,11 +66,13 @@ class RegistryCache:
         entry = self._entries.get(tenant.id)
         if entry is not None and now - entry.checked_at < self.ttl:
             return entry.registry
-        async with tenant_transaction(pool, tenant) as conn:
-            version = await conn.fetchval("SELECT version FROM scim_schema_setting")
-            if entry is not None and version == entry.registry.version:
+        if entry is not None:  # one statement to see whether anything changed
+            async with tenant_statement(pool, tenant) as conn:
+                version = await conn.fetchval("SELECT version FROM scim_schema_setting")
+            if version == entry.registry.version:
                 entry.checked_at = now
                 return entry.registry
+        async with tenant_transaction(pool, tenant) as conn:
             registry = registry_from(await rows.load(conn))
         self._entries[tenant.id] = _Entry(registry, now)
         return registry
@@ -92,14 +94,22 @@ class RegistryCache:
         self._seen.update((tenant.id, rtype.name, u.lower(), n.lower()) for u, n in found)
 
 
+def unseen_attributes(
+    cache: RegistryCache | None, tenant: Tenant, rtype: ResourceType, doc: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """The undeclared custom attributes of `doc` still to be recorded (none in strict mode): a create with none
+    is one statement, with some it takes a transaction."""
+    if rtype.extension_mode != "lenient":
+        return []
+    return cache.unseen(tenant, rtype, doc) if cache is not None else undeclared(rtype, doc)
+
+
 async def record_seen(
     conn: Connection, cache: RegistryCache | None, tenant: Tenant, rtype: ResourceType, doc: dict[str, Any]
 ) -> None:
     """Inside a write's transaction: remember the undeclared attributes `doc` holds (the hub lists them), once
     per process (`check_required` already refused more than `MAX_UNDECLARED` of them)."""
-    if rtype.extension_mode != "lenient":
-        return
-    found = cache.unseen(tenant, rtype, doc) if cache is not None else undeclared(rtype, doc)
+    found = unseen_attributes(cache, tenant, rtype, doc)
     if found:
         await rows.record_seen(conn, rtype.name, found)
         if cache is not None:

@@ -17,7 +17,7 @@ from scimhub.scim.listing import ListQuery, list_response
 from scimhub.scim.projection import Projection, parse_projection
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType
 from scimhub.store import resources as store
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 
 def _bound_filter(ctx: ScimContext, rtype: ResourceType, query: ListQuery) -> Node | None:
@@ -31,7 +31,7 @@ async def search(ctx: ScimContext, rtype: ResourceType, query: ListQuery, proj: 
     activity log (Entra's match before every write, contract §2.3); an unfiltered one a "List users"."""
     node = _bound_filter(ctx, rtype, query)
     sort = query.sort_attribute(rtype)
-    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+    async with tenant_statement(ctx.pool, ctx.tenant) as conn:  # the page and its total in one statement
         total, rows = await store.list_page(
             conn,
             rtype,

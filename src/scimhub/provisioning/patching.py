@@ -17,10 +17,11 @@ from scimhub.provisioning.representation import not_found, parse_id, render_reso
 from scimhub.scim.etag import check_if_match, etag
 from scimhub.scim.patch import MemberDelta, apply_patch
 from scimhub.scim.projection import Projection
-from scimhub.scim.quirks import normalise_patch
+from scimhub.scim.quirks import PatchOp, normalise_patch
 from scimhub.scim.schemas import ResourceType
 from scimhub.store import resources as store
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.db import Connection
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 
 def _operation(
@@ -52,35 +53,31 @@ async def patch(
     rid = parse_id(raw_id, rtype)
     ops, rewrites = normalise_patch(rtype, body, max_operations=ctx.limits.max_patch_operations)
     wants_body = rtype.name == "User" and ctx.patch_returns_resource
+    related = wants_body and wants_related(rtype, proj)
     now = dt.datetime.now(dt.UTC)
-    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        row = await store.get(conn, rtype, rid, related=wants_body and wants_related(rtype, proj), for_update=True)
-        if row is None:
-            raise not_found(rtype, rid)
-        check_if_match(if_match, row.version, rtype.name)
-        new_doc, changed, delta = apply_patch(rtype, row.doc, ops, rewrites)
-        outcome = Outcome(
-            204,
-            operation=_operation(rtype, row.doc, new_doc, delta, changed),
-            resource_type=rtype.name,
-            resource_id=str(rid),
-            target=target_name(rtype, new_doc),
-            changed=changed,
-            rewrites=rewrites,
-        )
-        version = row.version
-        if changed:
-            await record_seen(conn, ctx.schemas, ctx.tenant, rtype, new_doc)
-        members_changed = delta is not None and not delta.empty
-        if delta is not None and members_changed:
-            await store.apply_member_changes(conn, rid, delta)
-        event = ctx.write_event(outcome)
-        if any(c != "members" for c in changed):
-            version = await store.update(conn, rtype, rid, new_doc, now, outbox=event)
-        elif members_changed:
-            version = await store.touch_group(conn, rid, now, outbox=event)
-        elif event is not None:
-            await add_event_text(conn, event)
+    done: tuple[store.Row, dict[str, Any], list[str], Outcome, int] | None = None
+    if rtype.name == "User":
+        # A user has no member rows: read, then one conditional UPDATE (the event in the same statement),
+        # each a statement of its own; a concurrent write in between makes the UPDATE write nothing and the
+        # PATCH starts again from a fresh read (If-Match is checked against what the UPDATE replaces, as
+        # under a row lock). Two round trips instead of four; after _OPTIMISTIC_TRIES the locking way.
+        for _ in range(_OPTIMISTIC_TRIES):
+            async with tenant_statement(ctx.pool, ctx.tenant) as conn:
+                row = await store.get(conn, rtype, rid, related=related)
+                if row is None:
+                    raise not_found(rtype, rid)
+                try:
+                    done = await _apply(ctx, conn, rtype, row, ops, rewrites, if_match, now, expected=row.version)
+                except store.StaleVersion:
+                    continue
+            break
+    if done is None:
+        async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+            row = await store.get(conn, rtype, rid, related=related, for_update=True)
+            if row is None:
+                raise not_found(rtype, rid)
+            done = await _apply(ctx, conn, rtype, row, ops, rewrites, if_match, now, expected=None)
+    row, new_doc, changed, outcome, version = done
     outcome.etag = etag(version)
     if wants_body:
         outcome.status = 200
@@ -91,3 +88,46 @@ async def patch(
             proj,
         )
     return outcome
+
+
+_OPTIMISTIC_TRIES = 5
+
+
+async def _apply(
+    ctx: ScimContext,
+    conn: Connection,
+    rtype: ResourceType,
+    row: store.Row,
+    ops: list[PatchOp],
+    rewrites: list[str],
+    if_match: str | None,
+    now: dt.datetime,
+    *,
+    expected: int | None,
+) -> tuple[store.Row, dict[str, Any], list[str], Outcome, int]:
+    """The PATCH on the row read (locked, or to be written only if still at version `expected`)."""
+    check_if_match(if_match, row.version, rtype.name)
+    new_doc, changed, delta = apply_patch(rtype, row.doc, ops, rewrites)
+    outcome = Outcome(
+        204,
+        operation=_operation(rtype, row.doc, new_doc, delta, changed),
+        resource_type=rtype.name,
+        resource_id=str(row.id),
+        target=target_name(rtype, new_doc),
+        changed=changed,
+        rewrites=rewrites,
+    )
+    version = row.version
+    if changed:
+        await record_seen(conn, ctx.schemas, ctx.tenant, rtype, new_doc)
+    members_changed = delta is not None and not delta.empty
+    if delta is not None and members_changed:
+        await store.apply_member_changes(conn, row.id, delta)
+    event = ctx.write_event(outcome)
+    if any(c != "members" for c in changed):
+        version = await store.update(conn, rtype, row.id, new_doc, now, outbox=event, expected_version=expected)
+    elif members_changed:
+        version = await store.touch_group(conn, row.id, now, outbox=event)
+    elif event is not None:
+        await add_event_text(conn, event)
+    return row, new_doc, changed, outcome, version

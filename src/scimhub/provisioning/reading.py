@@ -9,7 +9,7 @@ from scimhub.scim.etag import etag, not_modified
 from scimhub.scim.projection import Projection
 from scimhub.scim.schemas import ResourceType
 from scimhub.store import resources as store
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement
 
 
 async def get(
@@ -18,7 +18,7 @@ async def get(
     """200 with the resource, 304 without a body when `If-None-Match` names its current tag, or 404."""
     rid = parse_id(raw_id, rtype)
     outcome = Outcome(200, operation=operation("Get", rtype.name), resource_type=rtype.name, resource_id=str(rid))
-    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+    async with tenant_statement(ctx.pool, ctx.tenant) as conn:  # one statement
         row = await store.get(conn, rtype, rid, related=wants_related(rtype, proj))
     if row is None:
         raise not_found(rtype, rid)

@@ -12,7 +12,7 @@ from typing import Any
 
 from scimhub.audit.vocabulary import operation
 from scimhub.provisioning.context import Outcome, ScimContext
-from scimhub.provisioning.extensions import record_seen
+from scimhub.provisioning.extensions import record_seen, unseen_attributes
 from scimhub.provisioning.representation import not_found, parse_id, render_resource, target_name, wants_related
 from scimhub.scim.etag import check_if_match, etag
 from scimhub.scim.patch import MemberDelta, changed_attributes, members_to_delta
@@ -20,7 +20,7 @@ from scimhub.scim.projection import Projection
 from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import ResourceType
 from scimhub.store import resources as store
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 
 def _members_of(rtype: ResourceType, body: Any, doc: dict[str, Any]) -> MemberDelta | None:
@@ -51,11 +51,15 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
         rewrites=rewrites,
         changed=sorted(doc),
     )
-    async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
-        await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
-        row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
-        if delta is not None and delta.add:
-            await store.add_members(conn, rid, delta.add)
+    if (delta is not None and delta.add) or unseen_attributes(ctx.schemas, ctx.tenant, rtype, doc):
+        async with tenant_transaction(ctx.pool, ctx.tenant) as conn:
+            await record_seen(conn, ctx.schemas, ctx.tenant, rtype, doc)
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
+            if delta is not None and delta.add:
+                await store.add_members(conn, rid, delta.add)
+    else:  # the insert and its event are one statement: atomic without an explicit transaction
+        async with tenant_statement(ctx.pool, ctx.tenant) as conn:
+            row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome))
     members = (delta or MemberDelta()).added_items() if rtype.name == "Group" else None
     outcome.body = render_resource(ctx, rtype, row, proj, members)
     outcome.etag = etag(row.version)

@@ -201,7 +201,19 @@ class SqlFilter:
             present = inner.leaf(Present(node.path), inner_res)
             exists = f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {present}))"
             return exists if node.op == "ne" else f"(NOT {exists})"
-        return f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner.leaf(node, inner_res)}))"
+        exists = f"(EXISTS (SELECT 1 FROM {elems} AS e(v) WHERE {inner.leaf(node, inner_res)}))"
+        if (
+            self.rtype.name == "User"
+            and res.attr.name == "emails"
+            and res.sub.name == "value"
+            and not res.leaf.case_exact
+            and isinstance(node, Compare)
+            and node.op == "eq"
+            and isinstance(node.value, str)
+        ):
+            # tenant migration m0040: the GIN index finds the candidates, the EXISTS keeps the exact meaning
+            return f"(scim_user_emails({self.alias}.doc) @> ARRAY[lower({self.param(node.value)}::text)] AND {exists})"
+        return exists
 
     def _simple_list(self, node: Compare | Present, res: ResolvedAttr, *, nullsafe: bool) -> str:
         """A declared multi-valued simple custom attribute (a JSON list): true when one element matches."""

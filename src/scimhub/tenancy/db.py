@@ -127,13 +127,17 @@ class AppDatabase:
         tenant_share: int | None = None,
         acquire_timeout: float = 5.0,
         statement_timeout: float | None = None,
+        max_queries: int = 5_000,
+        idle_seconds: float = 120.0,
     ) -> AppDatabase:
         """The pool of the app login. `pool_mode="transaction"` (PgBouncer pool_mode=transaction): asyncpg
         keeps no prepared statement (statement_cache_size=0: each statement is parsed in the message sequence
         that runs it), since the next transaction may land on another server connection, or another client's
         statements on this one. With `tenant_share` (the web process) it is a `tenancy.fairness.FairPool`: a
         tenant holds at most that many connections at once, waits at most `acquire_timeout` seconds for one,
-        and its statements stop after `statement_timeout` seconds (transaction-local, so PgBouncer-safe)."""
+        and its statements stop after `statement_timeout` seconds (transaction-local, so PgBouncer-safe).
+        A connection is replaced after `max_queries` queries or `idle_seconds` idle (0: never), which bounds
+        the catalog cache each backend builds up over the tenant schemas it touches."""
         probe = await admin_connect(app_database_url, statement_cache_size=0)
         try:
             install_id = await read_install_id(probe)
@@ -146,7 +150,8 @@ class AppDatabase:
             "reset": _reset,
             "timeout": 10,
             "command_timeout": 30,
-            "max_inactive_connection_lifetime": 120,
+            "max_queries": max_queries,
+            "max_inactive_connection_lifetime": idle_seconds,
             "statement_cache_size": 0 if pool_mode == "transaction" else 100,
             # Startup parameters only: PgBouncer refuses unknown ones (the search path is the login's default).
             "server_settings": {"application_name": "scimhub"},
@@ -159,11 +164,13 @@ class AppDatabase:
                 app_database_url,
                 connection_class=asyncpg.Connection,
                 record_class=asyncpg.Record,
-                max_queries=50_000,
                 loop=None,
                 per_tenant=tenant_share,
                 acquire_timeout=acquire_timeout,
                 statement_timeout=statement_timeout,
+                # Straight to PostgreSQL a connection keeps its tenant's scope between transactions
+                # (`tenancy.session_scope`); behind PgBouncer in transaction mode it cannot.
+                sticky=pool_mode == "session",
                 **options,
             )
         return cls(pool, install_id)

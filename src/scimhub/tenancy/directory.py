@@ -3,11 +3,15 @@
 Every caller (token resolver, hub, admin API, CLI, audit drain and purge, notifications, tests) builds its
 `Tenant` values here, so a field added to `Tenant` is read from the row once, for all of them. Works on any
 connection that may read `public.tenant` (the app role's pool or the operator's admin connection).
+
+Loops over every tenant (migrate, the full sweep, the purge, the digest flush) walk `tenant_pages`: pages of
+`PAGE` tenants by id (keyset, never OFFSET), so memory stays flat whatever the number of tenants, and a pool
+connection is held only while one page is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 
@@ -49,6 +53,36 @@ async def tenants_by_id(conn: Connection, install_id: str, ids: Iterable[int] | 
     else:
         rows = await conn.fetch(f"{_SELECT} WHERE t.id = ANY($1::bigint[]) ORDER BY t.id", list(ids))
     return [tenant_from_row(install_id, r) for r in rows]
+
+
+PAGE = 500  # tenants per page of `tenant_pages`
+
+
+async def tenants_after(conn: Connection, install_id: str, after_id: int, limit: int = PAGE) -> list[Tenant]:
+    """At most `limit` tenants with an id above `after_id`, by id (one keyset page)."""
+    rows = await conn.fetch(f"{_SELECT} WHERE t.id > $1 ORDER BY t.id LIMIT $2", after_id, limit)
+    return [tenant_from_row(install_id, r) for r in rows]
+
+
+async def tenant_pages(
+    source: asyncpg.Pool | Connection, install_id: str, *, page: int = PAGE
+) -> AsyncIterator[list[Tenant]]:
+    """Every tenant, by id, a page at a time. From a pool, each page is read on a connection held only for
+    that read (the caller's work between pages holds none); a tenant created meanwhile with a higher id is
+    included, one deleted meanwhile may still be in a page already read."""
+    after = 0
+    while True:
+        if isinstance(source, asyncpg.Pool):
+            async with source.acquire() as conn:
+                found = await tenants_after(conn, install_id, after, page)
+        else:
+            found = await tenants_after(source, install_id, after, page)
+        if not found:
+            return
+        yield found
+        if len(found) < page:
+            return
+        after = found[-1].id
 
 
 async def tenants_by_slug(conn: Connection, install_id: str, slugs: Iterable[str]) -> list[Tenant]:

@@ -23,6 +23,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from scimhub.tenancy.session_scope import PUBLIC, UNKNOWN, UNSCOPE_SQL, ScopedConnection, held_scope, record_scope
+
 
 class Busy(Exception):
     """No connection within the acquire timeout, or a statement past the statement timeout. `retry_after` is
@@ -50,9 +52,15 @@ class FairPool(asyncpg.Pool):
         per_tenant: int,
         acquire_timeout: float,
         statement_timeout: float | None,
+        sticky: bool = False,
         **kwargs: Any,
     ) -> None:
+        if sticky:
+            kwargs["connection_class"] = ScopedConnection
         super().__init__(*args, **kwargs)
+        # Connections keep a tenant's scope between transactions (`tenancy.session_scope`); never behind
+        # PgBouncer in transaction mode.
+        self.sticky = sticky
         self.per_tenant = per_tenant
         self.acquire_timeout = acquire_timeout
         self.statement_timeout = statement_timeout
@@ -63,9 +71,38 @@ class FairPool(asyncpg.Pool):
         slot = self._slots.get(tenant_id)
         return slot[1][0] if slot is not None else 0
 
-    async def _acquire_before(self, seconds: float) -> PoolConnectionProxy:
+    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109 - asyncpg's
+        """Every `pool.acquire()` outside `tenant_connection`: a connection with the login's own scope."""
+        conn: PoolConnectionProxy = await super()._acquire(timeout)  # type: ignore[misc]
+        if self.sticky and held_scope(conn) != PUBLIC:
+            try:
+                record_scope(conn, UNKNOWN)
+                await conn.execute(UNSCOPE_SQL)
+                record_scope(conn, PUBLIC)
+            except BaseException:
+                await self.release(conn)
+                raise
+        return conn
+
+    async def _acquire_before(self, tenant_id: int, seconds: float) -> PoolConnectionProxy:
+        """A connection for the tenant's transaction, as it is (`tenancy.transaction` scopes it). A free one
+        is taken at once, preferring one that already holds this tenant's scope (sticky pools); otherwise the
+        wait is bounded by `seconds`."""
+        free = self._queue._queue  # type: ignore[attr-defined]  # the idle holders, taken from the end
+        conn: PoolConnectionProxy
+        if any(holder.is_connected() for holder in free):
+            if self.sticky:
+                for i in range(len(free) - 1, -1, -1):
+                    con = free[i]._con
+                    if con is not None and not con.is_closed() and held_scope(con) == tenant_id:
+                        free.append(free.pop(i))  # asyncpg takes the last connected holder
+                        break
+            # No timeout: a free connected holder is taken without waiting (and without asyncpg's wait_for
+            # task); one still to connect goes the bounded way below.
+            conn = await asyncpg.Pool._acquire(self, None)  # type: ignore[attr-defined]
+            return conn
         try:
-            conn: PoolConnectionProxy = await self.acquire(timeout=max(0.001, seconds))
+            conn = await asyncpg.Pool._acquire(self, max(0.001, seconds))  # type: ignore[attr-defined]
         except TimeoutError:
             raise Busy("no database connection is free", retry_after=1) from None
         return conn
@@ -85,12 +122,15 @@ class FairPool(asyncpg.Pool):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             try:
-                async with asyncio.timeout(timeout):
-                    await semaphore.acquire()
+                if semaphore.locked():
+                    async with asyncio.timeout(timeout):
+                        await semaphore.acquire()
+                else:
+                    await semaphore.acquire()  # free: taken without waiting (no timer to arm)
             except TimeoutError:
                 raise Busy("this tenant's share of the database connections is in use", retry_after=1) from None
             try:
-                conn = await self._acquire_before(deadline - loop.time())
+                conn = await self._acquire_before(tenant_id, deadline - loop.time())
                 try:
                     yield conn
                 finally:

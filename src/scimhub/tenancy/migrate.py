@@ -1,14 +1,18 @@
 """The migration runner: the public schema first, the app role and login (`tenancy.roles`), then every tenant
 schema, each recorded where it applies.
 
-Safe to rerun: a schema records the migrations it has (`scimhub_migration` inside it), and a run applies only
-the missing ones, each in its own transaction. A session-level advisory lock keeps two runners (two
-`release` phases) from racing.
+Safe to rerun and resumable: a schema records the migrations it has (`scimhub_migration` inside it), and a
+run applies only the missing ones; a tenant's pending migrations and their records commit in one transaction
+of their own, so a run stopped anywhere (Ctrl-C, a crash) leaves every tenant either fully migrated or
+untouched, and the next run goes on with the tenants still missing something. Tenants are walked by id in
+pages (`directory.tenant_pages`); a progress line is printed for each tenant that got something, and every
+100th. A session-level advisory lock keeps two runners (two `release` phases) from racing.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +39,17 @@ class MigrateReport:
     tenants: int = 0
     tenant_applied: int = 0
     seconds: float = 0.0
+
+
+def migration_from_file(path: str) -> Migration:
+    """An extra tenant migration from a `.sql` file, named after the file (`scimhub migrate
+    --with-tenant-migration`: rehearsing a migration over many tenants, `ops/scale_tenants.py`, tests)."""
+    with open(path, encoding="utf-8") as f:
+        sql = f.read()
+    name = os.path.splitext(os.path.basename(path))[0]
+    if not name or not sql.strip():
+        raise ValueError(f"{path}: an empty migration")
+    return Migration(name, sql)
 
 
 def load_migrations(package: str) -> list[Migration]:
@@ -105,6 +120,7 @@ async def migrate(
     app_database_url: str,
     progress: Callable[[str], None] = print,
     tenant_migrations: Sequence[Migration] | None = None,
+    extra_tenant_migrations: Sequence[Migration] = (),
 ) -> MigrateReport:
     started = time.perf_counter()
     report = MigrateReport()
@@ -112,6 +128,7 @@ async def migrate(
         progress(f"created database {database_name(database_url)}")
     public = load_migrations("migrations.public")
     tenant = list(tenant_migrations) if tenant_migrations is not None else load_migrations("migrations.tenant")
+    tenant += extra_tenant_migrations
     conn = await admin_connect(database_url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -121,13 +138,14 @@ async def migrate(
         await ensure_app_role(conn, install_id)
         login = await ensure_app_login(conn, install_id, app_database_url)
         progress(f"app login: {login}")
-        found = await directory.tenants_by_id(conn, install_id, None)
-        report.tenants = len(found)
-        for i, t in enumerate(found, 1):
-            n = await apply_tenant_migrations(conn, t.schema, t.role, tenant)
-            report.tenant_applied += n
-            if n or i == len(found) or i % 100 == 0:
-                progress(f"[{i}/{len(found)}] {t.schema} applied {n}")
+        total = int(await conn.fetchval("SELECT count(*) FROM public.tenant"))
+        async for page in directory.tenant_pages(conn, install_id):
+            for t in page:
+                n = await apply_tenant_migrations(conn, t.schema, t.role, tenant)
+                report.tenants += 1
+                report.tenant_applied += n
+                if n or report.tenants % 100 == 0 or report.tenants == total:
+                    progress(f"[{report.tenants}/{total}] {t.slug} ({t.schema}): applied {n}")
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
         await conn.close()

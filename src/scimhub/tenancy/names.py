@@ -51,9 +51,15 @@ def scope_sql(schema: str, role: str, *, statement_timeout: float | None = None)
     The names are derived by this module (digits and hex only) and the timeout is a number, so they are safe
     to inline; inlining lets BEGIN and the set_config calls travel in one message instead of several.
     """
-    if not (re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)):
-        raise ValueError("not a tenant schema and role of this module's making")
+    check_scope_names(schema, role)
     sql = "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"
     if statement_timeout is not None:
         sql += f", set_config('statement_timeout', '{max(1, round(statement_timeout * 1000))}', true)"
     return sql
+
+
+def check_scope_names(schema: str, role: str) -> None:
+    """ValueError unless `schema` and `role` are a tenant schema and role of this module's making (digits and
+    hex only, safe to inline into a statement)."""
+    if not (re.fullmatch(r"t_\d+", schema) and re.fullmatch(r"sh[0-9a-f]+_t\d+", role)):
+        raise ValueError("not a tenant schema and role of this module's making")

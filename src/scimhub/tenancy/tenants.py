@@ -122,14 +122,29 @@ async def create_tenant(
     return IssuedToken(slug=slug, scim_url=scim_url(public_url, slug), token=token, hint=hint)
 
 
-async def list_tenants(conn: Connection) -> list[TenantInfo]:
+MAX_LIST_LIMIT = 1000  # tenants per page of `list_tenants` (the CLI's --limit)
+
+
+class TenantPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of tenants by slug; `next` is the cursor of the following page (`--after`), None at the end."""
+
+    tenants: list[TenantInfo]
+    next: str | None
+
+
+async def list_tenants(conn: Connection, *, after: str | None = None, limit: int = 100) -> TenantPage:
+    """At most `limit` tenants whose slug sorts after `after` (keyset on the unique slug, never OFFSET)."""
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise rules.SettingRejected(f"--limit must be between 1 and {MAX_LIST_LIMIT}")
     rows = await conn.fetch(
         """SELECT t.id, t.slug, t.name, t.status, t.notify_emails, t.notify_enabled, t.created_at,
                   (SELECT count(*) FROM public.tenant_token k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL
                      AND (k.expires_at IS NULL OR k.expires_at > now())) AS active_tokens
-           FROM public.tenant t ORDER BY t.slug"""
+           FROM public.tenant t WHERE $1::text IS NULL OR t.slug > $1 ORDER BY t.slug LIMIT $2""",
+        after,
+        limit + 1,
     )
-    return [
+    found = [
         TenantInfo(
             id=r["id"],
             slug=r["slug"],
@@ -141,8 +156,9 @@ async def list_tenants(conn: Connection) -> list[TenantInfo]:
             created_at=r["created_at"].isoformat(),
             active_tokens=r["active_tokens"],
         )
-        for r in rows
+        for r in rows[:limit]
     ]
+    return TenantPage(tenants=found, next=found[-1].slug if len(rows) > limit else None)
 
 
 async def set_status(conn: Connection, slug: str, status: str) -> None:
