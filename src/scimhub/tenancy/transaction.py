@@ -76,24 +76,25 @@ async def _sticky(
 ) -> AsyncIterator[Connection]:
     """The tenant's session scope on a connection of a sticky pool (the rules: `tenancy.session_scope`)."""
     rescope = held_scope(conn) != tenant.id
-    if rescope:
-        record_scope(conn, UNKNOWN)
-        sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
-        await conn.execute("BEGIN; " + sql if transaction else sql)
-        if not transaction:
-            record_scope(conn, tenant.id)
-    elif transaction:
-        await conn.execute("BEGIN")
-    try:
+    try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
+        if rescope:
+            record_scope(conn, UNKNOWN)
+            sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
+            await conn.execute("BEGIN; " + sql if transaction else sql)
+            if not transaction:
+                record_scope(conn, tenant.id)
+        elif transaction:
+            await conn.execute("BEGIN")
         yield conn
     except BaseException:
         record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
-        if transaction and not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        if transaction:
+            with contextlib.suppress(Exception):
+                await _end(conn, "ROLLBACK")
         raise
     if transaction:
         record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
-        await conn.execute("COMMIT")
+        await _end(conn, "COMMIT")
         record_scope(conn, tenant.id)
 
 
