@@ -14,6 +14,8 @@ no common snapshot) sends no `BEGIN`/`COMMIT` at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,24 +76,25 @@ async def _sticky(
 ) -> AsyncIterator[Connection]:
     """The tenant's session scope on a connection of a sticky pool (the rules: `tenancy.session_scope`)."""
     rescope = held_scope(conn) != tenant.id
-    if rescope:
-        record_scope(conn, UNKNOWN)
-        sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
-        await conn.execute("BEGIN; " + sql if transaction else sql)
-        if not transaction:
-            record_scope(conn, tenant.id)
-    elif transaction:
-        await conn.execute("BEGIN")
-    try:
+    try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
+        if rescope:
+            record_scope(conn, UNKNOWN)
+            sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
+            await conn.execute("BEGIN; " + sql if transaction else sql)
+            if not transaction:
+                record_scope(conn, tenant.id)
+        elif transaction:
+            await conn.execute("BEGIN")
         yield conn
     except BaseException:
         record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
-        if transaction and not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        if transaction:
+            with contextlib.suppress(Exception):
+                await _end(conn, "ROLLBACK")
         raise
     if transaction:
         record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
-        await conn.execute("COMMIT")
+        await _end(conn, "COMMIT")
         record_scope(conn, tenant.id)
 
 
@@ -99,12 +102,57 @@ async def _sticky(
 async def scoped(
     conn: Connection, tenant: Tenant, *, statement_timeout: float | None = None
 ) -> AsyncIterator[Connection]:
-    """The same scope on a connection the caller holds (the operator CLI's admin connection)."""
-    await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
+    """The same scope on a connection the caller holds (the operator CLI's admin connection).
+
+    The transaction always ends before the connection goes back: whatever is raised, the scope statement
+    itself included, and however often the task is cancelled meanwhile (a client that hangs up, a timeout),
+    ROLLBACK (or COMMIT) runs to its answer (`_end`). A connection whose transaction cannot be ended, or that
+    is lent already inside one, is terminated: it is never lent again in a state nobody knows."""
+    if conn.is_in_transaction():
+        conn.terminate()
+        raise asyncpg.InterfaceError("a pooled connection was lent inside a transaction; it was terminated")
     try:
+        await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
         yield conn
     except BaseException:
-        if not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the caller's error is the one to tell; a failed end terminated
+            await _end(conn, "ROLLBACK")
         raise
-    await conn.execute("COMMIT")
+    await _end(conn, "COMMIT")
+
+
+async def _end(conn: Connection, statement: str) -> None:
+    """COMMIT or ROLLBACK, shielded from the caller's cancellation: a cancelled caller waits for the answer
+    and is cancelled after it (asyncpg's command timeout bounds the wait)."""
+    if conn.is_closed():
+        return
+    ending = asyncio.ensure_future(_finish(conn, statement))
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            if ending.done():
+                raise
+            cancelled = True  # cancelled again while ending: the end goes on; the cancellation comes after
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _finish(conn: Connection, statement: str) -> None:
+    """The statement, then proof that the transaction is over (PostgreSQL's ReadyForQuery status); a
+    connection without that proof is terminated (through PgBouncer its server connection is closed too)."""
+    try:
+        await conn.execute(statement)
+    except asyncpg.PostgresError:  # refused (a deferred constraint at COMMIT): ended unless still in one
+        if conn.is_in_transaction():
+            conn.terminate()
+        raise
+    except BaseException:
+        conn.terminate()
+        raise
+    if conn.is_in_transaction():
+        conn.terminate()
+        raise asyncpg.InterfaceError("the tenant transaction did not end; the connection was terminated")
