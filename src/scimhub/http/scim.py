@@ -15,8 +15,7 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 
 from scimhub.audit.vocabulary import Operation
-from scimhub.http.activity import ActivityMiddleware, write_audit
-from scimhub.http.auth import TenantAuthMiddleware
+from scimhub.http.activity import scim_middleware, write_audit
 from scimhub.http.services import Services
 from scimhub.http.wire import check_request_text, decode_body, scim_response
 from scimhub.provisioning import listing, patching, reading, writing
@@ -275,7 +274,7 @@ def scim_router() -> Router:
             patch_resource,
             delete_resource,
         ],
-        middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
+        middleware=[scim_middleware],
         # Client text is checked once, after authentication and before any handler (http/wire.py).
         before_request=_check_request_text,
     )
