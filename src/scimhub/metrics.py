@@ -86,13 +86,29 @@ def _child(metric: Any, *labels: str) -> Any:
     return child
 
 
+# (route, method, status, tenant) as a request gives them -> that request's counter, histogram and tenant
+# counter children (resolved by `_child` once per combination, so its bounds hold; a dict look-up after).
+_observers: dict[tuple[str, str, int, str | None], tuple[Any, Any, Any]] = {}
+
+
 def observe(route: str, method: str, status: int, seconds: float, tenant: str | None) -> None:
-    method = method if method in METHODS else "OTHER"
-    code = str(status) if 100 <= status <= 599 else "other"
-    _child(REQUESTS, route, method, code).inc()
-    _child(LATENCY, route, method).observe(seconds)
-    if tenant:
-        _child(TENANT_REQUESTS, tenant).inc()
+    key = (route, method, status, tenant)
+    children = _observers.get(key)
+    if children is None:
+        if len(_observers) >= MAX_SERIES:
+            _observers.clear()
+        label = method if method in METHODS else "OTHER"
+        code = str(status) if 100 <= status <= 599 else "other"
+        children = _observers[key] = (
+            _child(REQUESTS, route, label, code),
+            _child(LATENCY, route, label),
+            _child(TENANT_REQUESTS, tenant) if tenant else None,
+        )
+    requests, latency, per_tenant = children
+    requests.inc()
+    latency.observe(seconds)
+    if per_tenant is not None:
+        per_tenant.inc()
 
 
 async def refresh_from(pool: asyncpg.Pool, redis_url: str, recorder: ActivityRecorder) -> None:

@@ -230,12 +230,27 @@ def init_observability(settings: Settings, *, component: str) -> None:
     _configured = True
     global _access_format
     _access_format = settings.log_format
+    _stamps[0] = -1
     init_logging(settings)
     init_sentry(settings, component)
 
 
 _access_format = "text"
 _encode = None
+
+
+_stamps: list[Any] = [-1, ""]  # the second of the last access-log line and its stamp (one strftime a second)
+
+
+def _stamp(now: float) -> str:
+    second = int(now)
+    if second != _stamps[0]:
+        when = time.gmtime(second) if _access_format == "json" else time.localtime(second)
+        _stamps[0], _stamps[1] = (
+            second,
+            time.strftime("%Y-%m-%dT%H:%M:%S" if _access_format == "json" else "%H:%M:%S", when),
+        )
+    return str(_stamps[1])
 
 
 def access_log(fields: dict[str, Any]) -> None:
@@ -246,14 +261,10 @@ def access_log(fields: dict[str, Any]) -> None:
         return
     now = time.time()
     if _access_format == "json":
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        stamp = f"{_stamp(now)}.{int(now % 1 * 1000):03d}Z"
         line = _json_line({"ts": stamp, "level": "info", "logger": "scimhub", "msg": "request", **fields})
     else:
-        line = (
-            f"{time.strftime('%H:%M:%S', time.localtime(now))} INFO    scimhub: request "
-            + " ".join(f"{k}={v}" for k, v in fields.items())
-            + "\n"
-        )
+        line = f"{_stamp(now)} INFO    scimhub: request " + " ".join(f"{k}={v}" for k, v in fields.items()) + "\n"
     sys.stderr.write(line)
 
 

@@ -9,9 +9,9 @@ SearchRequest body or the query string, `redact_path`). Keys and paths are read 
 
 from __future__ import annotations
 
-import datetime as dt
+import os
 import re
-import uuid
+import time
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
@@ -135,12 +135,26 @@ def redact_body(raw: bytes | None) -> str | None:
     return text
 
 
+_VARIANT = "89ab89ab89ab89ab"
+
+
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID's text, as `str(uuid.uuid4())` gives it, at a quarter of its cost (every
+    request makes one)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+
+
+_second: list[Any] = [-1, ""]  # the UTC second of the last stamp and its ISO text (one strftime a second)
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
+    """Now in UTC as ISO 8601 with microseconds (`2026-12-02T00:18:01.123456+00:00`)."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
 def encode_event(event: ActivityEvent) -> bytes:

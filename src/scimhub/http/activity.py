@@ -12,14 +12,13 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from scimhub import metrics
 from scimhub.audit.events import ActivityEvent, encode_event, new_event_id, now_iso, redact_body, redact_path
 from scimhub.audit.sanitise import bounded
 from scimhub.audit.vocabulary import Operation, counts_toward_digest, operation_for_request, outcome_of
+from scimhub.http.auth import authenticate
 from scimhub.observability import access_log, set_request_tags
 from scimhub.provisioning.context import Outcome
 from scimhub.scim.errors import ScimError, TryLater
@@ -32,13 +31,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _GUID = re.compile(r'"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"')
 _KEEP_BODY = 65_536
 _RESOURCE_TYPES = {"users": "User", "groups": "Group"}  # the path segment, any case (RFC 7644 §3.2)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _target_from_body(raw: bytes, resource: str | None) -> str | None:
@@ -92,11 +84,15 @@ class RequestInfo:
     def __init__(self, scope: Scope) -> None:
         self.started = time.perf_counter()
         self.received_at = now_iso()
-        given = _header(scope, b"x-request-id")
+        given = agent = None
+        for key, value in scope["headers"]:  # one pass for both headers kept
+            if key == b"user-agent" and agent is None:
+                agent = value.decode("latin-1")
+            elif key == b"x-request-id" and given is None:
+                given = value.decode("latin-1")
         self.request_id = given if given and _REQUEST_ID.match(given) else os.urandom(12).hex()
         client = scope.get("client")
         self.client_ip = client[0] if client else None
-        agent = _header(scope, b"user-agent")
         self.user_agent = agent
         self.method = str(scope.get("method", "GET"))
         query = scope.get("query_string", b"").decode("latin-1")
@@ -152,15 +148,25 @@ def write_audit(services: Services, info: RequestInfo, tenant: Tenant, outcome: 
     return encode_event(event).decode()
 
 
-class ActivityMiddleware(ASGIMiddleware):
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        services: Services = Litestar.from_scope(scope).state.services
+def scim_middleware(app: ASGIApp) -> ASGIApp:
+    """The SCIM routes' one middleware (plain ASGI: no per-request bypass checks, one layer): the request's
+    activity event around authentication (`http.auth.authenticate`) and the handler, then its metrics and
+    access-log line. Every answer carries `X-Request-Id`."""
+    cached: list[Any] = [None, None]  # the app seen last and its services (read once, not per request)
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        litestar_app = scope["litestar_app"]
+        if cached[0] is not litestar_app:
+            cached[0], cached[1] = litestar_app, litestar_app.state.services
+        services: Services = cached[1]
         info = RequestInfo(scope)
         state = scope.setdefault("state", {})
         state["activity"] = info
         state["request_id"] = info.request_id
         set_request_tags(scope.get("path_params", {}).get("tenant"), info.request_id)
-        response: dict[str, Any] = {"status": 500, "body": bytearray()}
+        status = 500
+        failure = bytearray()  # an error answer's body, kept for its event
+        request_id = (b"x-request-id", info.request_id.encode())
 
         async def tee_receive() -> ReceiveMessage:
             message = await receive()
@@ -169,107 +175,106 @@ class ActivityMiddleware(ASGIMiddleware):
             return message
 
         async def tee_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", info.request_id.encode()))
-                message = {**message, "headers": headers}
-            elif (
-                message["type"] == "http.response.body"
-                and response["status"] >= 400
-                and len(response["body"]) < _KEEP_BODY
-            ):
-                response["body"] += message.get("body", b"")
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), request_id]
+            elif message["type"] == "http.response.body" and status >= 400 and len(failure) < _KEEP_BODY:
+                failure.extend(message.get("body", b""))
             await send(message)
 
         error: ScimError | None = None
         try:
-            await next_app(scope, tee_receive, tee_send)
+            await authenticate(services, scope)
+            await app(scope, tee_receive, tee_send)
         except ScimError as exc:
             error = exc
-            response["status"] = exc.status
+            status = exc.status
             raise
         except Exception:
-            response["status"] = 500
+            status = 500
             raise
         finally:
             if services.settings.activity_log:
-                self._record(services, scope, state, info, response, error)
-            self._observe(scope, state, info, int(response["status"]))
+                _record(services, scope, state, info, status, failure, error)
+            _observe(scope, state, info, status)
 
-    def _observe(self, scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
-        route = route_template(scope.get("path_params", {}))
-        seconds = time.perf_counter() - info.started
-        tenant = state.get("tenant")
-        slug = tenant.slug if tenant is not None else None
-        metrics.observe(route, info.method, status, seconds, slug)
-        access_log(
-            {
-                "request_id": info.request_id,
-                "tenant": slug or "-",
-                "method": info.method,
-                "route": route,
-                "status": status,
-                "ms": round(seconds * 1000, 2),
-            }
-        )
+    return middleware
 
-    def _record(
-        self,
-        services: Services,
-        scope: Scope,
-        state: dict[str, Any],
-        info: RequestInfo,
-        response: dict[str, Any],
-        error: ScimError | None,
-    ) -> None:
-        recorder = services.recorder
-        params = scope.get("path_params", {})
-        tenant = state.get("tenant")
-        status = int(response["status"])
-        if tenant is None:
-            if status == 401 and params.get("tenant"):
-                recorder.auth_failure(
-                    params["tenant"],
-                    info.event(
-                        operation=Operation.AUTHENTICATION_FAILED,
-                        status=401,
-                        error_type="unauthorized",
-                        error_detail="a request with a missing, wrong, revoked or expired token, or while the "
-                        "connector was switched off",
-                    ),
-                )
-            return
-        outcome: Outcome | None = state.get("outcome")
-        if outcome is not None and outcome.audited:
-            return
-        if outcome is not None and status < 400:
-            recorder.buffer(tenant, event_for_outcome(info, outcome, keep_body=False))
-            return
-        error = error or state.get("error")
-        resource = params.get("resource")
-        if status == 429 and isinstance(error, TryLater):  # over the tenant's rate limit: counted per flush
-            recorder.rate_limited(
-                tenant,
+
+def _observe(scope: Scope, state: dict[str, Any], info: RequestInfo, status: int) -> None:
+    route = route_template(scope.get("path_params", {}))
+    seconds = time.perf_counter() - info.started
+    tenant = state.get("tenant")
+    slug = tenant.slug if tenant is not None else None
+    metrics.observe(route, info.method, status, seconds, slug)
+    access_log(
+        {
+            "request_id": info.request_id,
+            "tenant": slug or "-",
+            "method": info.method,
+            "route": route,
+            "status": status,
+            "ms": round(seconds * 1000, 2),
+        }
+    )
+
+
+def _record(
+    services: Services,
+    scope: Scope,
+    state: dict[str, Any],
+    info: RequestInfo,
+    status: int,
+    failure: bytearray,
+    error: ScimError | None,
+) -> None:
+    recorder = services.recorder
+    params = scope.get("path_params", {})
+    tenant = state.get("tenant")
+    if tenant is None:
+        if status == 401 and params.get("tenant"):
+            recorder.auth_failure(
+                params["tenant"],
                 info.event(
-                    operation=Operation.RATE_LIMITED,
-                    status=429,
-                    error_type="rate limited",
-                    error_detail=error.detail,
+                    operation=Operation.AUTHENTICATION_FAILED,
+                    status=401,
+                    error_type="unauthorized",
+                    error_detail="a request with a missing, wrong, revoked or expired token, or while the "
+                    "connector was switched off",
                 ),
             )
-            return
-        resource_type = _RESOURCE_TYPES.get((resource or "").lower())
-        rid = params.get("rid")
-        event = info.event(
-            operation=operation_for_request(info.method, resource_type, bool(rid)),
-            resource_type=resource_type,
-            resource_id=rid if rid and rid != ".search" else None,
-            target=_target_from_body(info.body, resource),
-            status=status,
-            error_type=(error.scim_type or f"http {status}") if error is not None else f"http {status}",
-            error_detail=error.detail if error is not None else None,
-            request_body=redact_body(info.body),
-            response_body=redact_body(bytes(response["body"])),
+        return
+    outcome: Outcome | None = state.get("outcome")
+    if outcome is not None and outcome.audited:
+        return
+    if outcome is not None and status < 400:
+        recorder.buffer(tenant, event_for_outcome(info, outcome, keep_body=False))
+        return
+    error = error or state.get("error")
+    resource = params.get("resource")
+    if status == 429 and isinstance(error, TryLater):  # over the tenant's rate limit: counted per flush
+        recorder.rate_limited(
+            tenant,
+            info.event(
+                operation=Operation.RATE_LIMITED,
+                status=429,
+                error_type="rate limited",
+                error_detail=error.detail,
+            ),
         )
-        recorder.buffer(tenant, event)
+        return
+    resource_type = _RESOURCE_TYPES.get((resource or "").lower())
+    rid = params.get("rid")
+    event = info.event(
+        operation=operation_for_request(info.method, resource_type, bool(rid)),
+        resource_type=resource_type,
+        resource_id=rid if rid and rid != ".search" else None,
+        target=_target_from_body(info.body, resource),
+        status=status,
+        error_type=(error.scim_type or f"http {status}") if error is not None else f"http {status}",
+        error_detail=error.detail if error is not None else None,
+        request_body=redact_body(info.body),
+        response_body=redact_body(bytes(failure)),
+    )
+    recorder.buffer(tenant, event)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar import Litestar
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Scope
 
 from scimhub.scim.errors import TryLater, Unauthorized
 from scimhub.tenancy.resolver import LookupsExhausted
 
 if TYPE_CHECKING:
     from scimhub.http.services import Services
+    from scimhub.tenancy.model import Tenant
 
 AUTH_DETAIL = (
     "Authentication failed: send the tenant's Secret Token as 'Authorization: Bearer <token>' to this "
@@ -42,34 +41,32 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-class TenantAuthMiddleware(ASGIMiddleware):
-    """Puts the resolved `Tenant` in `scope["state"]["tenant"]`, or answers 401; then counts the request
-    against the tenant's rate limit (429 past it). Too many unknown tokens from one client: 429 as well
-    (`tenancy.resolver`)."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        services: Services = Litestar.from_scope(scope).state.services
-        slug = scope.get("path_params", {}).get("tenant", "")
-        token = bearer_token(scope)
-        client = scope.get("client")
-        try:
-            tenant = await services.resolver.resolve(slug, token, client[0] if client else None) if token else None
-        except LookupsExhausted as exc:
-            raise TryLater(STRANGER_DETAIL, status=429, retry_after=exc.retry_after) from None
-        if tenant is None:
-            raise Unauthorized(AUTH_DETAIL)
-        scope.setdefault("state", {})["tenant"] = tenant
-        settings = services.settings
-        limit = tenant.rate_limit or settings.rate_limit
-        if limit:
-            wait = await services.throttle.hit(
-                "scim", str(tenant.id), limit=limit, seconds=settings.rate_limit_window_seconds
+async def authenticate(services: Services, scope: Scope) -> Tenant:
+    """The tenant the request's token belongs to, put in `scope["state"]["tenant"]`, or `Unauthorized` (401);
+    then the request is counted against the tenant's rate limit (`TryLater`, 429 past it). Too many unknown
+    tokens from one client: 429 as well (`tenancy.resolver`). Called by the SCIM routes' middleware
+    (`http.activity.scim_middleware`), inside its activity event."""
+    slug = scope.get("path_params", {}).get("tenant", "")
+    token = bearer_token(scope)
+    client = scope.get("client")
+    try:
+        tenant = await services.resolver.resolve(slug, token, client[0] if client else None) if token else None
+    except LookupsExhausted as exc:
+        raise TryLater(STRANGER_DETAIL, status=429, retry_after=exc.retry_after) from None
+    if tenant is None:
+        raise Unauthorized(AUTH_DETAIL)
+    scope["state"]["tenant"] = tenant
+    settings = services.settings
+    limit = tenant.rate_limit or settings.rate_limit
+    if limit:
+        wait = await services.throttle.hit(
+            "scim", str(tenant.id), limit=limit, seconds=settings.rate_limit_window_seconds
+        )
+        if wait is not None:
+            raise TryLater(
+                f"Too many requests: this tenant may send {limit} per {settings.rate_limit_window_seconds} s; "
+                f"retry in {wait} s.",
+                status=429,
+                retry_after=wait,
             )
-            if wait is not None:
-                raise TryLater(
-                    f"Too many requests: this tenant may send {limit} per {settings.rate_limit_window_seconds} s; "
-                    f"retry in {wait} s.",
-                    status=429,
-                    retry_after=wait,
-                )
-        await next_app(scope, receive, send)
+    return tenant

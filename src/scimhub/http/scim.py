@@ -11,14 +11,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar import Request, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 
 from scimhub.audit.vocabulary import Operation
-from scimhub.http.activity import ActivityMiddleware, write_audit
-from scimhub.http.auth import TenantAuthMiddleware
+from scimhub.http.activity import scim_middleware, write_audit
 from scimhub.http.services import Services
-from scimhub.http.wire import check_request_text, decode_body, scim_response
+from scimhub.http.wire import ScimAnswer, check_request_text, decode_body
 from scimhub.provisioning import listing, patching, reading, writing
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim import discovery
@@ -108,7 +107,7 @@ def _projection(request: Request[Any, Any, State], rtype: ResourceType) -> Proje
     return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
 
 
-def _answer(request: Request[Any, Any, State], outcome: Outcome) -> Response[bytes]:
+def _answer(request: Request[Any, Any, State], outcome: Outcome) -> ScimAnswer:
     request.scope["state"]["outcome"] = outcome
     headers: dict[str, str] = {}
     if outcome.etag:
@@ -116,7 +115,7 @@ def _answer(request: Request[Any, Any, State], outcome: Outcome) -> Response[byt
     if outcome.location:
         headers["Location"] = outcome.location
     body = outcome.body if outcome.status not in (204, 304) else None
-    return scim_response(body, outcome.status, headers)
+    return ScimAnswer(body, outcome.status, headers)
 
 
 async def _body(request: Request[Any, Any, State]) -> Any:
@@ -124,7 +123,7 @@ async def _body(request: Request[Any, Any, State]) -> Any:
     return decode_body(raw, limit=_services(request).settings.max_body_bytes)
 
 
-async def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> Response[bytes]:
+async def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> ScimAnswer:
     services = _services(request)
     rtypes = await _tenant_types(request)
     tenant = request.scope["state"]["tenant"]
@@ -144,17 +143,17 @@ async def _discovery(request: Request[Any, Any, State], kind: str, item: str | N
             else discovery.resource_type_document(base, item, rtypes)
         )
     request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
-    return scim_response(doc)
+    return ScimAnswer(doc)
 
 
 @get("/{tenant:str}", include_in_schema=False)
-async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
+async def tenant_root(request: Request[Any, Any, State]) -> ScimAnswer:
     tenant = request.path_params["tenant"]
     # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer
     # (dialect.BASE_URL_ANSWERS).
     request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
     base = scim_url(_services(request).settings.public_url, tenant)
-    return scim_response(
+    return ScimAnswer(
         {
             "serviceProviderConfig": f"{base}/ServiceProviderConfig",
             "resourceTypes": f"{base}/ResourceTypes",
@@ -164,7 +163,7 @@ async def tenant_root(request: Request[Any, Any, State]) -> Response[bytes]:
 
 
 @get("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
+async def list_resources(request: Request[Any, Any, State]) -> ScimAnswer:
     resource = request.path_params["resource"]
     if resource.lower() in _DISCOVERY:
         return await _discovery(request, resource.lower(), None)
@@ -176,7 +175,7 @@ async def list_resources(request: Request[Any, Any, State]) -> Response[bytes]:
 
 
 @post("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+async def create_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     resource = request.path_params["resource"]
     if resource == ".search":
         return await _search(request, None)
@@ -187,7 +186,7 @@ async def create_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 
 
 @get("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+async def get_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     if resource.lower() in _DISCOVERY:
         return await _discovery(request, resource.lower(), rid)
@@ -199,7 +198,7 @@ async def get_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 
 
 @post("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def search_resources(request: Request[Any, Any, State]) -> Response[bytes]:
+async def search_resources(request: Request[Any, Any, State]) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     if rid != ".search":
@@ -207,7 +206,7 @@ async def search_resources(request: Request[Any, Any, State]) -> Response[bytes]
     return await _search(request, rtype)
 
 
-async def _search(request: Request[Any, Any, State], rtype: ResourceType | None) -> Response[bytes]:
+async def _search(request: Request[Any, Any, State], rtype: ResourceType | None) -> ScimAnswer:
     """POST .search (RFC 7644 §3.4.3), on one resource type or, at the root, across all of them."""
     body = await _body(request)
     if not isinstance(body, dict):
@@ -228,7 +227,7 @@ async def _search(request: Request[Any, Any, State], rtype: ResourceType | None)
 
 
 @put("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+async def replace_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     body = await _body(request)
@@ -239,7 +238,7 @@ async def replace_resource(request: Request[Any, Any, State]) -> Response[bytes]
 
 
 @patch("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+async def patch_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     body = await _body(request)
@@ -250,7 +249,7 @@ async def patch_resource(request: Request[Any, Any, State]) -> Response[bytes]:
 
 
 @delete("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False, status_code=200)
-async def delete_resource(request: Request[Any, Any, State]) -> Response[bytes]:
+async def delete_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     outcome = await writing.delete(_context(request), rtype, rid, request.headers.get("if-match"))
@@ -276,7 +275,7 @@ def scim_router() -> Router:
             patch_resource,
             delete_resource,
         ],
-        middleware=[ActivityMiddleware(), TenantAuthMiddleware()],
+        middleware=[scim_middleware],
         # Client text is checked once, after authentication and before any handler (http/wire.py).
         before_request=_check_request_text,
     )

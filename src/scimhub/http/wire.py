@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.types import Receive, Scope, Send
 
 from scimhub.scim.characters import (
     MAX_SEGMENT_LENGTH,
@@ -94,6 +95,33 @@ async def check_admin_request_text(request: Request[Any, Any, Any]) -> None:
             except (msgspec.DecodeError, RecursionError, ValueError):
                 return
             check_document(body)
+
+
+_SCIM_TYPE = (b"content-type", SCIM_JSON.encode())
+_NO_BODY = frozenset({204, 304})
+
+
+class ScimAnswer:
+    """A SCIM handler's answer as a plain ASGI app (Litestar sends what a handler returns when its return
+    type is an ASGI callable): the body encoded once, the headers as bytes, none of `Response`'s per-request
+    header and cookie merging (~8% of the web process's CPU for a one-statement read). `Content-Type` and
+    `Content-Length` as Litestar sets them; a 204 or 304 has neither and no body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        if status in _NO_BODY:
+            self.body = b""
+        else:
+            self.body = _encoder.encode(body) if body is not None else b""
+            self.headers.append(_SCIM_TYPE)
+            self.headers.append((b"content-length", str(len(self.body)).encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
