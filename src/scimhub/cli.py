@@ -177,7 +177,7 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> int:
                 conn, tenant, OPERATOR, emails=emails, enabled=enabled, window_minutes=args.digest_window
             )
         if args.rate_limit is not None:
-            await tenants.set_rate_limit(conn, args.slug, rate_limit)
+            await actions.change_rate_limit(conn, tenant, OPERATOR, rate_limit, default=settings.rate_limit)
     saved = "settings saved" if args.rate_limit is not None else "notification settings saved"
     if args.rate_limit is not None:
         window = settings.rate_limit_window_seconds

@@ -9,6 +9,7 @@ machine.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from scimhub.http.throttle import Throttle
+from scimhub.settings import load_settings
 from tests.support.cli import run
 from tests.support.factories import entra_user, patch_body
 from tests.support.processes import LiveServer, RedisProcess, start_web, stop_process
@@ -154,6 +156,18 @@ async def test_a_tenant_over_its_rate_limit_gets_429_and_others_do_not(
     rows = await wait_until(limited, lambda rows: sum(r["repeat"] for r in rows) == 7, "the 429s in A's log")
     assert {r["operation"] for r in rows} == {"Rate limited"} and len(rows) <= 7
     assert run(database, "tenant", "set", a.slug, "--rate-limit", "default").returncode == 0
+    trail = await admin.fetch(
+        "SELECT actor_kind, summary, changes::text AS changes FROM public.admin_trail"
+        " WHERE tenant_id = $1 AND action = 'ratelimit.changed' ORDER BY id",
+        a.tenant.id,
+    )
+    default = f"the default ({load_settings().rate_limit})"
+    assert [(r["actor_kind"], json.loads(r["changes"])) for r in trail] == [
+        ("operator", [["rate limit", default, "3"]]),
+        ("operator", [["rate limit", "3", default]]),
+    ]  # the refused 0 changed nothing and left no entry
+    shown = run(database, "admin", "log", a.slug, "--action", "ratelimit.changed")
+    assert shown.returncode == 0 and "Rate limit changed" in shown.stdout, shown.stdout
 
 
 @pytest.fixture

@@ -38,6 +38,28 @@ async def switch_connector(conn: Connection, tenant: Tenant, actor: Actor, *, ac
         )
 
 
+async def change_rate_limit(conn: Connection, tenant: Tenant, actor: Actor, limit: int | None, *, default: int) -> None:
+    """The tenant's own request-rate limit (None: the installation's `default`), with its trail entry when it
+    changed: the tenant's administrators can see who changed how many requests their Entra may send."""
+    async with conn.transaction():
+        before = await conn.fetchval("SELECT rate_limit FROM public.tenant WHERE id = $1 FOR UPDATE", tenant.id)
+        await tenants.set_rate_limit(conn, tenant.slug, limit)
+        if before == limit:
+            return
+
+        def shown(value: int | None) -> str:
+            return f"the default ({default})" if value is None else str(value)
+
+        await trail.record(
+            conn,
+            tenant.id,
+            actor,
+            AdminAction.RATE_LIMIT_CHANGED,
+            f"set the SCIM rate limit to {shown(limit)} requests per window",
+            changes=[trail.Change("rate limit", shown(before), shown(limit))],
+        )
+
+
 async def rotate_token(
     conn: Connection, tenant: Tenant, actor: Actor, *, public_url: str, keep_old_for: dt.timedelta | None
 ) -> IssuedToken:

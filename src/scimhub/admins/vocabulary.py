@@ -27,6 +27,7 @@ class AdminAction(StrEnum):
     API_KEY_REVOKED = "apikey.revoked"
     OIDC_CHANGED = "oidc.changed"  # issuer, client, secret or the password sign-in switch
     SCHEMA_CHANGED = "schema.changed"  # a custom attribute declared, changed, removed, its values deleted; the mode
+    RATE_LIMIT_CHANGED = "ratelimit.changed"  # by the operator (`scimhub tenant set --rate-limit`)
     # Issue #14 (webhooks) records these; the names are reserved here so the trail's filter knows them.
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_CHANGED = "webhook.changed"
@@ -50,6 +51,7 @@ LABELS: dict[AdminAction, str] = {
     AdminAction.API_KEY_REVOKED: "API key revoked",
     AdminAction.OIDC_CHANGED: "Sign-in settings changed",
     AdminAction.SCHEMA_CHANGED: "Custom attributes changed",
+    AdminAction.RATE_LIMIT_CHANGED: "Rate limit changed",
     AdminAction.WEBHOOK_CREATED: "Webhook added",
     AdminAction.WEBHOOK_CHANGED: "Webhook changed",
     AdminAction.WEBHOOK_REMOVED: "Webhook removed",
