@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimhub.http.services import Services
-from scimhub.scim.filters import parse_bound
+from scimhub.scim.filter_binding import parse_bound
 from scimhub.scim.matching import matches
 from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import USER_TYPE

@@ -7,7 +7,7 @@ import pytest
 
 from scimhub.scim.errors import InvalidSyntax, InvalidValue
 from scimhub.scim.extensions import Declared, Registry, index_expression
-from scimhub.scim.filters import parse_bound
+from scimhub.scim.filter_binding import parse_bound
 from scimhub.scim.resources import canonical_resource
 from scimhub.scim.schemas import USER_TYPE
 from scimhub.store.filter_sql import compile_filter

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from scimhub.audit.events import redact_body, redact_path
 from scimhub.scim.errors import ScimError
-from scimhub.scim.filters import bind, parse_filter, parse_path
+from scimhub.scim.filter_binding import bind
+from scimhub.scim.filters import parse_filter, parse_path
 from scimhub.scim.listing import parse_list_query
 from scimhub.scim.matching import matches
 from scimhub.scim.patch import apply_patch

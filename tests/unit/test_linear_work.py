@@ -9,7 +9,8 @@ import pytest
 
 from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidFilter, InvalidValue
-from scimhub.scim.filters import MAX_TREE_DEPTH, And, Node, Not, Or, ValuePath, parse_bound, parse_filter
+from scimhub.scim.filter_binding import parse_bound
+from scimhub.scim.filters import MAX_TREE_DEPTH, And, Node, Not, Or, ValuePath, parse_filter
 from scimhub.scim.matching import matches
 from scimhub.scim.patch import MemberDelta, apply_patch
 from scimhub.scim.quirks import normalise_patch

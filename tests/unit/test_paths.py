@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath
-from scimhub.scim.filters import And, AttrPath, Compare, PathExpr, Present, ValuePath, bind, parse_filter, parse_path
+from scimhub.scim.filter_binding import bind
+from scimhub.scim.filters import And, AttrPath, Compare, PathExpr, Present, ValuePath, parse_filter, parse_path
 from scimhub.scim.quirks import parse_target
 from scimhub.scim.schemas import ENTERPRISE_SCHEMA, USER_SCHEMA, USER_TYPE, Attribute
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
-from scimhub.scim.filters import And, Compare, Not, Or, Present, ValuePath, parse_bound, parse_filter
+from scimhub.scim.filter_binding import parse_bound
+from scimhub.scim.filters import And, Compare, Not, Or, Present, ValuePath, parse_filter
 from scimhub.scim.matching import matches
 from scimhub.scim.patch import MemberDelta, apply_patch
 from scimhub.scim.projection import apply_projection, parse_projection

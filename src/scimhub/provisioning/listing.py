@@ -12,7 +12,8 @@ from scimhub.audit.vocabulary import Operation, operation
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.provisioning.representation import render_resource, target_name, wants_related
 from scimhub.scim.errors import InvalidFilter, InvalidValue
-from scimhub.scim.filters import Node, parse_bound
+from scimhub.scim.filter_binding import parse_bound
+from scimhub.scim.filters import Node
 from scimhub.scim.listing import ListQuery, list_response
 from scimhub.scim.projection import Projection, parse_projection
 from scimhub.scim.schemas import GROUP_TYPE, USER_TYPE, ResourceType

@@ -342,7 +342,7 @@ COMPLEX_COMPARED_BY_VALUE = Rule(
     sends='a complex attribute compared as a whole: manager eq "<id>", members eq "<id>"',
     reading="compared by its value sub-attribute",
     source="contract §2.3 [D1 Example 4]",
-    where=("scimhub.scim.filters:bind",),
+    where=("scimhub.scim.filter_binding:bind",),
     tests=(
         f"{_PROTOCOL_TESTS}::test_unqualified_extension_attribute_resolves",
         f"{_CONTRACT_TESTS}::test_reference_check_with_id_and_manager",

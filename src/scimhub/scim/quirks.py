@@ -16,7 +16,8 @@ from typing import Any
 from scimhub.scim import dialect
 from scimhub.scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue
 from scimhub.scim.extensions import how_to_declare
-from scimhub.scim.filters import Node, bind, parse_path
+from scimhub.scim.filter_binding import bind
+from scimhub.scim.filters import Node, parse_path
 from scimhub.scim.schemas import ResolvedAttr, ResourceType, custom_urn, resolve
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
