@@ -8,7 +8,7 @@
 # Then the same Entra mix on our service alone, straight to PostgreSQL and then with web and worker behind a
 # PgBouncer in transaction mode (ops/pgbouncer.py; PGBOUNCER=0 skips it).
 # Last, ops/bench_attacks.py: what attacks on one tenant cost another (issue #11).
-# Knobs: REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
+# Knobs: WEB2 (1: the comparison again with two web processes), REPS (default 2), DURATION (15), CONCURRENCY (8,64), TENANTS (4), PIPELINE_CONCURRENCY (64),
 # PGBOUNCER_DURATION (10), PGBOUNCER_CONCURRENCY (64), PGBOUNCER_POOL (12, its server connections),
 # PGBOUNCER_REPS (2), ATTACK_DURATION (10), REQUESTS_PER_TYPE (300).
 set -euo pipefail
@@ -29,6 +29,15 @@ done
 WITH_WORKER="${WITH_WORKER:-1}" bash ops/serve.sh
 "$COMPARE" --target-tenants "$tenants" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${CONCURRENCY:-8,64}" --out "$RUN_DIR/compare"
+if [ "${WEB2:-1}" = 1 ]; then  # issue #13: per-core efficiency above; two web processes reported separately
+  bash ops/stop.sh
+  echo "the same comparison with WEB_CONCURRENCY=2 (two granian workers; worker and beat as before):"
+  WEB_CONCURRENCY=2 WITH_WORKER=1 bash ops/serve.sh
+  "$COMPARE" --target-tenants "$tenants" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
+    --concurrency "${CONCURRENCY:-8,64}" --out "$RUN_DIR/compare-web2"
+  bash ops/stop.sh
+  WITH_WORKER=1 bash ops/serve.sh
+fi
 "$VENV/bin/python" -m ops.bench_pipeline --run-dir "$RUN_DIR" --reps "${REPS:-2}" --duration "${DURATION:-15}" \
   --concurrency "${PIPELINE_CONCURRENCY:-64}" \
   --loader-python "${SCIMHUB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scimhub-bench/venv}/bin/python"

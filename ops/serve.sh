@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Start scimhub (web, and with WITH_WORKER=1 a Celery worker and beat) against DATABASE for a script that
-# drives it (conformance, benchmarks). Prints nothing; writes pids to $RUN_DIR/pids. Usage:
+# drives it (conformance, benchmarks). Prints nothing; writes pids to $RUN_DIR/pids. WEB_CONCURRENCY: web
+# processes (1, as the Procfile's default and the references). Usage:
 #   RUN_DIR=... PORT=... SCIMHUB_DATABASE_URL=... ops/serve.sh
 set -euo pipefail
 : "${RUN_DIR:?}" "${PORT:?}" "${SCIMHUB_DATABASE_URL:?}"
 VENV="${VENV:-.venv}"
 mkdir -p "$RUN_DIR"
 export PATH="$PWD/$VENV/bin:$PATH"
-setsid granian --interface asgi --host 127.0.0.1 --port "$PORT" --workers 1 --loop uvloop --log-level warning \
+setsid granian --interface asgi --host 127.0.0.1 --port "$PORT" --workers "${WEB_CONCURRENCY:-1}" --loop uvloop --log-level warning \
   scimhub.asgi:app > "$RUN_DIR/web.log" 2>&1 &
 echo $! >> "$RUN_DIR/pids"
 if [ "${WITH_WORKER:-0}" = 1 ]; then
