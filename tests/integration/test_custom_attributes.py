@@ -426,3 +426,57 @@ async def test_a_tenant_declares_at_most_500_attributes(scim: Scim, database: st
     # changing one already declared is still allowed
     r = cli.run(database, "tenant", "schema", "add-attribute", scim.t.slug, ACME, "a1", "--type", "integer")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared-plus-undeclared"])
+async def test_removing_a_whole_extension_removes_all_of_it(
+    scim: Scim, admin: asyncpg.Connection, database: str, services: Services, declared: bool
+) -> None:
+    if declared:  # one attribute declared, the other still undeclared (lenient): both go
+        _declare(database, services, scim, EXT, "CustomAttribute", "--type", "string")
+    r = await scim.req("POST", "/Users", _user(**{EXT: {"CustomAttribute": "blue", "Other": "x"}}))
+    assert r.status_code == 201, r.text
+    uid = r.json()["id"]
+    keep = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Remove", "path": f"{EXT}:Missing"}],
+    }
+    assert (await scim.req("PATCH", f"/Users/{uid}", keep)).status_code == 204
+    assert (await _doc(admin, scim, uid))[EXT] == {"CustomAttribute": "blue", "Other": "x"}  # an attribute path
+    remove = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Remove", "path": EXT}],
+    }
+    r = await scim.req("PATCH", f"/Users/{uid}", remove)
+    assert r.status_code == 204, r.text
+    assert EXT not in await _doc(admin, scim, uid)
+    got = await scim.get(f"/Users/{uid}")
+    assert EXT not in got and EXT not in got["schemas"]
+    r = await scim.req("PATCH", f"/Users/{uid}", remove)  # again: nothing left to remove, nothing else touched
+    assert r.status_code == 204, r.text
+    assert (await scim.get(f"/Users/{uid}"))["userName"] == got["userName"]
+    ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    add = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": f"{ent}:department", "value": "R&D"}],
+    }
+    assert (await scim.req("PATCH", f"/Users/{uid}", add)).status_code == 204
+    gone = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Remove", "path": ent}]}
+    assert (await scim.req("PATCH", f"/Users/{uid}", gone)).status_code == 204
+    assert ent not in await _doc(admin, scim, uid)
+
+
+async def test_a_whole_extension_with_a_required_attribute_cannot_be_removed(
+    scim: Scim, admin: asyncpg.Connection, database: str, services: Services
+) -> None:
+    _declare(database, services, scim, EXT, "CustomAttribute", "--type", "string", "--required")
+    r = await scim.req("POST", "/Users", _user(**{EXT: {"CustomAttribute": "blue"}}))
+    assert r.status_code == 201, r.text
+    uid = r.json()["id"]
+    remove = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Remove", "path": EXT}],
+    }
+    r = await scim.req("PATCH", f"/Users/{uid}", remove)
+    assert_error(r, 400, "invalidValue")
+    assert (await _doc(admin, scim, uid))[EXT] == {"CustomAttribute": "blue"}

@@ -402,6 +402,11 @@ def apply_patch(
     d = _Doc(rtype, copy.deepcopy(doc), rewrites)
     delta = MemberDelta() if rtype.name == "Group" else None
     for op in ops:
+        if op.extension is not None:
+            key = extension_key(d.doc, op.extension)
+            if key in d.doc:  # the path names an extension the resource holds: all of it goes (RFC 7644 §3.10)
+                del d.doc[key]
+                continue
         if op.target is None:
             continue
         _apply_one(d, op, delta)

@@ -42,6 +42,10 @@ class PatchOp:
     value: Any
     # remove only the entries with these values (Entra's remove with a value list, dialect.REMOVE_VALUE_LIST)
     listed: tuple[str, ...] | None = None
+    # A remove whose path is (or may be) a whole extension's URN: when the resource holds that extension, all of
+    # it goes, declared and undeclared attributes alike; otherwise `target` (None for a declared extension, the
+    # path read as `urn:name` for an undeclared one, since `...:2.0:User:badge` reads either way).
+    extension: str | None = None
 
 
 def parse_target(rtype: ResourceType, text: Any) -> Target:
@@ -146,18 +150,19 @@ def normalise_patch(rtype: ResourceType, body: Any, *, max_operations: int) -> t
         if ext is not None and ext is not rtype.schema:
             # The whole extension as the path (RFC 7644 §3.10): its attributes one by one.
             if op == "remove":
-                count(len(ext.attributes))
-                ops.extend(
-                    PatchOp("remove", parse_target(rtype, f"{ext.id}:{a.name}"), None)
-                    for a in ext.attributes
-                    if a.mutability != "readOnly"
-                )
+                count(1)
+                ops.append(PatchOp("remove", None, None, extension=ext.id))
             else:
                 count(_pathless_size({ext.id: value}))
                 ops.extend(_expand_pathless(rtype, op, {ext.id: value}, i, rewrites))
             continue
         count(1)
         target = parse_target(rtype, path)
+        if op == "remove" and target.filter is None and target.res.attr.type == "any" and custom_urn(path.strip()):
+            # A lenient tenant's undeclared extension removed whole, or one of its attributes: the resource says
+            # which (`scim.patch.apply_patch`).
+            ops.append(PatchOp(op, target, None, extension=path.strip()))
+            continue
         if (
             op == "remove"
             and value is not None
