@@ -32,6 +32,7 @@ from litestar.types import HTTPScope, Receive, Scope, Send
 
 from scimhub.http.activity import scim_middleware
 from scimhub.http.wire import ScimAnswer, check_request_text
+from scimhub.observability import name_transaction
 
 if TYPE_CHECKING:
     from litestar.handlers import ASGIRouteHandler
@@ -153,9 +154,14 @@ def scim_mount(handlers: Mapping[tuple[int, str], Handler]) -> ASGIRouteHandler:
         if cached[0] is not litestar_app:
             cached[0], cached[1] = litestar_app, litestar_app.state.services
         request = ScimRequest(cast("HTTPScope", scope), receive, cached[1])
-        # Client text is checked once, after authentication and before any handler (http/wire.py).
-        check_request_text(request)
-        answer = await handlers[len(request.path_params), request.method](request)
+        handler = handlers[len(request.path_params), request.method]
+        try:
+            # Client text is checked once, after authentication and before any handler (http/wire.py).
+            check_request_text(request)
+            answer = await handler(request)
+        except Exception:
+            name_transaction(f"{handler.__module__}.{handler.__qualname__}")  # before Sentry's hook sees it
+            raise
         await answer(scope, receive, send)
 
     inner = scim_middleware(ExceptionHandlerMiddleware(app=handle, debug=None))
