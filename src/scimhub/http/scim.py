@@ -2,7 +2,8 @@
 
 Resource path segments are matched case-insensitively (`/users` works, as the MS collection sends it), and
 unknown query parameters are ignored (contract §1: Entra may put feature flags in the URL). The client
-dialects are catalogued in `scim.dialect`.
+dialects are catalogued in `scim.dialect`. `HANDLERS` is the route table; `http.dispatch` routes to it (a plain
+ASGI app mounted at `/scim/v2`, no Litestar Router) and hands each handler a `ScimRequest`.
 """
 
 from __future__ import annotations
