@@ -291,6 +291,18 @@ def set_request_tags(tenant_slug: str | None, request_id: str) -> None:
         scope.set_tag("tenant", tenant_slug)
 
 
+def name_transaction(name: str) -> None:
+    """Name the Sentry transaction of a failing SCIM request after its handler function, as Litestar's Sentry
+    integration named it when the SCIM API had Litestar routes (`http.dispatch` calls this only on an
+    exception, so a request that succeeds pays nothing)."""
+    if not _sentry_on:
+        return
+    import sentry_sdk
+
+    sentry_sdk.get_isolation_scope().set_transaction_name(name, source="component")
+    sentry_sdk.get_current_scope().set_transaction_name(name, source="component")
+
+
 def report_warning(message: str) -> None:
     """A warning event for the operator in Sentry, when a DSN is configured. `message` names what happened in
     fixed words and codes (an SMTP reply code), never a personal value; `scrub_event` still masks emails and

@@ -99,6 +99,7 @@ class ActivityRecorder:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._nudging = False
         self._nudge_interval = nudge_interval
         self._last_nudge = 0.0
@@ -161,10 +162,17 @@ class ActivityRecorder:
         self._task = asyncio.create_task(self._run(), name="activity-recorder")
 
     async def stop(self) -> None:
+        """End the timer's flushes, then flush what is buffered. The loop also ends on `_stopping`, not only on
+        the cancel: Python 3.11's `asyncio.wait_for` returns instead of raising when the cancel arrives with
+        the wake-up (`_wake` set by a full batch, the inner wait already done), so a cancel alone could be
+        swallowed and this await would never end (`ops.bench_requests` hung here on exit)."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         try:
             await self.flush()
         except FlushError as exc:  # shutting down: what is still buffered is lost, and counted
@@ -172,9 +180,11 @@ class ActivityRecorder:
             self.dropped += self._count
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):  # the interval passed without a wake-up: flush anyway
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                # `asyncio.timeout`, not `wait_for`: it never turns a cancel into a normal return.
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 async with self._flushing:

@@ -2,7 +2,8 @@
 
 Resource path segments are matched case-insensitively (`/users` works, as the MS collection sends it), and
 unknown query parameters are ignored (contract §1: Entra may put feature flags in the URL). The client
-dialects are catalogued in `scim.dialect`.
+dialects are catalogued in `scim.dialect`. `HANDLERS` is the route table; `http.dispatch` routes to it (a plain
+ASGI app mounted at `/scim/v2`, no Litestar Router) and hands each handler a `ScimRequest`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Request, Router, delete, get, patch, post, put
-from litestar.datastructures import State
+from litestar.handlers import ASGIRouteHandler
 
 from scimhub.audit.vocabulary import Operation
-from scimhub.http.activity import scim_middleware, write_audit
+from scimhub.http.activity import write_audit
+from scimhub.http.dispatch import Handler, ScimRequest, options, scim_mount
 from scimhub.http.services import Services
-from scimhub.http.wire import ScimAnswer, check_request_text, decode_body
+from scimhub.http.wire import ScimAnswer, decode_body
 from scimhub.provisioning import listing, patching, reading, writing
 from scimhub.provisioning.context import Outcome, ScimContext
 from scimhub.scim import discovery
@@ -32,14 +33,13 @@ _SERVICE_PROVIDER_CONFIG = {"serviceproviderconfig", "serviceconfiguration"}  # 
 _DISCOVERY = {*_SERVICE_PROVIDER_CONFIG, "schemas", "resourcetypes"}
 
 
-def _services(request: Request[Any, Any, State]) -> Services:
-    services: Services = request.app.state.services
-    return services
+def _services(request: ScimRequest) -> Services:
+    return request.services
 
 
-def _context(request: Request[Any, Any, State]) -> ScimContext:
+def _context(request: ScimRequest) -> ScimContext:
     services = _services(request)
-    tenant = request.scope["state"]["tenant"]
+    tenant = request.state["tenant"]
     prefer = request.headers.get("prefer", "")
     agent = request.headers.get("user-agent", "")
     query = request.query_params
@@ -48,7 +48,7 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
         tenant=tenant,
         base_url=scim_url(services.settings.public_url, tenant.slug),
         limits=services.limits,
-        audit=functools.partial(write_audit, services, request.scope["state"]["activity"], tenant)
+        audit=functools.partial(write_audit, services, request.state["activity"], tenant)
         if services.settings.activity_log
         else None,
         # RFC 7644 §3.5.2 allows 204 or 200 + resource; Entra and the MS collection want 204, Okta and
@@ -60,20 +60,20 @@ def _context(request: Request[Any, Any, State]) -> ScimContext:
             or "excludedAttributes" in query
         ),
         schemas=services.schemas,
-        request_id=request.scope["state"].get("request_id"),
+        request_id=request.state.get("request_id"),
     )
 
 
-async def _tenant_type(request: Request[Any, Any, State], segment: str) -> ResourceType:
+async def _tenant_type(request: ScimRequest, segment: str) -> ResourceType:
     """The resource type named by the path, with the tenant's own custom extensions (issue #12)."""
     base = _resource_type(segment)
     services = _services(request)
-    return await services.schemas.resource_type(services.db.pool, request.scope["state"]["tenant"], base.name)
+    return await services.schemas.resource_type(services.db.pool, request.state["tenant"], base.name)
 
 
-async def _tenant_types(request: Request[Any, Any, State]) -> tuple[ResourceType, ...]:
+async def _tenant_types(request: ScimRequest) -> tuple[ResourceType, ...]:
     services = _services(request)
-    registry = await services.schemas.registry(services.db.pool, request.scope["state"]["tenant"])
+    registry = await services.schemas.registry(services.db.pool, request.state["tenant"])
     return registry.resource_type("User"), registry.resource_type("Group")
 
 
@@ -88,7 +88,7 @@ def _resource_type(segment: str) -> ResourceType:
     return rtype
 
 
-def _list_query(request: Request[Any, Any, State], source: Mapping[str, Any]) -> ListQuery:
+def _list_query(request: ScimRequest, source: Mapping[str, Any]) -> ListQuery:
     """The list parameters from the query string (GET) or a SearchRequest (POST .search), read once."""
     limits = _services(request).limits
     return parse_list_query(
@@ -102,13 +102,13 @@ def _list_query(request: Request[Any, Any, State], source: Mapping[str, Any]) ->
     )
 
 
-def _projection(request: Request[Any, Any, State], rtype: ResourceType) -> Projection:
+def _projection(request: ScimRequest, rtype: ResourceType) -> Projection:
     q = request.query_params
     return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
 
 
-def _answer(request: Request[Any, Any, State], outcome: Outcome) -> ScimAnswer:
-    request.scope["state"]["outcome"] = outcome
+def _answer(request: ScimRequest, outcome: Outcome) -> ScimAnswer:
+    request.state["outcome"] = outcome
     headers: dict[str, str] = {}
     if outcome.etag:
         headers["ETag"] = outcome.etag
@@ -118,15 +118,15 @@ def _answer(request: Request[Any, Any, State], outcome: Outcome) -> ScimAnswer:
     return ScimAnswer(body, outcome.status, headers)
 
 
-async def _body(request: Request[Any, Any, State]) -> Any:
+async def _body(request: ScimRequest) -> Any:
     raw = await request.body()
     return decode_body(raw, limit=_services(request).settings.max_body_bytes)
 
 
-async def _discovery(request: Request[Any, Any, State], kind: str, item: str | None) -> ScimAnswer:
+async def _discovery(request: ScimRequest, kind: str, item: str | None) -> ScimAnswer:
     services = _services(request)
     rtypes = await _tenant_types(request)
-    tenant = request.scope["state"]["tenant"]
+    tenant = request.state["tenant"]
     base = scim_url(services.settings.public_url, tenant.slug)
     if kind in _SERVICE_PROVIDER_CONFIG:  # dialect.SERVICE_CONFIGURATION_ALIAS
         if item is not None:
@@ -142,16 +142,15 @@ async def _discovery(request: Request[Any, Any, State], kind: str, item: str | N
             if item is None
             else discovery.resource_type_document(base, item, rtypes)
         )
-    request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
+    request.state["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
     return ScimAnswer(doc)
 
 
-@get("/{tenant:str}", include_in_schema=False)
-async def tenant_root(request: Request[Any, Any, State]) -> ScimAnswer:
+async def tenant_root(request: ScimRequest) -> ScimAnswer:
     tenant = request.path_params["tenant"]
     # Contract §2.1: a 404 at the base URL counts against the connection in Entra; answer with a pointer
     # (dialect.BASE_URL_ANSWERS).
-    request.scope["state"]["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
+    request.state["outcome"] = Outcome(200, operation=Operation.DISCOVERY)
     base = scim_url(_services(request).settings.public_url, tenant)
     return ScimAnswer(
         {
@@ -162,8 +161,7 @@ async def tenant_root(request: Request[Any, Any, State]) -> ScimAnswer:
     )
 
 
-@get("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def list_resources(request: Request[Any, Any, State]) -> ScimAnswer:
+async def list_resources(request: ScimRequest) -> ScimAnswer:
     resource = request.path_params["resource"]
     if resource.lower() in _DISCOVERY:
         return await _discovery(request, resource.lower(), None)
@@ -174,8 +172,7 @@ async def list_resources(request: Request[Any, Any, State]) -> ScimAnswer:
     return _answer(request, outcome)
 
 
-@post("/{tenant:str}/{resource:str}", include_in_schema=False)
-async def create_resource(request: Request[Any, Any, State]) -> ScimAnswer:
+async def create_resource(request: ScimRequest) -> ScimAnswer:
     resource = request.path_params["resource"]
     if resource == ".search":
         return await _search(request, None)
@@ -185,8 +182,7 @@ async def create_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     return _answer(request, outcome)
 
 
-@get("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def get_resource(request: Request[Any, Any, State]) -> ScimAnswer:
+async def get_resource(request: ScimRequest) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     if resource.lower() in _DISCOVERY:
         return await _discovery(request, resource.lower(), rid)
@@ -197,8 +193,7 @@ async def get_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     return _answer(request, outcome)
 
 
-@post("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def search_resources(request: Request[Any, Any, State]) -> ScimAnswer:
+async def search_resources(request: ScimRequest) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     if rid != ".search":
@@ -206,7 +201,7 @@ async def search_resources(request: Request[Any, Any, State]) -> ScimAnswer:
     return await _search(request, rtype)
 
 
-async def _search(request: Request[Any, Any, State], rtype: ResourceType | None) -> ScimAnswer:
+async def _search(request: ScimRequest, rtype: ResourceType | None) -> ScimAnswer:
     """POST .search (RFC 7644 §3.4.3), on one resource type or, at the root, across all of them."""
     body = await _body(request)
     if not isinstance(body, dict):
@@ -226,8 +221,7 @@ async def _search(request: Request[Any, Any, State], rtype: ResourceType | None)
     return _answer(request, outcome)
 
 
-@put("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def replace_resource(request: Request[Any, Any, State]) -> ScimAnswer:
+async def replace_resource(request: ScimRequest) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     body = await _body(request)
@@ -237,8 +231,7 @@ async def replace_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     return _answer(request, outcome)
 
 
-@patch("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False)
-async def patch_resource(request: Request[Any, Any, State]) -> ScimAnswer:
+async def patch_resource(request: ScimRequest) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     body = await _body(request)
@@ -248,34 +241,27 @@ async def patch_resource(request: Request[Any, Any, State]) -> ScimAnswer:
     return _answer(request, outcome)
 
 
-@delete("/{tenant:str}/{resource:str}/{rid:str}", include_in_schema=False, status_code=200)
-async def delete_resource(request: Request[Any, Any, State]) -> ScimAnswer:
+async def delete_resource(request: ScimRequest) -> ScimAnswer:
     resource, rid = request.path_params["resource"], request.path_params["rid"]
     rtype = await _tenant_type(request, resource)
     outcome = await writing.delete(_context(request), rtype, rid, request.headers.get("if-match"))
     return _answer(request, outcome)
 
 
-async def _check_request_text(request: Request[Any, Any, State]) -> None:
-    # A coroutine, so that Litestar calls it on the loop: a plain function it would run in a thread pool,
-    # a thread hand-off on every SCIM request (~4% of the web process's CPU under the Entra mix, py-spy).
-    check_request_text(request)
+# (number of path segments, method) -> handler: the routes the SCIM API has (`http.dispatch` routes to them).
+HANDLERS: dict[tuple[int, str], Handler] = {
+    (1, "GET"): tenant_root,
+    (2, "GET"): list_resources,
+    (2, "POST"): create_resource,
+    (3, "GET"): get_resource,
+    (3, "POST"): search_resources,
+    (3, "PUT"): replace_resource,
+    (3, "PATCH"): patch_resource,
+    (3, "DELETE"): delete_resource,
+    **{(shape, "OPTIONS"): options for shape in (1, 2, 3)},
+}
 
 
-def scim_router() -> Router:
-    return Router(
-        path="/scim/v2",
-        route_handlers=[
-            tenant_root,
-            list_resources,
-            create_resource,
-            get_resource,
-            search_resources,
-            replace_resource,
-            patch_resource,
-            delete_resource,
-        ],
-        middleware=[scim_middleware],
-        # Client text is checked once, after authentication and before any handler (http/wire.py).
-        before_request=_check_request_text,
-    )
+def scim_router() -> ASGIRouteHandler:
+    """The SCIM API as one plain ASGI app mounted at `/scim/v2` (`http.dispatch`)."""
+    return scim_mount(HANDLERS)

@@ -2,10 +2,10 @@
 
 This is where client text enters the SCIM API, and where it is checked once (`scim.characters`): a body's
 every key and string (`decode_body`), and the path segments, query parameters and the header we keep of every
-SCIM request (`check_request_text`, the SCIM router's `before_request`). A character PostgreSQL cannot store
-(NUL, a lone surrogate) or an over-long path segment is `invalidValue` here, before any use case, store or
-activity event sees it. The admin surfaces (hub pages, admin API) check the same, and their form fields and
-JSON bodies, in `check_admin_request_text`, their routers' `before_request`.
+SCIM request (`check_request_text`, which the SCIM dispatcher calls before any handler). A character
+PostgreSQL cannot store (NUL, a lone surrogate) or an over-long path segment is `invalidValue` here, before any
+use case, store or activity event sees it. The admin surfaces (hub pages, admin API) check the same, and their
+form fields and JSON bodies, in `check_admin_request_text`, their routers' `before_request`.
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ def decode_body(raw: bytes, *, limit: int) -> Any:
     return body
 
 
-def check_request_text(request: Request[Any, Any, Any]) -> None:
-    """Litestar `before_request` of the SCIM router: the path segments, every query parameter (names and
-    values) and the kept headers hold only storable characters, and no path segment is longer than
-    `MAX_SEGMENT_LENGTH`; `invalidValue` otherwise."""
+def check_request_text(request: Any) -> None:
+    """The path segments, every query parameter (names and values) and the kept headers hold only storable
+    characters, and no path segment is longer than `MAX_SEGMENT_LENGTH`; `invalidValue` otherwise. `request`
+    is a Litestar `Request` (the admin surfaces) or an `http.dispatch.ScimRequest` (the SCIM API's dispatcher
+    calls this before every handler): both have `path_params`, `query_params.multi_items()` and
+    `headers.get`."""
     for name, value in request.path_params.items():
         if not isinstance(value, str):
             continue
