@@ -177,9 +177,13 @@ async def test_member_only_patches_answer_log_and_notify_exactly_as_the_locking_
         worlds[mode] = {"group": (await scim.create_group(displayName=name))["id"], "name": name, "seen": []}
     u0, u1, u2, u3 = users
 
+    def add(*ids: str) -> dict[str, Any]:
+        return {"op": "Add", "path": "members", "value": [{"$ref": None, "value": i} for i in ids]}
+
+    def listed(*ids: str) -> dict[str, Any]:
+        return {"op": "Remove", "path": "members", "value": [{"value": i} for i in ids]}
+
     def steps(gid: str) -> list[tuple[dict[str, Any], dict[str, str] | None]]:
-        add = lambda *ids: {"op": "Add", "path": "members", "value": [{"$ref": None, "value": i} for i in ids]}  # noqa: E731
-        listed = lambda *ids: {"op": "Remove", "path": "members", "value": [{"value": i} for i in ids]}  # noqa: E731
         return [
             (
                 patch_body(
