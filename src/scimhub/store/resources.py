@@ -322,19 +322,19 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
     another transaction deletes one meanwhile (`invalidValue`). Returns the memberships really added."""
     if not members:
         return {}
-    ids = list(members)
+    ids = [str(m) for m in members]  # text[], not uuid[]: see _PATCH_MEMBERS
     try:
         row = await fetch_one(
             conn,
-            """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
+            """WITH wanted AS (SELECT unnest($2::text[]::uuid[]) AS id),
                     found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
                                                 WHEN g.id IS NOT NULL THEN 'Group' END AS kind
                               FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
                     ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
                             SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
                             ON CONFLICT DO NOTHING RETURNING member_id, member_type)
-               SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing,
-                      (SELECT array_agg(member_id) FROM ins) AS added_ids,
+               SELECT array_agg(id::text) FILTER (WHERE kind IS NULL) AS missing,
+                      (SELECT array_agg(member_id::text) FROM ins) AS added_ids,
                       (SELECT array_agg(member_type) FROM ins) AS added_types
                FROM found""",
             gid,
@@ -346,7 +346,7 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
     missing = row["missing"] or []
     if missing:
         raise missing_members(missing)
-    return dict(zip(row["added_ids"] or [], row["added_types"] or [], strict=True))
+    return dict(zip(map(uuid.UUID, row["added_ids"] or []), row["added_types"] or [], strict=True))
 
 
 def missing_members(missing: Sequence[uuid.UUID | str]) -> InvalidValue:
@@ -360,10 +360,10 @@ async def _remove_members(conn: Connection, gid: uuid.UUID, ids: Sequence[uuid.U
     if not ids:
         return {}
     rows = await conn.fetch(
-        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::uuid[]) "
+        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::text[]::uuid[]) "
         "RETURNING member_id, member_type",
         gid,
-        list(ids),
+        [str(m) for m in ids],
     )
     return _pairs(rows)
 
