@@ -17,9 +17,13 @@ import httpx
 import pytest
 from ops.processes import LiveServer
 
+from scimhub.audit import drain
+from scimhub.http.services import Services
+from tests.support.change_events import read_all, sequence
 from tests.support.factories import entra_group, entra_user, patch_body
 from tests.support.scim import Scim, assert_error
 from tests.support.tenants import TenantHandle, create_tenant
+from tests.support.waiting import wait_until
 
 ROUNDS = 50
 
@@ -178,3 +182,83 @@ async def test_concurrent_patches_of_one_user_never_lose_a_change(live: Scim) ->
     emails = {e["value"] for e in final.get("emails", [])}
     assert {f"w{n}@example.com" for n in range(writers)} <= emails
     assert final["meta"]["version"] == f'W/"{1 + writers}"'
+
+
+async def test_concurrent_member_patches_of_one_group_lose_nothing(
+    live: Scim, services: Services, admin: asyncpg.Connection
+) -> None:
+    """A group's member PATCH is one statement (issue #13): 16 at once on one group, half adding a member of
+    their own, half removing one that was there, lose nothing; each raised the version by exactly one, has
+    its activity entry and exactly its change event. Then 8 PATCHes with the same If-Match tag: one wins."""
+    writers = 16
+    group = await live.create_group()
+    gid = group["id"]
+    kept = [(await live.create_user())["id"] for _ in range(writers // 2)]
+    leaving = [(await live.create_user())["id"] for _ in range(writers // 2)]
+    coming = [(await live.create_user())["id"] for _ in range(writers // 2)]
+    r = await live.req("PATCH", f"/Groups/{gid}", add_members(*kept, *leaving))
+    assert r.status_code == 204, r.text
+    start = int((await live.get(f"/Groups/{gid}"))["meta"]["version"].split('"')[1])
+
+    def remove(*members: str) -> dict[str, Any]:
+        return patch_body({"op": "Remove", "path": "members", "value": [{"value": m} for m in members]})
+
+    bodies = [add_members(c) for c in coming] + [remove(m) for m in leaving]
+    answers = await asyncio.gather(*(live.req("PATCH", f"/Groups/{gid}", body) for body in bodies))
+    assert [a.status_code for a in answers] == [204] * writers, [a.text for a in answers if a.status_code != 204]
+    final = await live.get(f"/Groups/{gid}")
+    assert {m["value"] for m in final["members"]} == {*kept, *coming}
+    assert final["meta"]["version"] == f'W/"{start + writers}"'
+    assert sorted(int(a.headers["etag"].split('"')[1]) for a in answers) == list(range(start + 1, start + writers + 1))
+
+    request_ids = [a.headers["x-request-id"] for a in answers]
+    schema = live.t.tenant.schema
+
+    async def entries() -> list[asyncpg.Record]:
+        await drain.drain_tenant(services.db.pool, live.t.tenant)
+        return list(
+            await admin.fetch(
+                f"SELECT request_id, operation, target FROM {schema}.activity_log WHERE request_id = ANY($1::text[])",
+                request_ids,
+            )
+        )
+
+    logged = await wait_until(entries, lambda rows: len(rows) == writers, "an activity entry per member PATCH")
+    operations = {r["request_id"]: r["operation"] for r in logged}
+    assert [operations[i] for i in request_ids] == ["Add members"] * len(coming) + ["Remove members"] * len(leaving)
+    assert {r["target"] for r in logged} == {group["displayName"]}
+
+    await sequence(services.db.pool, live.t.tenant)
+    events = [e for e in await read_all(services.db.pool, live.t.tenant) if e["request_id"] in request_ids]
+    expected = [("group.member_added", c) for c in coming] + [("group.member_removed", m) for m in leaving]
+    by_request = {e["request_id"]: (e["type"], [m["value"] for m in e["data"]["members"]]) for e in events}
+    assert len(events) == writers
+    assert [by_request[i] for i in request_ids] == [(kind, [member]) for kind, member in expected]
+
+    # An add and a removal of the same member at once: the one with the higher version came last, and the
+    # membership is what it left (a removal never reads the member rows of a state older than its version).
+    for _ in range(ROUNDS // 10):
+        contested = [(await live.create_user())["id"] for _ in range(writers // 2)]
+        answers = await asyncio.gather(
+            *(live.req("PATCH", f"/Groups/{gid}", body) for c in contested for body in (add_members(c), remove(c)))
+        )
+        assert [a.status_code for a in answers] == [204] * writers, [a.text for a in answers if a.status_code != 204]
+        versions = [int(a.headers["etag"].split('"')[1]) for a in answers]
+        members = await live.members(gid)
+        for n, c in enumerate(contested):
+            added, removed = versions[2 * n], versions[2 * n + 1]
+            assert (c in members) == (added > removed), (c, added, removed)
+        r = await live.req("PATCH", f"/Groups/{gid}", remove(*contested))
+        assert r.status_code == 204, r.text
+
+    tag = (await live.get(f"/Groups/{gid}"))["meta"]["version"]
+    tagged = await asyncio.gather(
+        *(live.req("PATCH", f"/Groups/{gid}", remove(k), headers={"If-Match": tag}) for k in kept)
+    )
+    statuses = sorted(a.status_code for a in tagged)
+    assert statuses == [204] + [412] * (len(kept) - 1), [a.text for a in tagged]
+    for answer in tagged:
+        if answer.status_code == 412:
+            assert_error(answer, 412)
+    winner = kept[[a.status_code for a in tagged].index(204)]
+    assert await live.members(gid) == {*kept, *coming} - {winner}

@@ -370,6 +370,18 @@ async def test_put_and_groups_keep_custom_extensions(
     assert {"schema": gext, "required": False} in rt["schemaExtensions"]
     users_rt = await scim.get("/ResourceTypes/User")
     assert all(e["schema"] != gext for e in users_rt["schemaExtensions"])
+    # A member added and the whole extension removed in one PATCH: both happen (not the member-only statement).
+    both = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": created["id"]}]},
+            {"op": "remove", "path": gext},
+        ],
+    }
+    r = await scim.req("PATCH", f"/Groups/{g.json()['id']}", both)
+    assert r.status_code == 204, r.text
+    got = await scim.get(f"/Groups/{g.json()['id']}")
+    assert gext not in got and [m["value"] for m in got["members"]] == [created["id"]]
 
 
 async def test_required_declared_attribute_is_checked(scim: Scim, database: str, services: Services) -> None:

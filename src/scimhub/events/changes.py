@@ -46,6 +46,16 @@ def encode(changes: list[Change], now: dt.datetime, request_id: str | None) -> s
     return _encode(PendingChanges(occurred_at=now.isoformat(), request_id=request_id, events=changes)).decode()
 
 
+def member_templates(gid: uuid.UUID, now: dt.datetime, request_id: str | None) -> tuple[str, str, str]:
+    """A member PATCH's change events for a statement to complete (`store.resources.patch_members`): the
+    pending row without its `events`, then `group.member_removed` and `group.member_added` without their
+    `data`; the statement adds `{"members": [...]}` (sorted by id, as `_members`) for what it really did."""
+    pending = PendingChanges(occurred_at=now.isoformat(), request_id=request_id, events=[])
+    removed = Change(type=EventType.GROUP_MEMBER_REMOVED, resource_type="Group", resource_id=str(gid))
+    added = Change(type=EventType.GROUP_MEMBER_ADDED, resource_type="Group", resource_id=str(gid))
+    return _encode(pending).decode(), _encode(removed).decode(), _encode(added).decode()
+
+
 def _resource(rid: uuid.UUID, doc: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(rid), **{k: v for k, v in doc.items() if k != "members"}}
 

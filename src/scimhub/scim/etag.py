@@ -52,6 +52,15 @@ def check_if_match(if_match: str | None, version: int, resource_type: str) -> No
         )
 
 
+def if_match_tags(if_match: str | None) -> list[str] | None:
+    """The opaque tags an `If-Match` value accepts, for a condition checked in SQL: a version `v` matches
+    when `'"v"'` is one of them (what `check_if_match` compares). None: no condition (no header, or `*`)."""
+    if if_match is None:
+        return None
+    tags = _tags(if_match)
+    return None if ANY in tags else [_opaque(t) for t in tags]
+
+
 def not_modified(if_none_match: str | None, version: int) -> bool:
     """RFC 7232 §3.2, RFC 7644 §3.14: a GET with `If-None-Match` naming the current tag (or `*`) is answered
     `304 Not Modified` without a body. No header: always False."""

@@ -377,6 +377,53 @@ def _apply_members(op: PatchOp, t: Target, delta: MemberDelta, rewrites: list[st
         delta.do_add(mid, mtype)
 
 
+def _member_value_eq(node: Node) -> str | None:
+    """`value eq "<text>"` inside `members[...]` (Entra's flag form of a member removal) -> the text."""
+    if (
+        isinstance(node, Compare)
+        and node.op == "eq"
+        and isinstance(node.value, str)
+        and node.path.resolved is not None
+        and node.path.resolved.sub is not None
+        and node.path.resolved.sub.name == "value"
+    ):
+        return node.value
+    return None
+
+
+def member_only_delta(rtype: ResourceType, ops: list[PatchOp], rewrites: list[str]) -> MemberDelta | None:
+    """The member changes of a group PATCH whose operations only add members or remove listed members (by a
+    value list, or `members[value eq "id"]`), without reading the group: what `apply_patch` would give as its
+    delta, with `changed` == ["members"] and the document unchanged. None when any operation does anything
+    else (a replace, a clear, another attribute, a filter of another kind): `apply_patch` then decides.
+
+    `members[value eq "id"]` becomes a removal of that id: within a PATCH the result is the same as the
+    filter's DELETE (an earlier add of the id is forgotten, a later one wins), and an id that is no UUID
+    matches no member row either way."""
+    if rtype.name != "Group":
+        return None
+    delta = MemberDelta()
+    for op in ops:
+        if op.extension is not None:
+            return None  # a whole extension removed: the document changes
+        t = op.target
+        if t is None:
+            continue  # nothing to do, as in apply_patch
+        attr = t.res.attr
+        if attr.name != "members" or t.res.sub is not None or attr.mutability in ("readOnly", "writeOnly"):
+            return None
+        if t.filter is None and (op.op == "add" or (op.op == "remove" and op.listed is not None)):
+            _apply_members(op, t, delta, rewrites)
+        elif op.op == "remove" and t.filter is not None and (value := _member_value_eq(t.filter)) is not None:
+            try:
+                delta.do_remove(uuid.UUID(value))
+            except ValueError:
+                continue  # not an id: it matches no member row
+        else:
+            return None
+    return delta
+
+
 def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names of what differs, for the activity log: `displayName`, `name.givenName`, `department`."""
     out: list[str] = []

@@ -322,19 +322,19 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
     another transaction deletes one meanwhile (`invalidValue`). Returns the memberships really added."""
     if not members:
         return {}
-    ids = list(members)
+    ids = [str(m) for m in members]  # text[], not uuid[]: see _PATCH_MEMBERS
     try:
         row = await fetch_one(
             conn,
-            """WITH wanted AS (SELECT unnest($2::uuid[]) AS id),
+            """WITH wanted AS (SELECT unnest($2::text[]::uuid[]) AS id),
                     found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User'
                                                 WHEN g.id IS NOT NULL THEN 'Group' END AS kind
                               FROM wanted w LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
                     ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
                             SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1
                             ON CONFLICT DO NOTHING RETURNING member_id, member_type)
-               SELECT array_agg(id) FILTER (WHERE kind IS NULL) AS missing,
-                      (SELECT array_agg(member_id) FROM ins) AS added_ids,
+               SELECT array_agg(id::text) FILTER (WHERE kind IS NULL) AS missing,
+                      (SELECT array_agg(member_id::text) FROM ins) AS added_ids,
                       (SELECT array_agg(member_type) FROM ins) AS added_types
                FROM found""",
             gid,
@@ -345,20 +345,25 @@ async def add_members(conn: Connection, gid: uuid.UUID, members: dict[uuid.UUID,
         raise InvalidValue("cannot add members that are not Users or Groups of this tenant") from None
     missing = row["missing"] or []
     if missing:
-        shown = ", ".join(str(m) for m in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise InvalidValue(f"cannot add members that are not Users or Groups of this tenant: {shown}{more}")
-    return dict(zip(row["added_ids"] or [], row["added_types"] or [], strict=True))
+        raise missing_members(missing)
+    return dict(zip(map(uuid.UUID, row["added_ids"] or []), row["added_types"] or [], strict=True))
+
+
+def missing_members(missing: Sequence[uuid.UUID | str]) -> InvalidValue:
+    """The error of an add naming ids that are no User or Group of this tenant (the first five named)."""
+    shown = ", ".join(str(m) for m in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return InvalidValue(f"cannot add members that are not Users or Groups of this tenant: {shown}{more}")
 
 
 async def _remove_members(conn: Connection, gid: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
     rows = await conn.fetch(
-        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::uuid[]) "
+        "DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($2::text[]::uuid[]) "
         "RETURNING member_id, member_type",
         gid,
-        list(ids),
+        [str(m) for m in ids],
     )
     return _pairs(rows)
 
@@ -395,6 +400,102 @@ async def apply_member_changes(conn: Connection, gid: uuid.UUID, delta: MemberDe
         for where in step.remove_where:
             done.took({}, await _remove_members_where(conn, gid, where))
     return done
+
+
+_MEMBER_EVENT = """$%d::text::jsonb || jsonb_build_object('data', jsonb_build_object('members',
+                 jsonb_agg(jsonb_build_object('value', member_id::text, 'type', member_type) ORDER BY member_id)))"""
+
+# A group PATCH that only adds ids and removes listed ids, in one statement (issue #13). Every membership
+# change of a group raises the group's version in its own transaction (this statement, the locking PATCH, a
+# PUT, a deleted member's trigger), so the member rows are read and written only if the group is still at the
+# version this statement's snapshot saw: `upd` bumps it only then (under its row lock; `If-Match` is checked
+# against that same version), and every other write depends on `upd`. Unknown member ids write nothing.
+# Ids travel as text[] (a uuid[] parameter or result makes asyncpg introspect the type once per connection).
+_PATCH_MEMBERS = f"""WITH cur AS (SELECT version FROM scim_group WHERE id = $1),
+    found AS (SELECT w.id, CASE WHEN u.id IS NOT NULL THEN 'User' WHEN g.id IS NOT NULL THEN 'Group' END AS kind
+              FROM unnest($3::text[]::uuid[]) AS w(id)
+              LEFT JOIN scim_user u ON u.id = w.id LEFT JOIN scim_group g ON g.id = w.id),
+    upd AS (UPDATE scim_group SET last_modified = $2, version = version + 1
+            WHERE id = $1 AND version = (SELECT version FROM cur)
+              AND ($5::text[] IS NULL OR '"' || (SELECT version FROM cur)::text || '"' = ANY($5::text[]))
+              AND NOT EXISTS (SELECT 1 FROM found WHERE kind IS NULL)
+            RETURNING version, display_name),
+    del AS (DELETE FROM scim_group_member WHERE group_id = $1 AND member_id = ANY($4::text[]::uuid[])
+              AND EXISTS (SELECT 1 FROM upd)
+            RETURNING member_id, member_type),
+    ins AS (INSERT INTO scim_group_member (group_id, member_id, member_type)
+            SELECT $1, id, kind FROM found WHERE kind IS NOT NULL AND id <> $1 AND EXISTS (SELECT 1 FROM upd)
+            ON CONFLICT DO NOTHING RETURNING member_id, member_type),
+    ob AS (INSERT INTO audit_outbox (event)
+           SELECT $6::text::jsonb || jsonb_build_object('target', CASE WHEN length(display_name) > $7
+                  THEN left(display_name, $7 - 1) || '…' ELSE display_name END)
+           FROM upd WHERE $6::text IS NOT NULL),
+    parts AS (SELECT 1 AS k, {_MEMBER_EVENT % 9} AS e FROM del HAVING count(*) > 0
+              UNION ALL
+              SELECT 2, {_MEMBER_EVENT % 10} FROM ins HAVING count(*) > 0),
+    ev AS (INSERT INTO event_pending (change)
+           SELECT $8::text::jsonb || jsonb_build_object('events', jsonb_agg(e ORDER BY k)) FROM parts
+           WHERE $8::text IS NOT NULL HAVING count(*) > 0)
+SELECT (SELECT version FROM upd) AS version, (SELECT display_name FROM upd) AS display_name,
+       (SELECT version FROM cur) AS seen, (SELECT array_agg(id::text) FROM found WHERE kind IS NULL) AS missing"""
+
+
+class MemberEvents(msgspec.Struct, frozen=True):
+    """The change events of a member PATCH, as JSON the statement completes with the members it really
+    removed and added: the `event_pending` row without its `events`, and each event without its `data`."""
+
+    pending: str
+    removed: str
+    added: str
+
+
+class MembersPatched(msgspec.Struct, frozen=True):
+    """What `patch_members` found: the new version and the group's displayName when it wrote; else the
+    version its snapshot saw (None: no such group) and the ids that are no User or Group of this tenant."""
+
+    version: int | None
+    display_name: str | None
+    seen: int | None
+    missing: list[str]
+
+
+async def patch_members(
+    conn: Connection,
+    gid: uuid.UUID,
+    now: dt.datetime,
+    *,
+    add: Sequence[uuid.UUID],
+    remove: Sequence[uuid.UUID],
+    if_match: list[str] | None,
+    outbox: str | None,
+    target_limit: int,
+    changes: MemberEvents | None,
+) -> MembersPatched:
+    """Add the ids in `add` (each must be a User or Group of this tenant; existing memberships are kept),
+    remove those in `remove` (disjoint from `add`), raise the version, write the activity event (its `target`
+    the group's displayName, cut to `target_limit` characters as `audit.sanitise` cuts) and the change
+    events, in one statement; or nothing at all when the group is gone, `if_match` (opaque entity tags:
+    `"7"`, None for no condition) names another version, an id is unknown, or the group changed after the
+    statement's snapshot (`version` None: the caller tells which from `seen` and `missing`, and reads again)."""
+    try:
+        row = await fetch_one(
+            conn,
+            _PATCH_MEMBERS,
+            gid,
+            now,
+            [str(m) for m in add],
+            [str(m) for m in remove],
+            if_match,
+            outbox,
+            target_limit,
+            changes.pending if changes is not None else None,
+            changes.removed if changes is not None else None,
+            changes.added if changes is not None else None,
+        )
+    except asyncpg.ForeignKeyViolationError:
+        # A member deleted by a concurrent transaction after this statement's snapshot (tenant migration m0006).
+        raise InvalidValue("cannot add members that are not Users or Groups of this tenant") from None
+    return MembersPatched(row["version"], row["display_name"], row["seen"], row["missing"] or [])
 
 
 async def member_rows(conn: Connection, gid: uuid.UUID) -> list[dict[str, Any]]:
