@@ -38,18 +38,34 @@ def _count(result: audit_drain.DrainResult) -> None:
 )
 def drain(**fields: Any) -> int:
     job = tasks.decode(tasks.Drain, fields)
-    moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
+    try:
+        moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
+    except audit_drain.DrainError:
+        # The tenants that failed keep their rows for the next sweep; the others' changes are positioned anyway.
+        run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+        raise
     # The same nudge positions the tenants' change events (#14) and queues their webhooks.
     run(lambda db: sequence_and_nudge(db, job.tenant_ids))
     return moved
 
 
+async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
+    """Queue one `audit.drain` per page of tenants (the full sweep: every tenant, which also positions every
+    tenant's changes; the quick one: those the statistics show with outbox rows), and position what the
+    statistics show pending. Drains nothing here: its time does not grow with the tenants' backlogs (#16)."""
+    queued = await audit_drain.queue_sweep(
+        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids)
+    )
+    if not full:
+        await sequence_and_nudge(db, None)
+    return queued
+
+
 @app.task(name=tasks.SWEEP.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)
 def sweep(**fields: Any) -> int:
+    """Returns how many tenants were queued for a drain."""
     job = tasks.decode(tasks.Sweep, fields)
-    moved = _counted(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full))
-    run(lambda db: sequence_and_nudge(db, None, every=job.full))
-    return moved
+    return run(lambda db: _queue_sweep(db, full=job.full))
 
 
 @app.task(name=tasks.PURGE_ACTIVITY.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

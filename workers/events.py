@@ -12,17 +12,25 @@ from workers.celery_app import app, settings
 from workers.runtime import run
 
 
-async def sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None, *, every: bool = False) -> int:
-    """Position these tenants' committed changes (None: those the table statistics show pending, or every
-    tenant) and queue the delivery for tenants that got new events."""
-    if tenant_ids is None and not every:
+async def sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> int:
+    """Position these tenants' committed changes (None: those the table statistics show pending) and queue
+    the delivery for tenants that got new events. Returns how many events were positioned."""
+    positioned, _ = await _sequence_and_nudge(db, tenant_ids)
+    return positioned
+
+
+async def _sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> tuple[int, set[int]]:
+    """`sequence_and_nudge`; also the tenants whose delivery it queued."""
+    if tenant_ids is None:
         tenant_ids = await sequencer.tenants_with_pending_changes(db.pool)
     result = await sequencer.sequence_tenants(db.pool, db.install_id, tenant_ids)
+    if not result.tenants:
+        return result.positioned, set()
     with_endpoints = set(await delivery.tenants_with_endpoints(db.pool))
-    for tenant_id in result.tenants or []:
-        if tenant_id in with_endpoints:
-            tasks.enqueue_webhooks(app, tenant_id)
-    return result.positioned
+    queued = {tenant_id for tenant_id in result.tenants if tenant_id in with_endpoints}
+    for tenant_id in sorted(queued):
+        tasks.enqueue_webhooks(app, tenant_id)
+    return result.positioned, queued
 
 
 async def _deliver(db: AppDatabase, tenant_id: int) -> int:
@@ -43,14 +51,16 @@ def deliver(**fields: Any) -> int:
 
 
 async def _sweep(db: AppDatabase) -> int:
-    """Position what the drain's nudges missed, then queue one delivery task per tenant with endpoints: a
-    tenant whose receivers are slow (timeouts, DNS) holds up only its own task, never the others' deliveries
-    (the sweep once delivered inline and took minutes on a database with many such tenants)."""
-    await sequence_and_nudge(db, None)
-    tenant_ids = await delivery.tenants_with_endpoints(db.pool)
-    for tenant_id in tenant_ids:
-        tasks.enqueue_webhooks(app, tenant_id)
-    return len(tenant_ids)
+    """Position what the drain's nudges missed, then queue one delivery task per tenant that has something due
+    (`delivery.due_tenants`: an endpoint behind the feed whose retry time has come and whose lease is free, or
+    a requested redelivery), not per tenant with endpoints (#16): idle tenants cost one read and no task, and
+    a tenant whose receivers are slow holds up only its own task. Returns how many tenants were queued."""
+    _, queued = await _sequence_and_nudge(db, None)
+    for tenant_id in await delivery.due_tenants(db.pool, db.install_id):
+        if tenant_id not in queued:
+            tasks.enqueue_webhooks(app, tenant_id)
+            queued.add(tenant_id)
+    return len(queued)
 
 
 @app.task(name=tasks.SWEEP_WEBHOOKS.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

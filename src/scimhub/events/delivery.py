@@ -38,9 +38,10 @@ from scimhub.events.targets import UnsafeTarget, resolve
 from scimhub.events.vocabulary import sql_like_patterns
 from scimhub.events.webhooks import decrypt_secret
 from scimhub.settings import Settings, retry_delays
+from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 MAX_RESPONSE = 65_536  # bytes of a receiver's answer read at most (the rest is dropped unread)
 PAGE = 50  # events read per lease
@@ -331,3 +332,41 @@ async def tenants_with_endpoints(pool: asyncpg.Pool) -> list[int]:
                WHERE relname = 'webhook_endpoint' AND n_live_tup > 0 AND schemaname LIKE 't\\_%'"""
         )
     return [int(r["schemaname"][2:]) for r in rows if r["schemaname"][2:].isdigit()]
+
+
+# A tenant has work for `deliver_tenant` when an endpoint that `_CLAIM` would take now is behind the feed
+# (its cursor below the last position handed out: new events, a retry whose time has come, a lease a killed
+# worker left to run out), or when an administrator asked for a redelivery. A disabled endpoint is never due.
+# Two index probes and a one-row table: the redelivery requests through tenant m0071's partial index.
+_DUE = """SELECT EXISTS (
+        SELECT 1 FROM webhook_endpoint w, event_feed f
+        WHERE w.enabled AND w.cursor < f.last_position
+          AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= now())
+          AND (w.lease_until IS NULL OR w.lease_until < now()))
+    OR EXISTS (SELECT 1 FROM webhook_delivery WHERE status = 'redelivered' AND attempt = 0) AS due"""
+
+
+async def is_due(pool: asyncpg.Pool, tenant: Tenant) -> bool:
+    """Whether a delivery run for the tenant would send anything now (one statement, no lock taken)."""
+    async with tenant_statement(pool, tenant) as conn:
+        return bool(await conn.fetchval(_DUE))
+
+
+async def due_tenants(pool: asyncpg.Pool, install_id: str) -> list[int]:
+    """The tenants the beat's sweep queues a delivery for: of those the statistics show with endpoints, the
+    ones `is_due` (one read each; a tenant whose endpoints are caught up, waiting for a retry, leased by a
+    live delivery or disabled costs that read and no task). A tenant that cannot be read is counted due (its
+    delivery task then fails or succeeds on its own) and does not stop the others."""
+    ids = await tenants_with_endpoints(pool)
+    if not ids:
+        return []
+    async with pool.acquire() as conn:
+        tenants = await directory.tenants_by_id(conn, install_id, ids)
+    due: list[int] = []
+    for tenant in tenants:
+        try:
+            if await is_due(pool, tenant):
+                due.append(tenant.id)
+        except (asyncpg.PostgresError, OSError):
+            due.append(tenant.id)
+    return due
