@@ -9,7 +9,7 @@ from scimhub import metrics, tasks
 from scimhub.audit import drain as audit_drain
 from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
-from workers.events import sequence_and_nudge
+from workers.events import check_webhooks, sequence_and_nudge
 from workers.runtime import run
 
 
@@ -42,11 +42,18 @@ def drain(**fields: Any) -> int:
         moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
     except audit_drain.DrainError:
         # The tenants that failed keep their rows for the next sweep; the others' changes are positioned anyway.
-        run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+        _after_drain(job)
         raise
-    # The same nudge positions the tenants' change events (#14) and queues their webhooks.
-    run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+    _after_drain(job)
     return moved
+
+
+def _after_drain(job: tasks.Drain) -> None:
+    # The same nudge positions the tenants' change events (#14) and queues their webhooks; a full sweep's
+    # page also checks which of its tenants' webhooks are due (the safety net of `webhook_due`).
+    run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+    if job.check_webhooks:
+        run(lambda db: check_webhooks(db, job.tenant_ids))
 
 
 async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
@@ -54,7 +61,7 @@ async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
     tenant's changes; the quick one: those the statistics show with outbox rows), and position what the
     statistics show pending. Drains nothing here: its time does not grow with the tenants' backlogs (#16)."""
     queued = await audit_drain.queue_sweep(
-        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids)
+        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids, check_webhooks=full)
     )
     if not full:
         await sequence_and_nudge(db, None)

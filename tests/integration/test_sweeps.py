@@ -15,7 +15,7 @@ import pytest
 
 from scimhub import tasks
 from scimhub.audit import drain as audit_drain
-from scimhub.events import delivery, sequencer, webhooks
+from scimhub.events import delivery, due, sequencer, webhooks
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
 from tests.support.processes import Stack
@@ -157,10 +157,16 @@ async def _feed_at(admin: asyncpg.Connection, t: TenantHandle, position: int) ->
     await admin.execute(f"UPDATE {t.tenant.schema}.event_feed SET last_position = $1", position)
 
 
+async def _due_rows(admin: asyncpg.Connection, ids: list[int]) -> dict[int, dt.datetime]:
+    rows = await admin.fetch("SELECT tenant_id, due_at FROM public.webhook_due WHERE tenant_id = ANY($1)", ids)
+    return {int(r["tenant_id"]): r["due_at"] for r in rows}
+
+
 async def test_webhook_sweep_finds_exactly_the_tenants_with_a_due_endpoint(
     admin: asyncpg.Connection, services: Services, database: str
 ) -> None:
     now = dt.datetime.now(dt.UTC)
+    later = now + dt.timedelta(hours=1)
     cases: dict[str, tuple[bool, str]] = {
         "caught_up": (False, "cursor = 5"),
         "behind": (True, "cursor = 2"),
@@ -187,42 +193,59 @@ async def test_webhook_sweep_finds_exactly_the_tenants_with_a_due_endpoint(
             )
     none = await create_tenant(database)  # no endpoint at all
     await _feed_at(admin, none, 5)
-    await admin.execute("SELECT pg_stat_force_next_flush()")
     ids = {t.tenant.id: name for name, t in made.items()}
+    pool = services.db.pool
+    try:
+        # The full sweep's check (told which tenants have endpoints, as the statistics would) fills `webhook_due`.
+        every = [*ids, none.tenant.id]
+        marked = await due.check_tenants(pool, services.db.install_id, every, set(ids))
+        assert marked == 6  # the four due now, and the two whose retry or lease ends in an hour
+        rows = await _due_rows(admin, every)
+        assert {ids[i] for i in rows} == {"behind", "retry_due", "lease_expired", "redelivery", "retry_later", "leased"}
+        assert rows[made["retry_later"].tenant.id] == later and rows[made["leased"].tenant.id] == later
+        # What the sweep queues: exactly the tenants due now.
+        queued = await due.due_tenants(pool, limit=1_000_000)
+        assert sorted(ids[i] for i in queued if i in ids) == sorted(n for n, (d, _) in cases.items() if d)
+        assert none.tenant.id not in queued
+    finally:
+        await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = ANY($1)", list(ids))
+        for t in made.values():
+            await admin.execute(f"DELETE FROM {t.tenant.schema}.webhook_endpoint")
 
-    async def named() -> set[int]:
-        return set(await delivery.tenants_with_endpoints(services.db.pool))
 
-    await wait_until(named, lambda got: set(ids) <= got, "the statistics to show every endpoint")
-    due = await delivery.due_tenants(services.db.pool, services.db.install_id)
-    assert sorted(ids[i] for i in due if i in ids) == sorted(n for n, (d, _) in cases.items() if d)
-    assert none.tenant.id not in due
-    for name, t in made.items():
-        assert await delivery.is_due(services.db.pool, t.tenant) is cases[name][0], name
-        await admin.execute(f"DELETE FROM {t.tenant.schema}.webhook_endpoint")
-
-
-async def test_a_delivery_run_leaves_its_tenant_not_due_until_a_new_event(
+async def test_a_delivery_run_settles_its_tenant_and_never_undoes_a_raise_that_came_in_meanwhile(
     admin: asyncpg.Connection, services: Services, tenant: TenantHandle
 ) -> None:
     receiver = Receiver()
     receiver.start()
+    pool, tid = services.db.pool, tenant.tenant.id
+    allow = msgspec.structs.replace(services.settings, webhook_allow_private=True, webhook_retry_seconds="0")
     try:
         await _endpoint(services, tenant, receiver.url)
-        pool = services.db.pool
-        assert await delivery.is_due(pool, tenant.tenant) is False  # a new endpoint starts at the feed's end
+        assert await due.next_due(pool, tenant.tenant) is None  # a new endpoint starts at the feed's end
         await admin.execute(
             f"""INSERT INTO {tenant.tenant.schema}.event_pending (change) VALUES (jsonb_build_object(
                    'occurred_at', now(), 'request_id', 'r1', 'events', jsonb_build_array(jsonb_build_object(
                    'type', 'user.created', 'resource_type', 'User', 'resource_id', 'u1'))))"""
         )
-        assert await delivery.is_due(pool, tenant.tenant) is False  # pending, not yet positioned
-        await sequencer.sequence_tenant(pool, tenant.tenant)
-        assert await delivery.is_due(pool, tenant.tenant) is True
-        allow = msgspec.structs.replace(services.settings, webhook_allow_private=True, webhook_retry_seconds="0")
+        positioned = await sequencer.sequence_tenant(pool, tenant.tenant)
+        assert positioned.due == [tid]  # new events and an enabled endpoint: the worker raises the row
+        await due.mark_due(pool, positioned.due)
+        assert tid in await due.due_tenants(pool, limit=1_000_000)
         got = await delivery.deliver_tenant(pool, tenant.tenant, allow)
         assert got.delivered == 1 and len(receiver.received) == 1
-        assert await delivery.is_due(pool, tenant.tenant) is False
+        assert tid not in await _due_rows(admin, [tid])  # caught up: settled away
+        # A raise between a run's start and its end stays: the next sweep queues the tenant again.
+        seen = await due.version(pool, tid)
+        await due.mark_due(pool, [tid])
+        assert await due.settle(pool, tenant.tenant, seen) is None  # nothing due as the run saw it...
+        assert tid in await due.due_tenants(pool, limit=1_000_000)  # ...but the raise is kept
+        await delivery.deliver_tenant(pool, tenant.tenant, allow)
+        assert tid not in await _due_rows(admin, [tid])
+        # A disabled endpoint behind the feed is never due.
+        await admin.execute(f"UPDATE {tenant.tenant.schema}.webhook_endpoint SET enabled = false, cursor = 0")
+        assert await due.next_due(pool, tenant.tenant) is None
     finally:
         receiver.stop()
+        await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", tid)
         await admin.execute(f"DELETE FROM {tenant.tenant.schema}.webhook_endpoint")

@@ -33,15 +33,15 @@ from standardwebhooks.webhooks import Webhook
 from scimhub.admins import trail
 from scimhub.admins.model import Actor, ActorKind
 from scimhub.admins.vocabulary import AdminAction
+from scimhub.events import due
 from scimhub.events.feed import EVENT_COLUMNS, event_from_row, event_json
 from scimhub.events.targets import UnsafeTarget, resolve
 from scimhub.events.vocabulary import sql_like_patterns
 from scimhub.events.webhooks import decrypt_secret
 from scimhub.settings import Settings, retry_delays
-from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from scimhub.tenancy.transaction import tenant_transaction
 
 MAX_RESPONSE = 65_536  # bytes of a receiver's answer read at most (the rest is dropped unread)
 PAGE = 50  # events read per lease
@@ -287,13 +287,17 @@ async def _tell_administrators(pool: asyncpg.Pool, tenant: Tenant, url: str) -> 
 
 
 async def deliver_tenant(pool: asyncpg.Pool, tenant: Tenant, settings: Settings) -> DeliveryResult:
-    """Every due endpoint of the tenant, then the redeliveries an administrator asked for."""
+    """Every due endpoint of the tenant, then the redeliveries an administrator asked for; then the tenant's
+    `webhook_due` row is set to its next due moment (`due.settle`: a raise since this run began stays). A run
+    that raises leaves the row as it was: still due, the next sweep queues the tenant again."""
+    seen = await due.version(pool, tenant.id)
     async with tenant_transaction(pool, tenant) as conn:
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM webhook_endpoint WHERE enabled ORDER BY id")]
     total = DeliveryResult()
     for endpoint_id in ids:
         total.add(await deliver_endpoint(pool, tenant, endpoint_id, settings))
     await redeliver_requested(pool, tenant, settings)
+    await due.settle(pool, tenant, seen)
     return total
 
 
@@ -332,41 +336,3 @@ async def tenants_with_endpoints(pool: asyncpg.Pool) -> list[int]:
                WHERE relname = 'webhook_endpoint' AND n_live_tup > 0 AND schemaname LIKE 't\\_%'"""
         )
     return [int(r["schemaname"][2:]) for r in rows if r["schemaname"][2:].isdigit()]
-
-
-# A tenant has work for `deliver_tenant` when an endpoint that `_CLAIM` would take now is behind the feed
-# (its cursor below the last position handed out: new events, a retry whose time has come, a lease a killed
-# worker left to run out), or when an administrator asked for a redelivery. A disabled endpoint is never due.
-# Two index probes and a one-row table: the redelivery requests through tenant m0071's partial index.
-_DUE = """SELECT EXISTS (
-        SELECT 1 FROM webhook_endpoint w, event_feed f
-        WHERE w.enabled AND w.cursor < f.last_position
-          AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= now())
-          AND (w.lease_until IS NULL OR w.lease_until < now()))
-    OR EXISTS (SELECT 1 FROM webhook_delivery WHERE status = 'redelivered' AND attempt = 0) AS due"""
-
-
-async def is_due(pool: asyncpg.Pool, tenant: Tenant) -> bool:
-    """Whether a delivery run for the tenant would send anything now (one statement, no lock taken)."""
-    async with tenant_statement(pool, tenant) as conn:
-        return bool(await conn.fetchval(_DUE))
-
-
-async def due_tenants(pool: asyncpg.Pool, install_id: str) -> list[int]:
-    """The tenants the beat's sweep queues a delivery for: of those the statistics show with endpoints, the
-    ones `is_due` (one read each; a tenant whose endpoints are caught up, waiting for a retry, leased by a
-    live delivery or disabled costs that read and no task). A tenant that cannot be read is counted due (its
-    delivery task then fails or succeeds on its own) and does not stop the others."""
-    ids = await tenants_with_endpoints(pool)
-    if not ids:
-        return []
-    async with pool.acquire() as conn:
-        tenants = await directory.tenants_by_id(conn, install_id, ids)
-    due: list[int] = []
-    for tenant in tenants:
-        try:
-            if await is_due(pool, tenant):
-                due.append(tenant.id)
-        except (asyncpg.PostgresError, OSError):
-            due.append(tenant.id)
-    return due

@@ -14,7 +14,7 @@ the earlier one's row lock, so its pending row has a larger `seq` and is never v
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -48,7 +48,8 @@ WITH batch AS (
     RETURNING last_position
 )
 SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS positioned,
-       (SELECT last_position FROM bumped) AS last_position
+       (SELECT last_position FROM bumped) AS last_position,
+       EXISTS (SELECT 1 FROM webhook_endpoint WHERE enabled) AS webhooks
 """
 
 
@@ -56,13 +57,15 @@ SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS posi
 class SequenceResult:
     moved: int = 0  # pending rows (requests)
     positioned: int = 0  # events
-    tenants: list[int] | None = None  # tenants that got new events (their webhooks are due)
+    tenants: list[int] | None = None  # tenants that got new events
+    due: list[int] = field(default_factory=list)  # of those, the ones with an enabled webhook endpoint
 
     def add(self, other: SequenceResult) -> None:
         self.moved += other.moved
         self.positioned += other.positioned
         if other.tenants:
             self.tenants = (self.tenants or []) + other.tenants
+        self.due += other.due
 
 
 async def sequence_tenant(
@@ -70,16 +73,20 @@ async def sequence_tenant(
 ) -> SequenceResult:
     """Position the tenant's committed pending changes, batch by batch, until none is left."""
     result = SequenceResult()
+    webhooks = False
     for _ in range(max_batches):
         async with tenant_transaction(pool, tenant) as conn:
             await conn.execute(_LOCK, _LOCK_CLASS, tenant.id)
             row = await fetch_one(conn, _SEQUENCE, batch)
         result.moved += row["moved"]
         result.positioned += row["positioned"]
+        webhooks = webhooks or (row["webhooks"] and row["positioned"] > 0)
         if row["moved"] < batch:
             break
     if result.positioned:
         result.tenants = [tenant.id]
+    if webhooks:
+        result.due = [tenant.id]
     return result
 
 
