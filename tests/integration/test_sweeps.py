@@ -18,6 +18,7 @@ from scimhub.audit import drain as audit_drain
 from scimhub.events import delivery, due, sequencer, webhooks
 from scimhub.http.services import Services
 from scimhub.tenancy.transaction import tenant_transaction
+from tests.support import cli
 from tests.support.processes import Stack
 from tests.support.receiver import Receiver
 from tests.support.settings import make_settings
@@ -247,5 +248,31 @@ async def test_a_delivery_run_settles_its_tenant_and_never_undoes_a_raise_that_c
         assert await due.next_due(pool, tenant.tenant) is None
     finally:
         receiver.stop()
+        await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", tid)
+        await admin.execute(f"DELETE FROM {tenant.tenant.schema}.webhook_endpoint")
+
+
+async def test_the_clis_enable_and_redeliver_make_the_tenant_due_for_the_sweep(
+    admin: asyncpg.Connection, services: Services, tenant: TenantHandle, database: str
+) -> None:
+    pool, tid = services.db.pool, tenant.tenant.id
+    endpoint = await _endpoint(services, tenant)
+    await admin.execute(
+        f"""INSERT INTO {tenant.tenant.schema}.event_pending (change) VALUES (jsonb_build_object(
+               'occurred_at', now(), 'request_id', 'r1', 'events', jsonb_build_array(jsonb_build_object(
+               'type', 'user.created', 'resource_type', 'User', 'resource_id', 'u1'))))"""
+    )
+    await sequencer.sequence_tenant(pool, tenant.tenant)
+    await admin.execute(f"UPDATE {tenant.tenant.schema}.webhook_endpoint SET enabled = false")
+    try:
+        assert tid not in await due.due_tenants(pool, limit=1_000_000)  # no worker raised it: disabled
+        r = cli.run(database, "webhook", "redeliver", tenant.slug, str(endpoint), "1")
+        assert r.returncode == 0, r.stderr
+        assert tid in await due.due_tenants(pool, limit=1_000_000)
+        await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", tid)
+        r = cli.run(database, "webhook", "enable", tenant.slug, str(endpoint))
+        assert r.returncode == 0, r.stderr
+        assert tid in await due.due_tenants(pool, limit=1_000_000)
+    finally:
         await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", tid)
         await admin.execute(f"DELETE FROM {tenant.tenant.schema}.webhook_endpoint")

@@ -7,9 +7,10 @@ and neither waits for a retry (`next_attempt_at`) nor is leased by a live run (`
 administrator asked for a redelivery; a disabled endpoint is never due. `next_due` reads that moment from the
 tenant's schema (now, a later retry or lease end, or none). The row is kept so:
 - raised to now (`mark_due`, `version` + 1) after new events are positioned for a tenant with an enabled
-  endpoint (the worker, right after the sequencer's commit), and by `check_tenants` (the full sweep's pages:
-  the safety net for a raise lost to a crash, an endpoint added or enabled, or a redelivery asked for while
-  the broker lost its task);
+  endpoint (the worker, right after the sequencer's commit), after the CLI's `webhook enable` and
+  `redeliver` (the hub and the admin API queue the delivery task themselves), and by `check_tenants` (the
+  full sweep's pages: the safety net for a raise lost to a crash, or an endpoint enabled or a redelivery
+  asked for while the broker lost its task);
 - set by each delivery run (`settle`) to the tenant's next due moment, or removed when nothing is left, only
   if `version` is still what the run read before it looked at the endpoints: a raise committed meanwhile is
   never undone, so an event positioned during a run is delivered by the next one.
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from scimhub.tenancy import directory
+from scimhub.tenancy.db import Connection
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.transaction import tenant_statement
 
@@ -57,7 +59,15 @@ async def mark_due(pool: asyncpg.Pool, tenant_ids: Iterable[int], at: dt.datetim
     ids = sorted(set(tenant_ids))
     if ids:
         async with pool.acquire() as conn:
-            await conn.execute(_MARK, ids, at)
+            await mark_due_on(conn, ids, at)
+
+
+async def mark_due_on(conn: Connection, tenant_ids: Iterable[int], at: dt.datetime | None = None) -> None:
+    """`mark_due` on a connection the caller holds, outside a tenant scope (the operator CLI's, after
+    `webhook enable` or `redeliver`)."""
+    ids = sorted(set(tenant_ids))
+    if ids:
+        await conn.execute(_MARK, ids, at)
 
 
 async def version(pool: asyncpg.Pool, tenant_id: int) -> int | None:
