@@ -84,11 +84,14 @@ async def test_a_failing_page_keeps_its_tenants_rows_for_the_next_sweep(
         await _fill_outbox(admin, t, 3)
     pages: list[list[int]] = []
     await audit_drain.queue_sweep(services.db.pool, services.db.install_id, full=True, enqueue=pages.append)
-    page = next(p for p in pages if bad.tenant.id in p)
-    assert good.tenant.id in page  # created one after the other: the same page of SWEEP_PAGE
-    assert len(page) <= audit_drain.SWEEP_PAGE
-    with pytest.raises(audit_drain.DrainError, match=bad.slug):
-        await audit_drain.drain_tenants(services.db.pool, services.db.install_id, page)
+    assert all(len(p) <= audit_drain.SWEEP_PAGE for p in pages)
+    failures: list[str] = []
+    for page in [p for p in pages if bad.tenant.id in p or good.tenant.id in p]:  # one page, or two
+        try:
+            await audit_drain.drain_tenants(services.db.pool, services.db.install_id, page)
+        except audit_drain.DrainError as exc:
+            failures.append(str(exc))
+    assert len(failures) == 1 and bad.slug in failures[0] and good.slug not in failures[0]
     assert await _counts(admin, good) == (0, 3)
     assert await _counts(admin, bad) == (3, 0)  # kept, not lost
     await admin.execute(f"ALTER TABLE {bad.tenant.schema}.activity_log DROP CONSTRAINT refuse_all")

@@ -210,7 +210,7 @@ class SweepError(DrainError):
     """A sweep's DrainError (its name kept for callers and tests that expect a sweep's failure)."""
 
 
-SWEEP_PAGE = 200  # tenants per drain task a sweep queues (each task's work is bounded by it, not by the total)
+SWEEP_PAGE = 100  # tenants per drain task a sweep queues (each task's work is bounded by it, not by the total)
 
 
 async def sweep_pages(
