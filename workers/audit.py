@@ -7,6 +7,7 @@ from typing import Any
 
 from scimhub import metrics, tasks
 from scimhub.audit import drain as audit_drain
+from scimhub.events import sequencer
 from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
 from workers.events import check_webhooks, sequence_and_nudge
@@ -39,21 +40,30 @@ def _count(result: audit_drain.DrainResult) -> None:
 def drain(**fields: Any) -> int:
     job = tasks.decode(tasks.Drain, fields)
     try:
-        moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
+        moved = _counted(lambda db: _drain(db, job))
     except audit_drain.DrainError:
         # The tenants that failed keep their rows for the next sweep; the others' changes are positioned anyway.
-        _after_drain(job)
+        run(lambda db: _after_drain(db, job))
         raise
-    _after_drain(job)
+    run(lambda db: _after_drain(db, job))
     return moved
 
 
-def _after_drain(job: tasks.Drain) -> None:
-    # The same nudge positions the tenants' change events (#14) and queues their webhooks; a full sweep's
-    # page also checks which of its tenants' webhooks are due (the safety net of `webhook_due`).
-    run(lambda db: sequence_and_nudge(db, job.tenant_ids))
-    if job.check_webhooks:
-        run(lambda db: check_webhooks(db, job.tenant_ids))
+async def _drain(db: AppDatabase, job: tasks.Drain) -> audit_drain.DrainResult:
+    ids = job.tenant_ids
+    if job.full_sweep:  # a page of every tenant: most have nothing, and a probe costs far less than a drain
+        ids = await audit_drain.with_outbox_rows(db.pool, db.install_id, ids)
+    return await audit_drain.drain_tenants(db.pool, db.install_id, ids)
+
+
+async def _after_drain(db: AppDatabase, job: tasks.Drain) -> None:
+    """The same nudge positions the tenants' change events (#14) and queues their webhooks; a full sweep's page
+    positions only where changes wait, and checks which of its tenants' webhooks are due."""
+    if not job.full_sweep:
+        await sequence_and_nudge(db, job.tenant_ids)
+        return
+    await sequence_and_nudge(db, await sequencer.with_pending_rows(db.pool, db.install_id, job.tenant_ids))
+    await check_webhooks(db, job.tenant_ids)
 
 
 async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
@@ -61,7 +71,7 @@ async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
     tenant's changes; the quick one: those the statistics show with outbox rows), and position what the
     statistics show pending. Drains nothing here: its time does not grow with the tenants' backlogs (#16)."""
     queued = await audit_drain.queue_sweep(
-        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids, check_webhooks=full)
+        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids, full_sweep=full)
     )
     if not full:
         await sequence_and_nudge(db, None)

@@ -68,10 +68,14 @@ async def test_full_sweep_queues_every_tenant_once_in_bounded_keyset_pages_and_d
     assert len([b for b in boundaries if ids[0] <= b < ids[-1]]) >= 2
     # The sweep itself moved nothing.
     assert [await _counts(admin, t) for t in with_backlog] == [(i + 1, 0) for i in range(len(with_backlog))]
-    # What each queued task does (`audit.drain` of its page) empties every outbox.
+    # What each queued task does (`audit.drain` of its page, `full_sweep`): probe, then drain those with rows.
+    probed: list[int] = []
     for p in pages:
-        if set(p) & set(ids):
-            await audit_drain.drain_tenants(services.db.pool, services.db.install_id, p)
+        if set(p) & {t.tenant.id for t in mine}:
+            found = await audit_drain.with_outbox_rows(services.db.pool, services.db.install_id, p)
+            probed += [i for i in found if i in {t.tenant.id for t in mine}]
+            await audit_drain.drain_tenants(services.db.pool, services.db.install_id, found)
+    assert probed == ids  # exactly the five with a backlog, not the two without
     assert [await _counts(admin, t) for t in with_backlog] == [(0, i + 1) for i in range(len(with_backlog))]
 
 
@@ -232,7 +236,10 @@ async def test_a_delivery_run_settles_its_tenant_and_never_undoes_a_raise_that_c
                    'occurred_at', now(), 'request_id', 'r1', 'events', jsonb_build_array(jsonb_build_object(
                    'type', 'user.created', 'resource_type', 'User', 'resource_id', 'u1'))))"""
         )
+        install = services.db.install_id
+        assert await sequencer.with_pending_rows(pool, install, [tid]) == [tid]  # a full sweep's page sequences it
         positioned = await sequencer.sequence_tenant(pool, tenant.tenant)
+        assert await sequencer.with_pending_rows(pool, install, [tid]) == []
         assert positioned.due == [tid]  # new events and an enabled endpoint: the worker raises the row
         await due.mark_due(pool, positioned.due)
         assert tid in await due.due_tenants(pool, limit=1_000_000)
