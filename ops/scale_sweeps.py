@@ -6,7 +6,8 @@ of the cursor) and --backlog of them an outbox row, then times, on a worker's po
 - audit full sweep, before: one task drained and positioned every tenant (`audit_drain.sweep(full=True)` and
   `sequencer.sequence_tenants(None)`, what `audit.sweep(full=True)` ran);
 - after: the sweep task (`audit_drain.queue_sweep`: keyset pages, one publish each) and each page's
-  `audit.drain` task (`drain_tenants` + `sequence_tenants` of its page; the longest and the sum);
+  `audit.drain(full_sweep=True)` task (probe each tenant, drain and position those with rows, check which
+  tenants' webhooks are due; the longest and the sum);
 - webhook sweep, before: one `webhook.deliver` per tenant with endpoints (each run timed on a sample of idle
   tenants, times the count); after: `due.due_tenants` (one read of `public.webhook_due`) and the tasks it
   queues, and the full sweep's once-a-minute check of every tenant with endpoints (`due.check_tenants`).
@@ -54,7 +55,7 @@ async def prepare(url: str, due: int, backlog: int) -> None:
     await asyncio.sleep(2)  # the statistics the hints read are flushed about once a second
 
 
-async def measure(app_url: str, sample: int, *, audit: bool = True) -> dict[str, float | int]:
+async def measure(app_url: str, sample: int, *, audit: bool = True, before: bool = True) -> dict[str, float | int]:
     settings = load_settings()
     db = await AppDatabase.open(app_url, size=2, max_queries=settings.db_connection_max_queries)
     pool, install = db.pool, db.install_id
@@ -70,15 +71,18 @@ async def measure(app_url: str, sample: int, *, audit: bool = True) -> dict[str,
             out["audit_full_after_sweep_task_s"] = time.perf_counter() - t0
             out["audit_full_after_pages"] = len(pages)
             longest = total = 0.0
-            for page in pages:
+            having = set(await delivery.tenants_with_endpoints(pool))
+            for page in pages:  # what `audit.drain(full_sweep=True)` runs (workers/audit.py)
                 t0 = time.perf_counter()
-                await audit_drain.drain_tenants(pool, install, page)
-                await sequencer.sequence_tenants(pool, install, page)
+                await audit_drain.drain_tenants(pool, install, await audit_drain.with_outbox_rows(pool, install, page))
+                await sequencer.sequence_tenants(pool, install, await sequencer.with_pending_rows(pool, install, page))
+                await due.check_tenants(pool, install, page, having)
                 took = time.perf_counter() - t0
                 longest, total = max(longest, took), total + took
             out["audit_full_after_longest_page_task_s"] = longest
             out["audit_full_after_all_page_tasks_s"] = total
 
+        if audit and before:
             t0 = time.perf_counter()
             await audit_drain.sweep(pool, install, full=True)
             await sequencer.sequence_tenants(pool, install, None)
@@ -122,6 +126,7 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--skip-audit", action="store_true", help="measure the webhook sweep only")
+    ap.add_argument("--skip-before", action="store_true", help="do not time the old full sweep (minutes)")
     args = ap.parse_args()
     url = args.database_url
     app_url = default_app_database_url(url)
@@ -129,7 +134,7 @@ async def main() -> None:
     made, secs = await create_all(url, args.tenants, args.workers, 10)
     print(f"created {made} tenants in {secs:.1f}s")
     await prepare(url, args.due, args.backlog)
-    out = await measure(app_url, args.sample, audit=not args.skip_audit)
+    out = await measure(app_url, args.sample, audit=not args.skip_audit, before=not args.skip_before)
     for k, v in out.items():
         print(f"  {k:<45} {v:.3f}" if isinstance(v, float) else f"  {k:<45} {v}")
     print("RESULTS " + json.dumps({"tenants": args.tenants, "due": args.due, "backlog": args.backlog, **out}))
