@@ -71,12 +71,11 @@ async def measure(app_url: str, sample: int, *, audit: bool = True, before: bool
             out["audit_full_after_sweep_task_s"] = time.perf_counter() - t0
             out["audit_full_after_pages"] = len(pages)
             longest = total = 0.0
-            having = set(await delivery.tenants_with_endpoints(pool))
             for page in pages:  # what `audit.drain(full_sweep=True)` runs (workers/audit.py)
                 t0 = time.perf_counter()
                 await audit_drain.drain_tenants(pool, install, await audit_drain.with_outbox_rows(pool, install, page))
                 await sequencer.sequence_tenants(pool, install, await sequencer.with_pending_rows(pool, install, page))
-                await due.check_tenants(pool, install, page, having)
+                await due.check_tenants(pool, install, page)
                 took = time.perf_counter() - t0
                 longest, total = max(longest, took), total + took
             out["audit_full_after_longest_page_task_s"] = longest
@@ -94,9 +93,7 @@ async def measure(app_url: str, sample: int, *, audit: bool = True, before: bool
         # the sweep reads `public.webhook_due` alone.
         t0 = time.perf_counter()
         for start in range(0, len(with_endpoints), audit_drain.SWEEP_PAGE):
-            await due.check_tenants(
-                pool, install, with_endpoints[start : start + audit_drain.SWEEP_PAGE], set(with_endpoints)
-            )
+            await due.check_tenants(pool, install, with_endpoints[start : start + audit_drain.SWEEP_PAGE])
         out["webhook_after_full_sweep_check_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         due_ids = set(await due.due_tenants(pool))

@@ -73,11 +73,10 @@ async def _sweep(db: AppDatabase) -> int:
 
 
 async def check_webhooks(db: AppDatabase, tenant_ids: list[int]) -> int:
-    """The full sweep's safety net for `webhook_due` (a raise lost to a crash, an endpoint added or enabled or a
+    """The full sweep's safety net for `webhook_due` (a raise lost to a crash, an endpoint enabled or a
     redelivery asked for while the broker lost its task): these tenants' next due moments, read from their
-    schemas (only those the statistics show with endpoints)."""
-    with_endpoints = set(await delivery.tenants_with_endpoints(db.pool))
-    return await due.check_tenants(db.pool, db.install_id, tenant_ids, with_endpoints)
+    schemas."""
+    return await due.check_tenants(db.pool, db.install_id, tenant_ids)
 
 
 @app.task(name=tasks.SWEEP_WEBHOOKS.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

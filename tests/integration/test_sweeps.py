@@ -204,9 +204,9 @@ async def test_webhook_sweep_finds_exactly_the_tenants_with_a_due_endpoint(
     ids = {t.tenant.id: name for name, t in made.items()}
     pool = services.db.pool
     try:
-        # The full sweep's check (told which tenants have endpoints, as the statistics would) fills `webhook_due`.
+        # The full sweep's check fills `webhook_due`.
         every = [*ids, none.tenant.id]
-        marked = await due.check_tenants(pool, services.db.install_id, every, set(ids))
+        marked = await due.check_tenants(pool, services.db.install_id, every)
         assert marked == 6  # the four due now, and the two whose retry or lease ends in an hour
         rows = await _due_rows(admin, every)
         assert {ids[i] for i in rows} == {"behind", "retry_due", "lease_expired", "redelivery", "retry_later", "leased"}
