@@ -7,9 +7,10 @@ from typing import Any
 
 from scimhub import metrics, tasks
 from scimhub.audit import drain as audit_drain
+from scimhub.events import sequencer
 from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
-from workers.events import sequence_and_nudge
+from workers.events import check_webhooks, sequence_and_nudge
 from workers.runtime import run
 
 
@@ -38,18 +39,50 @@ def _count(result: audit_drain.DrainResult) -> None:
 )
 def drain(**fields: Any) -> int:
     job = tasks.decode(tasks.Drain, fields)
-    moved = _counted(lambda db: audit_drain.drain_tenants(db.pool, db.install_id, job.tenant_ids))
-    # The same nudge positions the tenants' change events (#14) and queues their webhooks.
-    run(lambda db: sequence_and_nudge(db, job.tenant_ids))
+    try:
+        moved = _counted(lambda db: _drain(db, job))
+    except audit_drain.DrainError:
+        # The tenants that failed keep their rows for the next sweep; the others' changes are positioned anyway.
+        run(lambda db: _after_drain(db, job))
+        raise
+    run(lambda db: _after_drain(db, job))
     return moved
+
+
+async def _drain(db: AppDatabase, job: tasks.Drain) -> audit_drain.DrainResult:
+    ids = job.tenant_ids
+    if job.full_sweep:  # a page of every tenant: most have nothing, and a probe costs far less than a drain
+        ids = await audit_drain.with_outbox_rows(db.pool, db.install_id, ids)
+    return await audit_drain.drain_tenants(db.pool, db.install_id, ids)
+
+
+async def _after_drain(db: AppDatabase, job: tasks.Drain) -> None:
+    """The same nudge positions the tenants' change events (#14) and queues their webhooks; a full sweep's page
+    positions only where changes wait, and checks which of its tenants' webhooks are due."""
+    if not job.full_sweep:
+        await sequence_and_nudge(db, job.tenant_ids)
+        return
+    await sequence_and_nudge(db, await sequencer.with_pending_rows(db.pool, db.install_id, job.tenant_ids))
+    await check_webhooks(db, job.tenant_ids)
+
+
+async def _queue_sweep(db: AppDatabase, *, full: bool) -> int:
+    """Queue one `audit.drain` per page of tenants (the full sweep: every tenant, which also positions every
+    tenant's changes; the quick one: those the statistics show with outbox rows), and position what the
+    statistics show pending. Drains nothing here: its time does not grow with the tenants' backlogs (#16)."""
+    queued = await audit_drain.queue_sweep(
+        db.pool, db.install_id, full=full, enqueue=lambda ids: tasks.enqueue_drain(app, ids, full_sweep=full)
+    )
+    if not full:
+        await sequence_and_nudge(db, None)
+    return queued
 
 
 @app.task(name=tasks.SWEEP.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)
 def sweep(**fields: Any) -> int:
+    """Returns how many tenants were queued for a drain."""
     job = tasks.decode(tasks.Sweep, fields)
-    moved = _counted(lambda db: audit_drain.sweep(db.pool, db.install_id, full=job.full))
-    run(lambda db: sequence_and_nudge(db, None, every=job.full))
-    return moved
+    return run(lambda db: _queue_sweep(db, full=job.full))
 
 
 @app.task(name=tasks.PURGE_ACTIVITY.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

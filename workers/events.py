@@ -5,24 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from scimhub import tasks
-from scimhub.events import delivery, sequencer
+from scimhub.events import delivery, due, sequencer
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import TRANSIENT_ERRORS, AppDatabase
 from workers.celery_app import app, settings
 from workers.runtime import run
 
 
-async def sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None, *, every: bool = False) -> int:
-    """Position these tenants' committed changes (None: those the table statistics show pending, or every
-    tenant) and queue the delivery for tenants that got new events."""
-    if tenant_ids is None and not every:
+async def sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> int:
+    """Position these tenants' committed changes (None: those the table statistics show pending) and queue
+    the delivery for tenants that got new events. Returns how many events were positioned."""
+    positioned, _ = await _sequence_and_nudge(db, tenant_ids)
+    return positioned
+
+
+async def _sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> tuple[int, set[int]]:
+    """`sequence_and_nudge`; also the tenants whose delivery it queued: those that got new events and have
+    an enabled endpoint (the sequencer's own statement says so). Their `webhook_due` rows are raised first,
+    so a publish the broker loses is made up by the next sweep."""
+    if tenant_ids is None:
         tenant_ids = await sequencer.tenants_with_pending_changes(db.pool)
-    result = await sequencer.sequence_tenants(db.pool, db.install_id, tenant_ids)
-    with_endpoints = set(await delivery.tenants_with_endpoints(db.pool))
-    for tenant_id in result.tenants or []:
-        if tenant_id in with_endpoints:
-            tasks.enqueue_webhooks(app, tenant_id)
-    return result.positioned
+    try:
+        result = await sequencer.sequence_tenants(db.pool, db.install_id, tenant_ids)
+    except sequencer.SequenceError as exc:
+        await _nudge(db, set(exc.result.due))
+        raise
+    queued = set(result.due)
+    await _nudge(db, queued)
+    return result.positioned, queued
+
+
+async def _nudge(db: AppDatabase, tenant_ids: set[int]) -> None:
+    await due.mark_due(db.pool, tenant_ids)
+    for tenant_id in sorted(tenant_ids):
+        tasks.enqueue_webhooks(app, tenant_id)
 
 
 async def _deliver(db: AppDatabase, tenant_id: int) -> int:
@@ -43,14 +59,24 @@ def deliver(**fields: Any) -> int:
 
 
 async def _sweep(db: AppDatabase) -> int:
-    """Position what the drain's nudges missed, then queue one delivery task per tenant with endpoints: a
-    tenant whose receivers are slow (timeouts, DNS) holds up only its own task, never the others' deliveries
-    (the sweep once delivered inline and took minutes on a database with many such tenants)."""
-    await sequence_and_nudge(db, None)
-    tenant_ids = await delivery.tenants_with_endpoints(db.pool)
-    for tenant_id in tenant_ids:
-        tasks.enqueue_webhooks(app, tenant_id)
-    return len(tenant_ids)
+    """Position what the drain's nudges missed, then queue one delivery task per tenant whose `webhook_due` row
+    says it is due (`due.due_tenants`: one indexed read of `public`, not one per tenant schema; #16). A tenant
+    whose endpoints are caught up, wait for a retry, are leased by a live run or are disabled has no due row
+    and costs nothing; a tenant whose receivers are slow holds up only its own task. Returns how many
+    tenants were queued."""
+    _, queued = await _sequence_and_nudge(db, None)
+    for tenant_id in await due.due_tenants(db.pool):
+        if tenant_id not in queued:
+            tasks.enqueue_webhooks(app, tenant_id)
+            queued.add(tenant_id)
+    return len(queued)
+
+
+async def check_webhooks(db: AppDatabase, tenant_ids: list[int]) -> int:
+    """The full sweep's safety net for `webhook_due` (a raise lost to a crash, an endpoint enabled or a
+    redelivery asked for while the broker lost its task): these tenants' next due moments, read from their
+    schemas."""
+    return await due.check_tenants(db.pool, db.install_id, tenant_ids)
 
 
 @app.task(name=tasks.SWEEP_WEBHOOKS.name, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=3)

@@ -68,6 +68,9 @@ ALL = (
 
 class Drain(msgspec.Struct, frozen=True, kw_only=True):
     tenant_ids: list[int]
+    # A page of the full sweep: drain and position only the tenants with rows (probed), and check which of
+    # these tenants' webhooks are due (the safety net of `events.due`).
+    full_sweep: bool = False
 
 
 class Sweep(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,8 +107,8 @@ def _send(celery: Celery, spec: TaskSpec, payload: msgspec.Struct | None = None)
     celery.send_task(spec.name, kwargs=kwargs, queue=spec.queue)
 
 
-def enqueue_drain(celery: Celery, tenant_ids: Iterable[int]) -> None:
-    _send(celery, DRAIN, Drain(tenant_ids=sorted(tenant_ids)))
+def enqueue_drain(celery: Celery, tenant_ids: Iterable[int], *, full_sweep: bool = False) -> None:
+    _send(celery, DRAIN, Drain(tenant_ids=sorted(tenant_ids), full_sweep=full_sweep))
 
 
 def enqueue_webhooks(celery: Celery, tenant_id: int, countdown: float | None = None) -> None:

@@ -11,7 +11,7 @@ import msgspec
 from scimhub.admins import OPERATOR, trail
 from scimhub.admins.vocabulary import AdminAction
 from scimhub.cli.common import UsageError, when
-from scimhub.events import host_keys, webhooks
+from scimhub.events import due, host_keys, webhooks
 from scimhub.events.targets import UnsafeTarget
 from scimhub.events.vocabulary import PatternRejected
 from scimhub.settings import Settings
@@ -74,6 +74,9 @@ async def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
                     await webhooks.request_redelivery(conn, webhooks.parse_endpoint_id(rest[1]), int(rest[2]))
             if changed is not None:
                 await trail.record(conn, tenant.id, OPERATOR, changed[0], changed[1])
+            if verb in ("enable", "redeliver"):
+                # The CLI queues no task: the beat's webhook sweep sends it within seconds (`events.due`).
+                await due.mark_due_on(conn, [tenant.id])
     except (webhooks.WebhookError, UnsafeTarget, PatternRejected) as exc:
         raise UsageError(str(exc)) from None
     if made is not None:

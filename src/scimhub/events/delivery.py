@@ -33,6 +33,7 @@ from standardwebhooks.webhooks import Webhook
 from scimhub.admins import trail
 from scimhub.admins.model import Actor, ActorKind
 from scimhub.admins.vocabulary import AdminAction
+from scimhub.events import due
 from scimhub.events.feed import EVENT_COLUMNS, event_from_row, event_json
 from scimhub.events.targets import UnsafeTarget, resolve
 from scimhub.events.vocabulary import sql_like_patterns
@@ -286,13 +287,17 @@ async def _tell_administrators(pool: asyncpg.Pool, tenant: Tenant, url: str) -> 
 
 
 async def deliver_tenant(pool: asyncpg.Pool, tenant: Tenant, settings: Settings) -> DeliveryResult:
-    """Every due endpoint of the tenant, then the redeliveries an administrator asked for."""
+    """Every due endpoint of the tenant, then the redeliveries an administrator asked for; then the tenant's
+    `webhook_due` row is set to its next due moment (`due.settle`: a raise since this run began stays). A run
+    that raises leaves the row as it was: still due, the next sweep queues the tenant again."""
+    seen = await due.version(pool, tenant.id)
     async with tenant_transaction(pool, tenant) as conn:
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM webhook_endpoint WHERE enabled ORDER BY id")]
     total = DeliveryResult()
     for endpoint_id in ids:
         total.add(await deliver_endpoint(pool, tenant, endpoint_id, settings))
     await redeliver_requested(pool, tenant, settings)
+    await due.settle(pool, tenant, seen)
     return total
 
 

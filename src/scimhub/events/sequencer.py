@@ -14,14 +14,14 @@ the earlier one's row lock, so its pending row has a larger `seq` and is never v
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_transaction
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 
 BATCH = 500
 _LOCK_CLASS = 0x5C14  # the advisory lock's first key; the tenant id is the second
@@ -48,7 +48,8 @@ WITH batch AS (
     RETURNING last_position
 )
 SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS positioned,
-       (SELECT last_position FROM bumped) AS last_position
+       (SELECT last_position FROM bumped) AS last_position,
+       EXISTS (SELECT 1 FROM webhook_endpoint WHERE enabled) AS webhooks
 """
 
 
@@ -56,13 +57,15 @@ SELECT (SELECT count(*) FROM batch) AS moved, (SELECT count(*) FROM ins) AS posi
 class SequenceResult:
     moved: int = 0  # pending rows (requests)
     positioned: int = 0  # events
-    tenants: list[int] | None = None  # tenants that got new events (their webhooks are due)
+    tenants: list[int] | None = None  # tenants that got new events
+    due: list[int] = field(default_factory=list)  # of those, the ones with an enabled webhook endpoint
 
     def add(self, other: SequenceResult) -> None:
         self.moved += other.moved
         self.positioned += other.positioned
         if other.tenants:
             self.tenants = (self.tenants or []) + other.tenants
+        self.due += other.due
 
 
 async def sequence_tenant(
@@ -70,16 +73,20 @@ async def sequence_tenant(
 ) -> SequenceResult:
     """Position the tenant's committed pending changes, batch by batch, until none is left."""
     result = SequenceResult()
+    webhooks = False
     for _ in range(max_batches):
         async with tenant_transaction(pool, tenant) as conn:
             await conn.execute(_LOCK, _LOCK_CLASS, tenant.id)
             row = await fetch_one(conn, _SEQUENCE, batch)
         result.moved += row["moved"]
         result.positioned += row["positioned"]
+        webhooks = webhooks or (row["webhooks"] and row["positioned"] > 0)
         if row["moved"] < batch:
             break
     if result.positioned:
         result.tenants = [tenant.id]
+    if webhooks:
+        result.due = [tenant.id]
     return result
 
 
@@ -105,6 +112,23 @@ async def sequence_tenants(pool: asyncpg.Pool, install_id: str, tenant_ids: Iter
         slugs = ", ".join(slug for slug, _ in failed[:10])
         raise SequenceError(f"{len(failed)} tenant(s) could not be sequenced: {slugs}", total) from failed[0][1]
     return total
+
+
+async def with_pending_rows(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int]) -> list[int]:
+    """Of these tenants, those with committed pending changes now (one `EXISTS` each: what a full sweep's page
+    sequences; see `audit.drain.with_outbox_rows`). A tenant that cannot be probed is kept."""
+    async with pool.acquire() as conn:
+        tenants = await directory.tenants_by_id(conn, install_id, tenant_ids)
+    found: list[int] = []
+    for tenant in tenants:
+        try:
+            async with tenant_statement(pool, tenant) as conn:
+                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM event_pending)"):
+                    continue
+        except (asyncpg.PostgresError, OSError):
+            pass
+        found.append(tenant.id)
+    return found
 
 
 async def tenants_with_pending_changes(pool: asyncpg.Pool) -> list[int]:

@@ -52,8 +52,9 @@ def login_role(app_database_url: str) -> str:
 #   an entry says, no DELETE: only its notice state moves); the tenant's identity-provider settings and the
 #   sign-ins started there. Sessions, keys and started sign-ins are found by digest through the functions of
 #   public migrations m0003 and m0021, never by reading a digest;
-# - workers: tenants and their settings (drain, purge, digests), security notices (claim, deliveries), and
-#   the purge of expired sessions, started sign-ins and old sign-in attempts.
+# - workers: tenants and their settings (drain, purge, digests), security notices (claim, deliveries), the
+#   purge of expired sessions, started sign-ins and old sign-in attempts, and which tenants' webhooks are due
+#   (`webhook_due`: tenant ids and times only).
 # Readable on purpose: `tenant_oidc.client_secret_encrypted`. The web process must send the client secret
 # to the provider's token endpoint when a sign-in comes back, so it decrypts it; what the app login can read
 # is ciphertext (Fernet, key derived from SCIMHUB_SECRET_KEY, which is not in the database).
@@ -90,6 +91,7 @@ GRANT INSERT, DELETE ON public.admin_oidc_state TO {role};
 GRANT USAGE ON SEQUENCE public.admin_user_id_seq, public.admin_signin_id_seq, public.admin_api_key_id_seq,
     public.admin_session_id_seq, public.admin_trail_id_seq TO {role};
 GRANT SELECT (id, hint, label, created_at, last_used_at, revoked_at) ON public.host_api_key TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.webhook_due TO {role};
 GRANT EXECUTE ON FUNCTION public.scimhub_use_tenant_token(bytea), public.scimhub_find_admin_session(bytea),
     public.scimhub_end_admin_session(bytea), public.scimhub_use_admin_api_key(bytea),
     public.scimhub_take_oidc_state(bytea, bigint, bytea), public.scimhub_use_host_key(bytea) TO {role};
