@@ -135,6 +135,8 @@ async def test_the_hub_lists_endpoints_with_their_deliveries_and_redelivers_one(
         f"/hub/{tenant.slug}/webhooks/{eid.group(1)}/redeliver", data={"csrf": csrf.group(1), "position": "1"}
     )
     assert queued.status_code == 200 and "queued for redelivery" in queued.text
+    # Marked due as well as nudged: a lost nudge is made up by the 5-second webhook sweep (`events.due`).
+    assert await admin.fetchval("SELECT count(*) FROM public.webhook_due WHERE tenant_id = $1", tenant.tenant.id) == 1
     missing = await c.post(
         f"/hub/{tenant.slug}/webhooks/{eid.group(1)}/redeliver", data={"csrf": csrf.group(1), "position": "99"}
     )

@@ -15,6 +15,7 @@ from litestar.exceptions import TooManyRequestsException
 
 from scimhub import tasks
 from scimhub.audit.recorder import ActivityRecorder
+from scimhub.events import due
 from scimhub.http.throttle import Throttle
 from scimhub.notify import service as notify_service
 from scimhub.provisioning.context import Limits
@@ -128,8 +129,10 @@ class Services:
         except Exception:  # noqa: BLE001 - kombu and redis raise many kinds; beat's flush sends the notice later
             log.warning("could not queue the security-notice flush; beat's flush will send it")
 
-    def nudge_webhooks(self, tenant_id: int) -> None:
-        """Queue the tenant's webhook delivery from a thread (a lost nudge: the beat's webhook sweep)."""
+    async def nudge_webhooks(self, tenant_id: int) -> None:
+        """Mark the tenant's webhooks due (`events.due`: what the beat's 5-second webhook sweep reads, so a lost
+        nudge costs seconds) and queue its delivery from a thread."""
+        await due.mark_due(self.db.pool, [tenant_id])
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._publish_webhooks, tenant_id))
         _background.add(task)
         task.add_done_callback(_background.discard)

@@ -139,6 +139,7 @@ async def api_webhook_enable(
     async with tenant_transaction(services.db.pool, tenant) as conn:
         endpoint = await webhooks.enable_endpoint(conn, endpoint_id)
     await _trail(services, tenant, actor, AdminAction.WEBHOOK_CHANGED, f"enabled the webhook endpoint {endpoint.url}")
+    await services.nudge_webhooks(tenant.id)
     return endpoint
 
 
@@ -172,7 +173,7 @@ async def api_webhook_redeliver(
 ) -> Done:
     async with tenant_transaction(services.db.pool, tenant) as conn:
         await webhooks.request_redelivery(conn, endpoint_id, data.position)
-    services.nudge_webhooks(tenant.id)
+    await services.nudge_webhooks(tenant.id)
     return Done("queued")
 
 

@@ -101,7 +101,7 @@ async def webhooks_enable(page: NamedDependency[HubPage], endpoint: FromPath[str
     except webhooks.WebhookError as exc:
         raise HubError(404, "No such endpoint", sentence(exc)) from None
     await _trail(page, AdminAction.WEBHOOK_CHANGED, f"enabled the webhook endpoint {on.url}")
-    page.services.nudge_webhooks(page.tenant.id)
+    await page.services.nudge_webhooks(page.tenant.id)
     return await _webhooks(page, flash="Endpoint enabled: it resumes where it stopped.")
 
 
@@ -119,7 +119,7 @@ async def webhooks_redeliver(
         raise HubError(404, "No such endpoint", sentence(exc)) from None
     except webhooks.WebhookError as exc:
         return await _webhooks(page, status=400, error=f"Not queued: {sentence(exc)}")
-    page.services.nudge_webhooks(page.tenant.id)
+    await page.services.nudge_webhooks(page.tenant.id)
     return await _webhooks(page, flash=f"Event {position} is queued for redelivery.")
 
 
