@@ -25,7 +25,7 @@ from scimhub.audit.quarantine import isolate, quarantine, refused_by_data
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection, fetch_one
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from scimhub.tenancy.transaction import tenant_transaction, tenants_with_rows
 
 BATCH = 500
 
@@ -190,21 +190,10 @@ async def drain_tenants(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterabl
 
 
 async def with_outbox_rows(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int]) -> list[int]:
-    """Of these tenants, those whose outbox holds a committed row now: one `EXISTS` each (~3.5 ms on a schema
-    the connection has not touched yet, against ~1 s for a drain and a sequencing there: the catalog and plans
-    of the drain statement's tables), so a full sweep's page drains only where there is something. Exact,
-    unlike the statistics; a row committed just after its probe is the nudge's or the next sweep's. A tenant
-    that cannot be probed is kept (its drain then fails or succeeds on its own)."""
-    found: list[int] = []
-    for tenant in await _tenants(pool, install_id, tenant_ids):
-        try:
-            async with tenant_statement(pool, tenant) as conn:
-                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM audit_outbox)"):
-                    continue
-        except (asyncpg.PostgresError, OSError):
-            pass
-        found.append(tenant.id)
-    return found
+    """Of these tenants, those whose outbox holds a committed row now (`tenancy.transaction.tenants_with_rows`):
+    a full sweep's page drains only where there is something; a row committed just after its probe is the
+    nudge's or the next sweep's."""
+    return await tenants_with_rows(pool, install_id, tenant_ids, "audit_outbox")
 
 
 async def _tenants(pool: asyncpg.Pool, install_id: str, ids: Iterable[int] | None) -> list[Tenant]:

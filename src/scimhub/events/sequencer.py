@@ -21,7 +21,7 @@ import asyncpg
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from scimhub.tenancy.transaction import tenant_transaction, tenants_with_rows
 
 BATCH = 500
 _LOCK_CLASS = 0x5C14  # the advisory lock's first key; the tenant id is the second
@@ -115,20 +115,9 @@ async def sequence_tenants(pool: asyncpg.Pool, install_id: str, tenant_ids: Iter
 
 
 async def with_pending_rows(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int]) -> list[int]:
-    """Of these tenants, those with committed pending changes now (one `EXISTS` each: what a full sweep's page
-    sequences; see `audit.drain.with_outbox_rows`). A tenant that cannot be probed is kept."""
-    async with pool.acquire() as conn:
-        tenants = await directory.tenants_by_id(conn, install_id, tenant_ids)
-    found: list[int] = []
-    for tenant in tenants:
-        try:
-            async with tenant_statement(pool, tenant) as conn:
-                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM event_pending)"):
-                    continue
-        except (asyncpg.PostgresError, OSError):
-            pass
-        found.append(tenant.id)
-    return found
+    """Of these tenants, those with committed pending changes now: what a full sweep's page sequences
+    (`tenancy.transaction.tenants_with_rows`)."""
+    return await tenants_with_rows(pool, install_id, tenant_ids, "event_pending")
 
 
 async def tenants_with_pending_changes(pool: asyncpg.Pool) -> list[int]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.fairness import Busy, FairPool
 from scimhub.tenancy.model import Tenant
@@ -156,3 +157,23 @@ async def _finish(conn: Connection, statement: str) -> None:
     if conn.is_in_transaction():
         conn.terminate()
         raise asyncpg.InterfaceError("the tenant transaction did not end; the connection was terminated")
+
+
+async def tenants_with_rows(pool: asyncpg.Pool, install_id: str, tenant_ids: Iterable[int], table: str) -> list[int]:
+    """Of these tenants, those whose `table` (a tenant table, named by the caller's constant) holds a committed
+    row now: one `EXISTS` each in the tenant's own scope (~3.5 ms on a schema the connection has not touched, far
+    less than a drain or a sequencing there), so a full sweep's page works only where there is something. Exact,
+    unlike the statistics. A tenant that cannot be probed is kept: its own work then fails or succeeds."""
+    async with pool.acquire() as conn:
+        tenants = await directory.tenants_by_id(conn, install_id, tenant_ids)
+    probe = f"SELECT EXISTS (SELECT 1 FROM {table})"  # noqa: S608 - a constant table name, never input
+    found: list[int] = []
+    for tenant in tenants:
+        try:
+            async with tenant_statement(pool, tenant) as conn:
+                if not await conn.fetchval(probe):
+                    continue
+        except (asyncpg.PostgresError, OSError):
+            pass
+        found.append(tenant.id)
+    return found
