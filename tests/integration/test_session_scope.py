@@ -145,3 +145,23 @@ async def test_a_thousand_interleaved_blocks_never_see_another_tenants_scope(ser
 
     for start in range(0, 1000, 50):
         await asyncio.gather(*(job(n) for n in range(start, start + 50)))
+
+
+async def test_every_app_session_runs_without_jit(services: Services, database: str) -> None:
+    """The app login's sessions have `jit` off (`tenancy.roles._LOGIN_SETTINGS`), in a tenant block and out,
+    straight to PostgreSQL and through PgBouncer: with it on, PostgreSQL compiled the change sequencer's
+    statement on every run (~250 ms of CPU for a statement that moves a few rows), enough to keep a core busy
+    behind an Entra cycle (issue #13)."""
+    pool = services.db.pool
+    (handle,) = await _tenants_with_a_row(database, services, 1)
+    async with tenant_statement(pool, handle.tenant) as conn:
+        assert await conn.fetchval("SELECT current_setting('jit')") == "off"
+    async with tenant_transaction(pool, handle.tenant) as conn:
+        assert await conn.fetchval("SELECT current_setting('jit')") == "off"
+        plan = await conn.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM event_pending p, "
+            "jsonb_array_elements(p.change -> 'events') e, generate_series(1, 100000) g"
+        )
+        assert "JIT" not in str(plan)  # a plan above jit_above_cost that PostgreSQL would have compiled
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT current_setting('jit')") == "off"

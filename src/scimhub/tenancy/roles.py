@@ -121,6 +121,16 @@ async def ensure_app_role(conn: Connection, install_id: str) -> str:
     return role
 
 
+# What every session of the app login starts with, straight to PostgreSQL and through PgBouncer alike (a role's
+# settings apply when a server connection logs in; PgBouncer refuses them as startup parameters).
+# - search_path: nothing until a tenant block scopes it (`tenancy.session_scope`, `tenancy.names.scope_sql`).
+# - jit off: the service sends short OLTP statements only, and the planner's estimates for the CTEs that
+#   unpack JSON arrays (the change sequencer's `jsonb_array_elements`, the activity drain's `unnest`) run
+#   into the hundreds of millions of rows: over `jit_above_cost`, so PostgreSQL compiled ~50 functions,
+#   ~250 ms of CPU, for each run of a statement that moves a few rows in under 1 ms (issue #13).
+_LOGIN_SETTINGS = ("search_path = pg_catalog", "jit = off")
+
+
 async def ensure_app_login(conn: Connection, install_id: str, app_database_url: str) -> str:
     """Create the app login if it is missing (with the URL's password, if any), make it a member of the app
     role and give it `pg_catalog` as search path in this database. Raises RoleError for a login that would
@@ -164,7 +174,6 @@ async def ensure_app_login(conn: Connection, install_id: str, app_database_url: 
             raise RoleError(f"the app login {login!r} owns objects in this database: it must own nothing")
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f"GRANT {quote_ident(app)} TO {quote_ident(login)}")
-    await conn.execute(
-        f"ALTER ROLE {quote_ident(login)} IN DATABASE {quote_ident(database)} SET search_path = pg_catalog"
-    )
+    for setting in _LOGIN_SETTINGS:
+        await conn.execute(f"ALTER ROLE {quote_ident(login)} IN DATABASE {quote_ident(database)} SET {setting}")
     return login
