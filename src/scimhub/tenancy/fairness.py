@@ -45,6 +45,24 @@ def default_share(size: int) -> int:
     return max(1, min(size - 1, size // 3))
 
 
+def _sticky_choice(free: Any, tenant_id: int) -> int:
+    """Which free holder a tenant block takes on a sticky pool (issue #13): a connection that already holds
+    this tenant's scope (the most recently released one), else one not opened yet (the pool grows to its
+    size before it re-scopes another tenant's connection: asyncpg alone would reuse the few open ones, and
+    with several tenants nearly every request re-scoped, which also makes PostgreSQL re-plan each prepared
+    statement for the new search path), else the open one released longest ago (the coldest tenant's)."""
+    unopened = oldest = -1
+    for i in range(len(free) - 1, -1, -1):
+        holder = free[i]
+        if not holder.is_connected():
+            unopened = i if unopened < 0 else unopened
+            continue
+        if held_scope(holder._con) == tenant_id:
+            return i
+        oldest = i
+    return unopened if unopened >= 0 else oldest
+
+
 class FairPool(asyncpg.Pool):
     def __init__(
         self,
@@ -72,8 +90,16 @@ class FairPool(asyncpg.Pool):
         return slot[1][0] if slot is not None else 0
 
     async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109 - asyncpg's
-        """Every `pool.acquire()` outside `tenant_connection`: a connection with the login's own scope."""
-        conn: PoolConnectionProxy = await super()._acquire(timeout)  # type: ignore[misc]
+        """Every `pool.acquire()` outside `tenant_connection`: a connection with the login's own scope (on a
+        sticky pool a free one that holds it, else the open one released longest ago, so that a token lookup
+        does not take the scope of the tenant that just used a connection)."""
+        free = self._queue._queue  # type: ignore[attr-defined]
+        conn: PoolConnectionProxy
+        choice = _sticky_choice(free, PUBLIC) if self.sticky and free else -1
+        if choice >= 0 and free[choice].is_connected():
+            conn = await self._take(free, choice, 0.0)
+        else:
+            conn = await super()._acquire(timeout)  # type: ignore[misc]
         if self.sticky and held_scope(conn) != PUBLIC:
             try:
                 record_scope(conn, UNKNOWN)
@@ -90,13 +116,9 @@ class FairPool(asyncpg.Pool):
         wait is bounded by `seconds`."""
         free = self._queue._queue  # type: ignore[attr-defined]  # the idle holders, taken from the end
         conn: PoolConnectionProxy
+        if self.sticky and free:
+            return await self._take(free, _sticky_choice(free, tenant_id), seconds)
         if any(holder.is_connected() for holder in free):
-            if self.sticky:
-                for i in range(len(free) - 1, -1, -1):
-                    con = free[i]._con
-                    if con is not None and not con.is_closed() and held_scope(con) == tenant_id:
-                        free.append(free.pop(i))  # asyncpg takes the last connected holder
-                        break
             # No timeout: a free connected holder is taken without waiting (and without asyncpg's wait_for
             # task); one still to connect goes the bounded way below.
             conn = await asyncpg.Pool._acquire(self, None)  # type: ignore[attr-defined]
@@ -106,6 +128,26 @@ class FairPool(asyncpg.Pool):
         except TimeoutError:
             raise Busy("no database connection is free", retry_after=1) from None
         return conn
+
+    async def _take(self, free: Any, index: int, seconds: float) -> PoolConnectionProxy:
+        """The free holder at `index`, acquired as asyncpg's `Pool._acquire` does (one still to connect
+        connects within `seconds`, else Busy; on any failure the holder goes back to the free ones)."""
+        holder = free[index]
+        del free[index]
+        try:
+            if holder.is_connected():
+                proxy: PoolConnectionProxy = await holder.acquire()
+            else:
+                async with asyncio.timeout(max(0.001, seconds)):
+                    proxy = await holder.acquire()
+        except TimeoutError:
+            self._queue.put_nowait(holder)  # type: ignore[attr-defined]
+            raise Busy("no database connection is free", retry_after=1) from None
+        except BaseException:
+            self._queue.put_nowait(holder)  # type: ignore[attr-defined]
+            raise
+        holder._timeout = None
+        return proxy
 
     @asynccontextmanager
     async def tenant_connection(

@@ -1,0 +1,84 @@
+"""Which pooled connection a tenant block gets on the sticky web pool (`tenancy.fairness._sticky_choice`, issue
+#13): one that already holds the tenant's scope, else one not opened yet, else the one released longest ago.
+Straight to PostgreSQL only (the first pass of `make test`; through PgBouncer the pool is not sticky and every
+block is scoped in its own transaction, `test_session_scope.py` covers that). Each step is awaited in turn,
+so the order of releases, and with it the expected connection, is fixed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from scimhub.http.services import Services
+from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.fairness import FairPool
+from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.session_scope import held_scope
+from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from tests.support.tenants import create_tenant
+
+
+@pytest.fixture
+async def pool_of_four(services: Services) -> AsyncIterator[FairPool]:
+    db = await AppDatabase.open(services.settings.app_database_url, size=4, pool_mode="session", tenant_share=3)
+    assert isinstance(db.pool, FairPool) and db.pool.sticky
+    try:
+        yield db.pool
+    finally:
+        await db.close()
+
+
+async def _block(pool: FairPool, tenant: Tenant) -> int:
+    """The server pid the tenant's block ran on (checked to run in the tenant's scope)."""
+    async with tenant_statement(pool, tenant) as conn:
+        pid: int = conn.get_server_pid()
+        row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+        assert (row["who"], row["path"]) == (tenant.role, tenant.schema)
+        assert held_scope(conn) == tenant.id
+        return pid
+
+
+async def test_a_tenant_gets_back_its_own_scoped_connection_and_the_pool_grows_before_it_rescopes(
+    pool_of_four: FairPool, database: str
+) -> None:
+    pool = pool_of_four
+    a, b, c, d, e = [(await create_tenant(database)).tenant for _ in range(5)]
+    pid_a = await _block(pool, a)
+    pid_b = await _block(pool, b)
+    assert pid_b != pid_a  # a connection not opened yet, not A's scoped one
+    assert await _block(pool, a) == pid_a  # A's own, still scoped: no re-scope
+    pid_c = await _block(pool, c)
+    pid_d = await _block(pool, d)
+    assert len({pid_a, pid_b, pid_c, pid_d}) == 4
+    # All four open and free; released in the order B, A, C, D. E holds none: it re-scopes the one released
+    # longest ago (B's), and keeps A, C and D theirs.
+    assert await _block(pool, e) == pid_b
+    for tenant, pid in ((a, pid_a), (c, pid_c), (d, pid_d), (e, pid_b)):
+        assert await _block(pool, tenant) == pid
+    # B lost its connection; it takes the coldest one now: A's (released first in the loop above).
+    assert await _block(pool, b) == pid_a
+
+
+async def test_concurrent_blocks_of_interleaved_tenants_keep_their_scopes(
+    pool_of_four: FairPool, database: str
+) -> None:
+    """Under contention (more blocks than connections) every block still runs in its own tenant's scope, and the
+    pool never opens more than its size."""
+    pool = pool_of_four
+    tenants = [(await create_tenant(database)).tenant for _ in range(3)]
+    pids: set[int] = set()
+
+    async def job(n: int) -> None:
+        tenant = tenants[n % 3]
+        block = tenant_statement if n % 2 else tenant_transaction
+        async with block(pool, tenant) as conn:
+            pids.add(conn.get_server_pid())
+            row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+            assert (row["who"], row["path"]) == (tenant.role, tenant.schema)
+            await asyncio.sleep(0)
+
+    for start in range(0, 300, 30):
+        await asyncio.gather(*(job(n) for n in range(start, start + 30)))
+    assert 1 <= len(pids) <= 4
