@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from scimhub.http.services import Services
-from scimhub.tenancy.db import AppDatabase
+from scimhub.tenancy.db import AppDatabase, fetch_one
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.session_scope import held_scope
@@ -34,7 +34,7 @@ async def _block(pool: FairPool, tenant: Tenant) -> int:
     """The server pid the tenant's block ran on (checked to run in the tenant's scope)."""
     async with tenant_statement(pool, tenant) as conn:
         pid: int = conn.get_server_pid()
-        row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+        row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
         assert (row["who"], row["path"]) == (tenant.role, tenant.schema)
         assert held_scope(conn) == tenant.id
         return pid
@@ -75,7 +75,7 @@ async def test_concurrent_blocks_of_interleaved_tenants_keep_their_scopes(
         block = tenant_statement if n % 2 else tenant_transaction
         async with block(pool, tenant) as conn:
             pids.add(conn.get_server_pid())
-            row = await conn.fetchrow("SELECT current_user AS who, current_setting('search_path') AS path")
+            row = await fetch_one(conn, "SELECT current_user AS who, current_setting('search_path') AS path")
             assert (row["who"], row["path"]) == (tenant.role, tenant.schema)
             await asyncio.sleep(0)
 
