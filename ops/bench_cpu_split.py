@@ -10,7 +10,8 @@ machine spent during each run:
 - `pg`: the PostgreSQL backends of the system's own database (`pg_other`: checkpointer, walwriter,
   autovacuum and other databases' backends);
 - `redis`, `loader` (the load generator itself), `unattributed` (the machine's busy time not in any of
-  those: the kernel's softirq work for the loopback traffic, processes that exited during the run).
+  those: the kernel's softirq work for the loopback traffic, the last half second of processes that exited
+  during the run; `/proc` is read every half second, so a replaced backend's earlier CPU is counted).
 Figures are microseconds of CPU per answered request, the mean of the reps. Usage (from the repository root,
 with scimhub serving the tenants of FILE):
     python -m ops.bench_cpu_split --tenants FILE --shared ../shared [--concurrency 8,64] [--reps 2]
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 CLOCK = os.sysconf("SC_CLK_TCK")
+SAMPLE_SECONDS = 0.5
 PARTS = ("web", "worker", "pg", "pg_other", "redis", "loader", "unattributed")
 
 
@@ -73,19 +75,28 @@ def part_of(cmd: str, system: str, database: str, port: int) -> str | None:
 def measured_run(
     system: str, database: str, port: int, load: list[str], out: Path
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """One load run; CPU seconds per part and the load generator's summary."""
+    """One load run; CPU seconds per part and the load generator's summary. `/proc` is also read every
+    `SAMPLE_SECONDS` during the run, so a process that exits meanwhile (a pooled connection's backend replaced
+    after its queries, a Celery child) still counts, up to its last sample."""
     before, busy_before = processes(), busy_seconds()
-    subprocess.run([*load, "--json-out", str(out)], check=True, stdout=subprocess.DEVNULL)
-    after, busy = processes(), busy_seconds() - busy_before
+    last_seen = dict(before)
+    loader = subprocess.Popen([*load, "--json-out", str(out)], stdout=subprocess.DEVNULL)
+    while loader.poll() is None:
+        time.sleep(SAMPLE_SECONDS)
+        last_seen.update(processes())
+    if loader.returncode:
+        raise subprocess.CalledProcessError(loader.returncode, loader.args)
+    last_seen.update(processes())
+    busy = busy_seconds() - busy_before
     seconds = dict.fromkeys(PARTS, 0.0)
-    for pid, (cmd, cpu) in after.items():
+    for pid, (cmd, cpu) in last_seen.items():
         part = part_of(cmd, system, database, port)
         if part is None:
             continue
         earlier = before.get(pid)
         seconds[part] += cpu - (earlier[1] if earlier and earlier[0] == cmd else 0.0)
     summary: dict[str, float] = json.loads(out.read_text())["summary"]
-    seconds["loader"] = float(summary["client_cpu_s"])  # the load generator has exited: its own figure
+    seconds["loader"] = float(summary["client_cpu_s"])  # the load generator's own figure
     seconds["unattributed"] = max(0.0, busy - sum(seconds.values()))
     return seconds, summary
 
