@@ -82,3 +82,19 @@ async def test_concurrent_blocks_of_interleaved_tenants_keep_their_scopes(
     for start in range(0, 300, 30):
         await asyncio.gather(*(job(n) for n in range(start, start + 30)))
     assert 1 <= len(pids) <= 4
+
+
+async def test_a_plain_acquire_takes_the_coldest_open_connection(pool_of_four: FairPool, database: str) -> None:
+    """A token lookup or a hub read (`pool.acquire()`) opens nothing while a connection is open, and takes the
+    one released longest ago, so the tenant that used a connection last keeps its scope."""
+    pool = pool_of_four
+    a, b, c, d = [(await create_tenant(database)).tenant for _ in range(4)]
+    pids = [await _block(pool, t) for t in (a, b, c, d)]  # all four open and scoped, A's released first
+    assert len(set(pids)) == 4
+    async with pool.acquire() as conn:
+        assert conn.get_server_pid() == pids[0]  # A's, the coldest; no fifth connection
+        row = await fetch_one(conn, "SELECT current_setting('search_path') AS path")
+        assert row["path"] == "pg_catalog"  # unscoped before it was handed out
+    assert await _block(pool, b) == pids[1]  # B kept its scoped connection
+    # A's scope is gone with the plain acquire; A re-scopes the coldest now: C's (released C, D, plain, B).
+    assert await _block(pool, a) == pids[2]

@@ -45,17 +45,19 @@ def default_share(size: int) -> int:
     return max(1, min(size - 1, size // 3))
 
 
-def _sticky_choice(free: Any, tenant_id: int) -> int:
+def _sticky_choice(free: Any, tenant_id: int, *, grow: bool = True) -> int:
     """Which free holder a tenant block takes on a sticky pool (issue #13): a connection that already holds
-    this tenant's scope (the most recently released one), else one not opened yet (the pool grows to its
-    size before it re-scopes another tenant's connection: asyncpg alone would reuse the few open ones, and
-    with several tenants nearly every request re-scoped, which also makes PostgreSQL re-plan each prepared
-    statement for the new search path), else the open one released longest ago (the coldest tenant's)."""
+    this tenant's scope (the most recently released one), else (with `grow`) one not opened yet (the pool grows
+    to its size before it re-scopes another tenant's connection: asyncpg alone would reuse the few open ones,
+    and with several tenants nearly every request re-scoped, which also makes PostgreSQL re-plan each prepared
+    statement for the new search path), else the open one released longest ago (the coldest tenant's).
+    -1 when there is no such holder."""
     unopened = oldest = -1
     for i in range(len(free) - 1, -1, -1):
         holder = free[i]
         if not holder.is_connected():
-            unopened = i if unopened < 0 else unopened
+            if grow and unopened < 0:
+                unopened = i
             continue
         if held_scope(holder._con) == tenant_id:
             return i
@@ -92,12 +94,12 @@ class FairPool(asyncpg.Pool):
     async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109 - asyncpg's
         """Every `pool.acquire()` outside `tenant_connection`: a connection with the login's own scope (on a
         sticky pool a free one that holds it, else the open one released longest ago, so that a token lookup
-        does not take the scope of the tenant that just used a connection)."""
+        does not take the scope of the tenant that just used a connection; with none open, asyncpg's way)."""
         free = self._queue._queue  # type: ignore[attr-defined]
         conn: PoolConnectionProxy
-        choice = _sticky_choice(free, PUBLIC) if self.sticky and free else -1
-        if choice >= 0 and free[choice].is_connected():
-            conn = await self._take(free, choice, 0.0)
+        choice = _sticky_choice(free, PUBLIC, grow=False) if self.sticky and free else -1
+        if choice >= 0:
+            conn = await self._take(free, choice, 0.0)  # an open connection: nothing to wait for
         else:
             conn = await super()._acquire(timeout)  # type: ignore[misc]
         if self.sticky and held_scope(conn) != PUBLIC:
