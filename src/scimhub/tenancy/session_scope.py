@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import asyncpg
-
 from scimhub.tenancy.names import check_scope_names
+from scimhub.tenancy.statement_cache import TenantStatementConnection
 
 PUBLIC = 0  # the login's defaults (tenant ids start at 1)
 UNKNOWN = -1  # anything may be set: re-scope or reset before use
@@ -37,8 +36,9 @@ UNKNOWN = -1  # anything may be set: re-scope or reset before use
 UNSCOPE_SQL = "RESET ROLE; RESET search_path; RESET statement_timeout"
 
 
-class ScopedConnection(asyncpg.Connection):
-    """An asyncpg connection that remembers whose session scope it holds."""
+class ScopedConnection(TenantStatementConnection):
+    """An asyncpg connection that remembers whose session scope it holds (and keeps each tenant's prepared
+    statements apart, `tenancy.statement_cache`)."""
 
     __slots__ = ("tenant_scope",)
 

@@ -27,6 +27,7 @@ from scimhub.tenancy.fairness import Busy, FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import scope_sql
 from scimhub.tenancy.session_scope import UNKNOWN, held_scope, record_scope, session_scope_sql
+from scimhub.tenancy.statement_cache import statements_of
 
 
 @asynccontextmanager
@@ -76,27 +77,28 @@ async def _sticky(
     conn: Connection, tenant: Tenant, statement_timeout: float | None, *, transaction: bool
 ) -> AsyncIterator[Connection]:
     """The tenant's session scope on a connection of a sticky pool (the rules: `tenancy.session_scope`)."""
-    rescope = held_scope(conn) != tenant.id
-    try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
-        if rescope:
-            record_scope(conn, UNKNOWN)
-            sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
-            await conn.execute("BEGIN; " + sql if transaction else sql)
-            if not transaction:
-                record_scope(conn, tenant.id)
-        elif transaction:
-            await conn.execute("BEGIN")
-        yield conn
-    except BaseException:
-        record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
+    with statements_of(conn, tenant):  # the tenant's own prepared statements (`tenancy.statement_cache`)
+        rescope = held_scope(conn) != tenant.id
+        try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
+            if rescope:
+                record_scope(conn, UNKNOWN)
+                sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
+                await conn.execute("BEGIN; " + sql if transaction else sql)
+                if not transaction:
+                    record_scope(conn, tenant.id)
+            elif transaction:
+                await conn.execute("BEGIN")
+            yield conn
+        except BaseException:
+            record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
+            if transaction:
+                with contextlib.suppress(Exception):
+                    await _end(conn, "ROLLBACK")
+            raise
         if transaction:
-            with contextlib.suppress(Exception):
-                await _end(conn, "ROLLBACK")
-        raise
-    if transaction:
-        record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
-        await _end(conn, "COMMIT")
-        record_scope(conn, tenant.id)
+            record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
+            await _end(conn, "COMMIT")
+            record_scope(conn, tenant.id)
 
 
 @asynccontextmanager
@@ -109,17 +111,18 @@ async def scoped(
     itself included, and however often the task is cancelled meanwhile (a client that hangs up, a timeout),
     ROLLBACK (or COMMIT) runs to its answer (`_end`). A connection whose transaction cannot be ended, or that
     is lent already inside one, is terminated: it is never lent again in a state nobody knows."""
-    if conn.is_in_transaction():
-        conn.terminate()
-        raise asyncpg.InterfaceError("a pooled connection was lent inside a transaction; it was terminated")
-    try:
-        await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
-        yield conn
-    except BaseException:
-        with contextlib.suppress(Exception):  # the caller's error is the one to tell; a failed end terminated
-            await _end(conn, "ROLLBACK")
-        raise
-    await _end(conn, "COMMIT")
+    with statements_of(conn, tenant):
+        if conn.is_in_transaction():
+            conn.terminate()
+            raise asyncpg.InterfaceError("a pooled connection was lent inside a transaction; it was terminated")
+        try:
+            await conn.execute(scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout))
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):  # the caller's error is the one to tell; a failed end terminated
+                await _end(conn, "ROLLBACK")
+            raise
+        await _end(conn, "COMMIT")
 
 
 async def _end(conn: Connection, statement: str) -> None:
