@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from scimhub.audit.drain import drain_tenant
+from scimhub.events.sequencer import sequence_tenant
 from scimhub.http.services import Services
 from scimhub.tenancy.db import AppDatabase, Connection
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
-from scimhub.tenancy.statement_cache import statements_of
+from scimhub.tenancy.statement_cache import statements_of, with_limit
 from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 from tests.support.tenants import create_tenant
 
@@ -111,3 +113,29 @@ async def test_a_schema_name_that_is_not_of_a_tenant_is_never_inlined(web_pool: 
         with pytest.raises(ValueError, match="tenant schema"), statements_of(conn, bad):
             pass
 
+
+def test_a_limit_is_inlined_only_as_a_positive_whole_number() -> None:
+    assert with_limit("SELECT 1 LIMIT {limit}", 500) == "SELECT 1 LIMIT 500"
+    for bad in (0, -1, True, "5; DROP TABLE x", 2.5):
+        with pytest.raises(ValueError, match="positive whole number"):
+            with_limit("SELECT 1 LIMIT {limit}", bad)  # type: ignore[arg-type]
+
+
+async def test_the_workers_batches_are_planned_once_not_at_every_execution(
+    worker_pool: asyncpg.Pool, database: str
+) -> None:
+    """The drain's and the sequencer's statements use a generic plan from their first execution on (a
+    `LIMIT $1` made PostgreSQL plan a custom one every time)."""
+    tenant = (await create_tenant(database)).tenant
+    for _ in range(8):
+        await drain_tenant(worker_pool, tenant)
+        await sequence_tenant(worker_pool, tenant)
+    async with tenant_transaction(worker_pool, tenant) as conn:
+        rows = await conn.fetch(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE (statement LIKE '%DELETE FROM audit_outbox%' OR statement LIKE '%DELETE FROM event_pending%') "
+            "AND statement NOT LIKE '%pg_prepared_statements%'"
+        )
+    assert len(rows) == 2
+    for row in rows:
+        assert (row["generic_plans"], row["custom_plans"]) == (8, 0), row["statement"][:80]

@@ -25,6 +25,7 @@ from scimhub.audit.quarantine import isolate, quarantine, refused_by_data
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import Connection, fetch_one
 from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.statement_cache import with_limit
 from scimhub.tenancy.transaction import tenant_transaction, tenants_with_rows
 
 BATCH = 500
@@ -73,7 +74,7 @@ _DRAIN = (
     """
 WITH batch AS (
     DELETE FROM audit_outbox
-    WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+    WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT {limit} FOR UPDATE SKIP LOCKED)
     RETURNING event
 ), """
     + _INTO_LOG
@@ -153,7 +154,7 @@ async def drain_tenant(
         try:
             async with tenant_transaction(pool, tenant) as conn:
                 got = DrainResult()
-                got.add_row(await fetch_one(conn, _DRAIN, batch))
+                got.add_row(await fetch_one(conn, with_limit(_DRAIN, batch)))
         except Exception as exc:
             if not refused_by_data(exc):
                 raise

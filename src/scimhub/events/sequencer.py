@@ -21,6 +21,7 @@ import asyncpg
 from scimhub.tenancy import directory
 from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.statement_cache import with_limit
 from scimhub.tenancy.transaction import tenant_transaction, tenants_with_rows
 
 BATCH = 500
@@ -28,7 +29,7 @@ _LOCK_CLASS = 0x5C14  # the advisory lock's first key; the tenant id is the seco
 _LOCK = "SELECT pg_advisory_xact_lock($1, $2)"
 _SEQUENCE = """
 WITH batch AS (
-    DELETE FROM event_pending WHERE seq IN (SELECT seq FROM event_pending ORDER BY seq LIMIT $1)
+    DELETE FROM event_pending WHERE seq IN (SELECT seq FROM event_pending ORDER BY seq LIMIT {limit})
     RETURNING seq, change
 ), items AS (
     SELECT row_number() OVER (ORDER BY b.seq, e.ord) AS n, b.change, e.item
@@ -77,7 +78,7 @@ async def sequence_tenant(
     for _ in range(max_batches):
         async with tenant_transaction(pool, tenant) as conn:
             await conn.execute(_LOCK, _LOCK_CLASS, tenant.id)
-            row = await fetch_one(conn, _SEQUENCE, batch)
+            row = await fetch_one(conn, with_limit(_SEQUENCE, batch))
         result.moved += row["moved"]
         result.positioned += row["positioned"]
         webhooks = webhooks or (row["webhooks"] and row["positioned"] > 0)
