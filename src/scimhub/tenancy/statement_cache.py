@@ -63,6 +63,6 @@ def with_limit(template: str, limit: int) -> str:
     afresh at every execution (it never prefers a generic plan whose row count it cannot know: the worker's
     drain and sequencer spent ~350 us planning each batch of a few ms); with the number inlined the statement
     is planned once per connection and tenant. One text per distinct limit, so callers pass a few constants."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+    if type(limit) is not int or limit < 1:  # a bool is an int to isinstance
         raise ValueError("a LIMIT is a positive whole number")
     return template.replace("{limit}", str(limit))
