@@ -12,22 +12,20 @@ from collections.abc import AsyncIterator
 import pytest
 
 from scimhub.http.services import Services
-from scimhub.tenancy.db import AppDatabase, fetch_one
+from scimhub.tenancy.db import fetch_one
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.session_scope import held_scope
 from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from tests.support.pools import app_pool
 from tests.support.tenants import create_tenant
 
 
 @pytest.fixture
 async def pool_of_four(services: Services) -> AsyncIterator[FairPool]:
-    db = await AppDatabase.open(services.settings.app_database_url, size=4, pool_mode="session", tenant_share=3)
-    assert isinstance(db.pool, FairPool) and db.pool.sticky
-    try:
-        yield db.pool
-    finally:
-        await db.close()
+    async with app_pool(services, size=4, pool_mode="session", tenant_share=3) as pool:
+        assert isinstance(pool, FairPool) and pool.sticky
+        yield pool
 
 
 async def _block(pool: FairPool, tenant: Tenant) -> int:

@@ -15,11 +15,12 @@ import pytest
 from scimhub.audit.drain import drain_tenant
 from scimhub.events.sequencer import sequence_tenant
 from scimhub.http.services import Services
-from scimhub.tenancy.db import AppDatabase, Connection
+from scimhub.tenancy.db import Connection
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.statement_cache import statements_of, with_limit
 from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
+from tests.support.pools import app_pool
 from tests.support.tenants import create_tenant
 
 _COUNT = "SELECT count(*) FROM scim_group WHERE display_name <> $1"  # has an argument: asyncpg prepares it
@@ -45,23 +46,17 @@ async def _add_groups(pool: asyncpg.Pool, tenant: Tenant, n: int) -> None:
 @pytest.fixture
 async def web_pool(services: Services) -> AsyncIterator[FairPool]:
     """A sticky web pool of one connection: every block below runs on the same server session."""
-    db = await AppDatabase.open(services.settings.app_database_url, size=1, pool_mode="session", tenant_share=1)
-    assert isinstance(db.pool, FairPool) and db.pool.sticky
-    try:
-        yield db.pool
-    finally:
-        await db.close()
+    async with app_pool(services, size=1, pool_mode="session", tenant_share=1) as pool:
+        assert isinstance(pool, FairPool) and pool.sticky
+        yield pool
 
 
 @pytest.fixture
 async def worker_pool(services: Services) -> AsyncIterator[asyncpg.Pool]:
     """A worker's pool (no shares: `tenant_transaction` scopes each transaction locally) of one connection."""
-    db = await AppDatabase.open(services.settings.app_database_url, size=1, pool_mode="session")
-    assert not isinstance(db.pool, FairPool)
-    try:
-        yield db.pool
-    finally:
-        await db.close()
+    async with app_pool(services, size=1, pool_mode="session") as pool:
+        assert not isinstance(pool, FairPool)
+        yield pool
 
 
 @pytest.mark.parametrize("block", [tenant_statement, tenant_transaction])

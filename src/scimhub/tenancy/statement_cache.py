@@ -17,6 +17,7 @@ least recently used first out) and by the pool replacing a connection after `max
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,8 +33,8 @@ class TenantStatementConnection(asyncpg.Connection):
 
     __slots__ = ("statement_tag",)
 
-    def tag_statements(self, schema: str | None) -> None:
-        self.statement_tag = "" if schema is None else "/*" + schema + "*/"
+    def tag_statements(self, tag: str) -> None:
+        self.statement_tag = tag
 
     async def _get_statement(self, query: str, timeout: Any, **kwargs: Any) -> Any:  # noqa: ASYNC109 - asyncpg's
         # Every prepared statement (fetch, fetchrow, fetchval, execute with arguments, executemany, prepare)
@@ -50,12 +51,18 @@ def statements_of(conn: Any, tenant: Tenant) -> Iterator[None]:
     if tag is None:
         yield
         return
-    check_scope_names(tenant.schema, tenant.role)
-    tag(tenant.schema)
+    tag(_tag(tenant.schema, tenant.role))
     try:
         yield
     finally:
-        tag(None)
+        tag("")
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag(schema: str, role: str) -> str:
+    """The comment for a schema, its names checked once (not on every block of the request path)."""
+    check_scope_names(schema, role)
+    return "/*" + schema + "*/"
 
 
 def with_limit(template: str, limit: int) -> str:
