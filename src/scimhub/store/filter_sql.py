@@ -211,8 +211,9 @@ class SqlFilter:
             and node.op == "eq"
             and isinstance(node.value, str)
         ):
-            # tenant migration m0040: the GIN index finds the candidates, the EXISTS keeps the exact meaning
-            return f"(scim_user_emails({self.alias}.doc) @> ARRAY[lower({self.param(node.value)}::text)] AND {exists})"
+            # tenant migrations m0040, m0090: the GIN index of the `emails` column (the lower-cased values, a
+            # generated column) finds the candidates, the EXISTS keeps the exact meaning
+            return f"({self.alias}.emails @> ARRAY[lower({self.param(node.value)}::text)] AND {exists})"
         return exists
 
     def _simple_list(self, node: Compare | Present, res: ResolvedAttr, *, nullsafe: bool) -> str:
