@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
+from scimhub.audit import drain, outbox
 from scimhub.audit.drain import drain_tenant
 from scimhub.events.sequencer import sequence_tenant
 from scimhub.http.services import Services
@@ -214,3 +216,46 @@ async def test_the_member_patch_is_planned_once_whatever_its_batch(
     assert members == 40
     assert plans is not None
     assert (plans["generic_plans"], plans["custom_plans"]) == (len(batches) - 5, 5)  # PostgreSQL's first five
+
+
+async def test_the_activity_flush_is_planned_as_its_generic_plan_whatever_its_batch(
+    web_pool: FairPool, database: str
+) -> None:
+    """The recorder's flush (`audit.outbox.log_encoded`, a batch of events of any size) gets the generic plan
+    after its first five executions: its custom plans estimate the batch as the generic one does."""
+    tenant = (await create_tenant(database)).tenant
+    texts = [json.dumps(_event(i)) for i in range(7)]
+    async with tenant_transaction(web_pool, tenant) as conn:
+        await conn.execute("PREPARE flush(text[]) AS " + drain.INSERT_EVENTS)
+        estimates = {}
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
+            literal = await conn.fetchval("SELECT quote_literal($1::text[]::text)", texts)
+            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE flush({literal}::text[])")
+            estimates[mode] = _batch_estimates(json.loads(plan))
+        await conn.execute("DEALLOCATE flush")
+    assert estimates["force_custom_plan"] == estimates["force_generic_plan"] == [10], estimates
+    for n in range(1, 9):
+        async with tenant_transaction(web_pool, tenant) as conn:
+            await outbox.log_encoded(conn, [json.dumps(_event(100 * n + i)).encode() for i in range(n)])
+    async with tenant_statement(web_pool, tenant) as conn:
+        plans = await conn.fetchrow(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%INSERT INTO activity_log%' AND statement NOT LIKE '%pg_prepared%'"
+        )
+        logged = await conn.fetchval("SELECT count(*) FROM activity_log")
+    assert logged == sum(range(1, 9))
+    assert plans is not None
+    assert (plans["generic_plans"], plans["custom_plans"]) == (3, 5)  # PostgreSQL's first five are custom
+
+
+def _event(i: int) -> dict[str, object]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "received_at": "2026-12-02T10:00:00+00:00",
+        "method": "GET",
+        "path": f'/scim/v2/x/Users?filter=userName eq "u{i}@x.test"',
+        "operation": "Lookup",
+        "status": 200,
+        "outcome": "success",
+    }

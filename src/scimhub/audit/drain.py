@@ -87,8 +87,13 @@ WITH batch AS (DELETE FROM audit_outbox WHERE seq = ANY($1::bigint[]) RETURNING 
 )
 _LOCK_BATCH = "SELECT seq, event::text AS event FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
 # Straight from the web process's buffer (reads, rejected requests): the same insert and bookkeeping, without
-# the detour through the outbox, since these events belong to no transaction.
-INSERT_EVENTS = "WITH batch AS (SELECT e::jsonb AS event FROM unnest($1::text[]) AS e), " + _INTO_LOG
+# the detour through the outbox, since these events belong to no transaction. The batch is unnested from behind
+# `OFFSET 0`, so a custom plan estimates its size as the generic plan does and PostgreSQL keeps the generic one
+# (with the array in sight it planned ~85% of the flushes again, ~0.4 ms each, issue #13).
+INSERT_EVENTS = (
+    "WITH batch AS (SELECT e::jsonb AS event "
+    "FROM (SELECT $1::text[] AS texts OFFSET 0) AS a CROSS JOIN unnest(a.texts) AS e), " + _INTO_LOG
+)
 
 
 @dataclass
