@@ -23,6 +23,7 @@ from scimhub.store import resources
 from scimhub.tenancy.db import Connection
 from scimhub.tenancy.fairness import FairPool
 from scimhub.tenancy.model import Tenant
+from scimhub.tenancy.session_scope import session_scope_statement
 from scimhub.tenancy.statement_cache import statements_of, with_limit
 from scimhub.tenancy.transaction import tenant_statement, tenant_transaction
 from tests.support.pools import app_pool
@@ -80,6 +81,31 @@ async def test_tenants_on_one_connection_keep_their_own_prepared_statements(
                 texts = await _prepared(conn)
     assert f"/*{a.schema}*/{_COUNT}" in texts and f"/*{b.schema}*/{_COUNT}" in texts
     assert _COUNT not in texts  # never prepared under the shared text
+
+
+async def test_a_re_scope_is_one_prepared_statement_of_every_tenant(web_pool: FairPool, database: str) -> None:
+    """Tenants taking turns on one connection re-scope it with one statement prepared once for all of them
+    (its arguments name the tenant): PostgreSQL neither parses nor plans it again at each re-scope. Each
+    tenant still reads only its own rows, and the scope really is the tenant's."""
+    tenants = [(await create_tenant(database)).tenant for _ in range(3)]
+    for n, tenant in enumerate(tenants, start=1):
+        await _add_groups(web_pool, tenant, n)
+    for _ in range(3):
+        for n, tenant in enumerate(tenants, start=1):
+            async with tenant_statement(web_pool, tenant) as conn:
+                assert await conn.fetchval(_COUNT, "") == n
+                assert await conn.fetchval("SELECT current_user || ' ' || current_setting('search_path')") == (
+                    f"{tenant.role} {tenant.schema}"
+                )
+    async with web_pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements "
+            "WHERE statement LIKE '%set_config(''search_path''%' AND statement NOT LIKE '%pg_prepared%'"
+        )
+    assert [r["statement"] for r in rows] == [
+        session_scope_statement(tenants[0].schema, tenants[0].role, statement_timeout=web_pool.statement_timeout)[0]
+    ]
+    assert rows[0]["runs"] == 9  # every re-scope of the 3 x 3 blocks (each block another tenant than the last)
 
 
 async def test_statements_outside_a_tenant_block_keep_their_text(web_pool: FairPool, database: str) -> None:

@@ -26,7 +26,13 @@ from scimhub.tenancy.db import Connection
 from scimhub.tenancy.fairness import Busy, FairPool
 from scimhub.tenancy.model import Tenant
 from scimhub.tenancy.names import scope_sql
-from scimhub.tenancy.session_scope import UNKNOWN, held_scope, record_scope, session_scope_sql
+from scimhub.tenancy.session_scope import (
+    UNKNOWN,
+    held_scope,
+    record_scope,
+    session_scope_sql,
+    session_scope_statement,
+)
 from scimhub.tenancy.statement_cache import statements_of
 
 
@@ -77,28 +83,31 @@ async def _sticky(
     conn: Connection, tenant: Tenant, statement_timeout: float | None, *, transaction: bool
 ) -> AsyncIterator[Connection]:
     """The tenant's session scope on a connection of a sticky pool (the rules: `tenancy.session_scope`)."""
-    with statements_of(conn, tenant):  # the tenant's own prepared statements (`tenancy.statement_cache`)
-        rescope = held_scope(conn) != tenant.id
-        try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
-            if rescope:
-                record_scope(conn, UNKNOWN)
+    rescope = held_scope(conn) != tenant.id
+    try:  # the scope statement too: its transaction is ended by this block, as in `scoped`
+        if rescope:
+            record_scope(conn, UNKNOWN)
+            if transaction:  # BEGIN and the scope in one simple-protocol message
                 sql = session_scope_sql(tenant.schema, tenant.role, statement_timeout=statement_timeout)
-                await conn.execute("BEGIN; " + sql if transaction else sql)
-                if not transaction:
-                    record_scope(conn, tenant.id)
-            elif transaction:
-                await conn.execute("BEGIN")
+                await conn.execute("BEGIN; " + sql)
+            else:  # one prepared statement of all tenants (sent before the block's statements are tagged)
+                sql, args = session_scope_statement(tenant.schema, tenant.role, statement_timeout=statement_timeout)
+                await conn.execute(sql, *args)
+                record_scope(conn, tenant.id)
+        elif transaction:
+            await conn.execute("BEGIN")
+        with statements_of(conn, tenant):  # the tenant's own prepared statements (`tenancy.statement_cache`)
             yield conn
-        except BaseException:
-            record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
-            if transaction:
-                with contextlib.suppress(Exception):
-                    await _end(conn, "ROLLBACK")
-            raise
+    except BaseException:
+        record_scope(conn, UNKNOWN)  # a ROLLBACK undoes a scope set inside it; a failure proves nothing
         if transaction:
-            record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
-            await _end(conn, "COMMIT")
-            record_scope(conn, tenant.id)
+            with contextlib.suppress(Exception):
+                await _end(conn, "ROLLBACK")
+        raise
+    if transaction:
+        record_scope(conn, UNKNOWN)  # until the COMMIT has made the scope the session's
+        await _end(conn, "COMMIT")
+        record_scope(conn, tenant.id)
 
 
 @asynccontextmanager
