@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scimhub import tasks
@@ -19,7 +20,13 @@ async def sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> i
     return positioned
 
 
-async def _sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> tuple[int, set[int]]:
+def _enqueue(tenant_id: int) -> None:
+    tasks.enqueue_webhooks(app, tenant_id)
+
+
+async def _sequence_and_nudge(
+    db: AppDatabase, tenant_ids: list[int] | None, enqueue: Callable[[int], None] = _enqueue
+) -> tuple[int, set[int]]:
     """`sequence_and_nudge`; also the tenants whose delivery it queued: those that got new events and have
     an enabled endpoint (the sequencer's own statement says so). Their `webhook_due` rows are raised first,
     so a publish the broker loses is made up by the next sweep."""
@@ -28,17 +35,17 @@ async def _sequence_and_nudge(db: AppDatabase, tenant_ids: list[int] | None) -> 
     try:
         result = await sequencer.sequence_tenants(db.pool, db.install_id, tenant_ids)
     except sequencer.SequenceError as exc:
-        await _nudge(db, set(exc.result.due))
+        await _nudge(db, set(exc.result.due), enqueue)
         raise
     queued = set(result.due)
-    await _nudge(db, queued)
+    await _nudge(db, queued, enqueue)
     return result.positioned, queued
 
 
-async def _nudge(db: AppDatabase, tenant_ids: set[int]) -> None:
+async def _nudge(db: AppDatabase, tenant_ids: set[int], enqueue: Callable[[int], None] = _enqueue) -> None:
     await due.mark_due(db.pool, tenant_ids)
     for tenant_id in sorted(tenant_ids):
-        tasks.enqueue_webhooks(app, tenant_id)
+        enqueue(tenant_id)
 
 
 async def _deliver(db: AppDatabase, tenant_id: int) -> int:
@@ -58,17 +65,27 @@ def deliver(**fields: Any) -> int:
     return run(lambda db: _deliver(db, job.tenant_id))
 
 
-async def _sweep(db: AppDatabase) -> int:
-    """Position what the drain's nudges missed, then queue one delivery task per tenant whose `webhook_due` row
-    says it is due (`due.due_tenants`: one indexed read of `public`, not one per tenant schema; #16). A tenant
-    whose endpoints are caught up, wait for a retry, are leased by a live run or are disabled has no due row
-    and costs nothing; a tenant whose receivers are slow holds up only its own task. Returns how many
-    tenants were queued."""
-    _, queued = await _sequence_and_nudge(db, None)
+async def _sweep(
+    db: AppDatabase, *, enqueue: Callable[[int], None] = _enqueue, pending: list[int] | None = None
+) -> int:
+    """Position what the drain's nudges missed (`pending`, None: what the statistics show), then queue one
+    delivery task per tenant whose `webhook_due` row says it is due (`due.due_tenants`: one indexed read of
+    `public`, not one per tenant schema; #16). A tenant whose endpoints are caught up, wait for a retry, are
+    leased by a live run or are disabled has no due row and costs nothing; a tenant whose receivers are slow
+    holds up only its own task, and a tenant whose changes cannot be positioned only its own feed: the due
+    tenants are queued all the same, then its SequenceError is raised (reported). Returns how many tenants
+    were queued."""
+    failed: sequencer.SequenceError | None = None
+    try:
+        _, queued = await _sequence_and_nudge(db, pending, enqueue)
+    except sequencer.SequenceError as exc:
+        failed, queued = exc, set(exc.result.due)
     for tenant_id in await due.due_tenants(db.pool):
         if tenant_id not in queued:
-            tasks.enqueue_webhooks(app, tenant_id)
+            enqueue(tenant_id)
             queued.add(tenant_id)
+    if failed is not None:
+        raise failed
     return len(queued)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import pytest
+from workers import events as events_worker
 
 from scimhub import tasks
 from scimhub.audit import drain as audit_drain
@@ -286,3 +287,28 @@ async def test_the_clis_enable_and_redeliver_make_the_tenant_due_for_the_sweep(
     finally:
         await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", tid)
         await admin.execute(f"DELETE FROM {tenant.tenant.schema}.webhook_endpoint")
+
+
+async def test_a_tenant_whose_changes_cannot_be_positioned_does_not_stop_the_webhook_sweep(
+    admin: asyncpg.Connection, services: Services, database: str
+) -> None:
+    """One tenant's change PostgreSQL refuses to position (here a change event without its resource) fails
+    that tenant's sequencing at every sweep. The webhook sweep still queues every tenant that is due (a worker
+    killed mid-delivery leaves its tenant due: only this sweep delivers it again), then reports the failure."""
+    poisoned, waiting = [await create_tenant(database) for _ in range(2)]
+    await admin.execute(
+        f"""INSERT INTO {poisoned.tenant.schema}.event_pending (change)
+            VALUES ('{{"request_id": "r1", "events": [{{"type": "user.created"}}]}}'::jsonb)"""
+    )
+    pool = services.db.pool
+    try:
+        with pytest.raises(sequencer.SequenceError, match=poisoned.slug):  # refused, and stays so
+            await sequencer.sequence_tenants(pool, services.db.install_id, [poisoned.tenant.id])
+        await due.mark_due(pool, {waiting.tenant.id}, at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))  # first in line
+        queued: list[int] = []
+        with pytest.raises(sequencer.SequenceError, match=poisoned.slug):
+            await events_worker._sweep(services.db, enqueue=queued.append, pending=[poisoned.tenant.id])
+        assert waiting.tenant.id in queued
+    finally:  # the poison must not reach the other tests' sweeps
+        await admin.execute(f"DELETE FROM {poisoned.tenant.schema}.event_pending")
+        await admin.execute("DELETE FROM public.webhook_due WHERE tenant_id = $1", waiting.tenant.id)
