@@ -181,6 +181,18 @@ def _batch_estimates(plan: object) -> list[float]:
     return found
 
 
+async def _estimates_in_both_modes(conn: Connection, name: str, statement: str, call: str) -> dict[str, list[float]]:
+    """`statement` prepared as `name` (with its parameter types), then the `unnest` row estimates of `call`'s
+    plan, custom and generic (inside the caller's transaction: `SET LOCAL`)."""
+    await conn.execute(f"PREPARE {name} AS {statement}")
+    estimates = {}
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        estimates[mode] = _batch_estimates(json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE {call}")))
+    await conn.execute(f"DEALLOCATE {name.split('(')[0]}")
+    return estimates
+
+
 async def test_the_member_patch_is_planned_once_whatever_its_batch(
     web_pool: FairPool, database: str, admin: asyncpg.Connection
 ) -> None:
@@ -201,20 +213,13 @@ async def test_the_member_patch_is_planned_once_whatever_its_batch(
         )
     await admin.execute(f"ANALYZE {tenant.schema}.scim_user, {tenant.schema}.scim_group")  # as autovacuum does
     batch = "{" + ",".join(str(u) for u in users[:5]) + "}"
-    estimates = {}
     async with tenant_transaction(web_pool, tenant) as conn:
-        await conn.execute(
-            "PREPARE members(uuid, timestamptz, text[], text[], text[], text, int, text, text, text) AS "
-            + resources._PATCH_MEMBERS
+        estimates = await _estimates_in_both_modes(
+            conn,
+            "members(uuid, timestamptz, text[], text[], text[], text, int, text, text, text)",
+            resources._PATCH_MEMBERS,
+            f"members('{gid}', now(), '{batch}', '{{}}', NULL, '{{}}', 256, '{{}}', '{{}}', '{{}}')",
         )
-        for mode in ("force_custom_plan", "force_generic_plan"):
-            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
-            plan = await conn.fetchval(
-                f"EXPLAIN (FORMAT JSON) EXECUTE members('{gid}', now(), '{batch}', '{{}}', NULL, '{{}}', 256, "
-                "'{}', '{}', '{}')"
-            )
-            estimates[mode] = _batch_estimates(json.loads(plan))
-        await conn.execute("DEALLOCATE members")
     assert estimates["force_custom_plan"] == estimates["force_generic_plan"] == [10], estimates
     now = dt.datetime.now(dt.UTC)
     batches = [users[i : i + 5] for i in range(0, 40, 5)]
@@ -252,14 +257,10 @@ async def test_the_activity_flush_is_planned_as_its_generic_plan_whatever_its_ba
     tenant = (await create_tenant(database)).tenant
     texts = [json.dumps(_event(i)) for i in range(7)]
     async with tenant_transaction(web_pool, tenant) as conn:
-        await conn.execute("PREPARE flush(text[]) AS " + drain.INSERT_EVENTS)
-        estimates = {}
-        for mode in ("force_custom_plan", "force_generic_plan"):
-            await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
-            literal = await conn.fetchval("SELECT quote_literal($1::text[]::text)", texts)
-            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE flush({literal}::text[])")
-            estimates[mode] = _batch_estimates(json.loads(plan))
-        await conn.execute("DEALLOCATE flush")
+        literal = await conn.fetchval("SELECT quote_literal($1::text[]::text)", texts)
+        estimates = await _estimates_in_both_modes(
+            conn, "flush(text[])", drain.INSERT_EVENTS, f"flush({literal}::text[])"
+        )
     assert estimates["force_custom_plan"] == estimates["force_generic_plan"] == [10], estimates
     for n in range(1, 9):
         async with tenant_transaction(web_pool, tenant) as conn:

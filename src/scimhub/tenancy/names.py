@@ -54,8 +54,14 @@ def scope_sql(schema: str, role: str, *, statement_timeout: float | None = None)
     check_scope_names(schema, role)
     sql = "BEGIN; SELECT set_config('search_path', '" + schema + "', true), set_config('role', '" + role + "', true)"
     if statement_timeout is not None:
-        sql += f", set_config('statement_timeout', '{max(1, round(statement_timeout * 1000))}', true)"
+        sql += f", set_config('statement_timeout', '{timeout_ms(statement_timeout)}', true)"
     return sql
+
+
+def timeout_ms(seconds: float) -> str:
+    """A statement timeout in seconds as `statement_timeout`'s text: whole milliseconds, at least 1 (0 would
+    mean none)."""
+    return str(max(1, round(seconds * 1000)))
 
 
 def check_scope_names(schema: str, role: str) -> None:

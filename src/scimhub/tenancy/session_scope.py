@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from scimhub.tenancy.names import check_scope_names
+from scimhub.tenancy.names import check_scope_names, timeout_ms
 from scimhub.tenancy.statement_cache import TenantStatementConnection
 
 PUBLIC = 0  # the login's defaults (tenant ids start at 1)
@@ -62,7 +62,7 @@ def session_scope_statement(
     check_scope_names(schema, role)
     if statement_timeout is None:
         return _SESSION_SCOPE, (schema, role)
-    return _SESSION_SCOPE_TIMEOUT, (schema, role, str(max(1, round(statement_timeout * 1000))))
+    return _SESSION_SCOPE_TIMEOUT, (schema, role, timeout_ms(statement_timeout))
 
 
 def session_scope_sql(schema: str, role: str, *, statement_timeout: float | None = None) -> str:
@@ -71,7 +71,7 @@ def session_scope_sql(schema: str, role: str, *, statement_timeout: float | None
     check_scope_names(schema, role)
     sql = "SELECT set_config('search_path', '" + schema + "', false), set_config('role', '" + role + "', false)"
     if statement_timeout is not None:
-        sql += f", set_config('statement_timeout', '{max(1, round(statement_timeout * 1000))}', false)"
+        sql += f", set_config('statement_timeout', '{timeout_ms(statement_timeout)}', false)"
     return sql
 
 
