@@ -144,8 +144,18 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
+_clients: dict[str, Any] = {}
+
+
 def _client(redis_url: str) -> Any:
-    return sync_client(redis_url)
+    """One blocking client per Redis URL and process, kept: a new one per counter opened a connection (TCP,
+    `SELECT`, the command, then closed at garbage collection) for every drain a worker ran (issue #13).
+    redis-py's pool notices a fork and opens new connections in the child, so Celery's prefork children each
+    get their own."""
+    client = _clients.get(redis_url)
+    if client is None:
+        client = _clients[redis_url] = sync_client(redis_url)
+    return client
 
 
 def bump(redis_url: str, name: str, n: int = 1) -> None:
