@@ -96,3 +96,58 @@ async def test_a_plain_acquire_takes_the_coldest_open_connection(pool_of_four: F
     assert await _block(pool, b) == pids[1]  # B kept its scoped connection
     # A's scope is gone with the plain acquire; A re-scopes the coldest now: C's (released C, D, plain, B).
     assert await _block(pool, a) == pids[2]
+
+
+def _count_tasks(loop: asyncio.AbstractEventLoop) -> list[int]:
+    """Counts the tasks the loop makes from now on (the first item)."""
+    made = [0]
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: object, **kwargs: object) -> asyncio.Task[object]:
+        made[0] += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)  # type: ignore[arg-type]
+
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    return made
+
+
+async def test_a_release_with_nothing_to_undo_makes_no_task_and_keeps_the_scope(
+    pool_of_four: FairPool, database: str
+) -> None:
+    pool = pool_of_four
+    a = (await create_tenant(database)).tenant
+    pid = await _block(pool, a)  # opens and scopes the connection
+    loop = asyncio.get_running_loop()
+    made = _count_tasks(loop)
+    try:
+        for _ in range(3):
+            assert await _block(pool, a) == pid
+        # asyncpg's own release ran in a task of its own (`asyncio.shield`), one per block (issue #13).
+        assert made[0] == 0
+        async with pool.tenant_connection(a.id) as conn:
+            assert conn.get_server_pid() == pid and held_scope(conn) == a.id
+    finally:
+        loop.set_task_factory(None)
+
+
+async def test_a_release_with_a_transaction_open_rolls_it_back_the_asyncpg_way(
+    pool_of_four: FairPool, database: str
+) -> None:
+    pool = pool_of_four
+    a = (await create_tenant(database)).tenant
+    pid = await _block(pool, a)
+    async with pool.tenant_connection(a.id) as conn:
+        assert conn.get_server_pid() == pid
+        await conn.execute("BEGIN")  # left open by its block: the release must end it
+        await conn.execute("SELECT set_config('application_name', 'left-open', true)")
+    async with pool.tenant_connection(a.id) as conn:
+        assert conn.get_server_pid() == pid
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT current_setting('application_name')") == "scimhub"
+
+
+async def test_a_connection_past_its_query_budget_is_replaced_on_release(services: Services, database: str) -> None:
+    a = (await create_tenant(database)).tenant
+    async with app_pool(services, size=2, pool_mode="session", tenant_share=1, max_queries=3) as pool:
+        assert isinstance(pool, FairPool)
+        pids = [await _block(pool, a) for _ in range(4)]
+    assert pids[0] != pids[-1]  # closed after its budget, not handed back as it was

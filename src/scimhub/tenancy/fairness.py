@@ -131,6 +131,39 @@ class FairPool(asyncpg.Pool):
             raise Busy("no database connection is free", retry_after=1) from None
         return conn
 
+    async def release(self, connection: PoolConnectionProxy, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's
+        """Back to the pool. A connection with nothing to undo (no transaction open, no cancellation under way,
+        neither past its query budget nor of an expired generation) goes back at once, as asyncpg's
+        `PoolConnectionHolder.release` would put it (listeners cleared, proxy detached, holder queued,
+        inactivity timer re-armed), without the task `asyncio.shield` makes of each release and the timeout
+        around a reset that has nothing to send: the pool's reset (`tenancy.db._reset`) only ends an open
+        transaction (issue #13). Anything else, and a pool with asyncpg's own reset, takes asyncpg's way."""
+        holder = getattr(connection, "_holder", None)
+        con = getattr(connection, "_con", None)
+        if (
+            type(connection) is PoolConnectionProxy
+            and self._reset is not None  # type: ignore[attr-defined]
+            and holder is not None
+            and holder._pool is self
+            and holder._in_use is not None
+            and con is not None
+            and not con.is_closed()
+            and con._top_xact is None
+            and not con._protocol.is_in_transaction()
+            and not con._protocol._is_cancelling()
+            and con._protocol.queries_count < holder._max_queries
+            and holder._generation == self._generation
+        ):
+            self._check_init()
+            con._on_release()
+            holder._timeout = None
+            con._listeners.clear()
+            con._log_listeners.clear()
+            holder._release()
+            holder._setup_inactive_callback()
+            return
+        await super().release(connection, timeout=timeout)
+
     async def _take(self, free: Any, index: int, seconds: float) -> PoolConnectionProxy:
         """The free holder at `index`, acquired as asyncpg's `Pool._acquire` does (one still to connect
         connects within `seconds`, else Busy; on any failure the holder goes back to the free ones)."""
