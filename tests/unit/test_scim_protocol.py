@@ -174,3 +174,31 @@ def test_projection_keeps_always_returned_attributes() -> None:
         "name": {"givenName": "g"},
         ENT: {"department": "d", "costCenter": "c"},
     }
+
+
+def test_a_patch_leaves_the_stored_document_as_it_was_to_the_deepest_value() -> None:
+    import copy
+
+    doc: dict[str, Any] = {
+        "userName": "u",
+        "name": {"givenName": "A", "familyName": "B"},
+        "emails": [{"value": "a@example.com", "type": "work", "primary": True}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m"}, "n": 1.5},
+    }
+    before = copy.deepcopy(doc)
+    new, changed, _, _ = patch(
+        USER_TYPE,
+        doc,
+        {"op": "Replace", "path": "name.familyName", "value": "C"},
+        {"op": "Add", "path": "emails", "value": [{"value": "b@example.com", "type": "home"}]},
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w@example.com"},
+        {
+            "op": "Replace",
+            "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            "value": {"value": "x"},
+        },
+    )
+    assert doc == before  # the copy the patch worked on shares no dict or list with it
+    assert new["name"]["familyName"] == "C" and new["emails"][0]["value"] == "w@example.com"
+    assert len(new["emails"]) == 2
+    assert set(changed) >= {"name.familyName", "emails"}

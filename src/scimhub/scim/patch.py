@@ -442,11 +442,25 @@ def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> list[st
     return out
 
 
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a JSON document (dicts, lists and immutable scalars, as decoded from the store or a
+    request): ~3x faster than `copy.deepcopy`, which keeps a memo and dispatches per type (17.6 -> 5.6 us for
+    an Entra user, issue #13). Anything else is deep-copied the general way."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_json(item) for item in value]
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def apply_patch(
     rtype: ResourceType, doc: dict[str, Any], ops: list[PatchOp], rewrites: list[str]
 ) -> tuple[dict[str, Any], list[str], MemberDelta | None]:
     """The patched copy of `doc`, the changed attribute names, and (for groups) the member changes."""
-    d = _Doc(rtype, copy.deepcopy(doc), rewrites)
+    d = _Doc(rtype, _copy_json(doc), rewrites)
     delta = MemberDelta() if rtype.name == "Group" else None
     for op in ops:
         if op.extension is not None:
