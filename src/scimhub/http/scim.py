@@ -60,6 +60,7 @@ def _context(request: ScimRequest) -> ScimContext:
             or "excludedAttributes" in query
         ),
         schemas=services.schemas,
+        snapshots=services.snapshots,
         request_id=request.state.get("request_id"),
     )
 

@@ -20,6 +20,7 @@ from scimhub.http.throttle import Throttle
 from scimhub.notify import service as notify_service
 from scimhub.provisioning.context import Limits
 from scimhub.provisioning.extensions import RegistryCache
+from scimhub.provisioning.snapshots import Snapshots
 from scimhub.queue import make_celery
 from scimhub.settings import Settings
 from scimhub.tenancy.db import AppDatabase
@@ -58,6 +59,8 @@ class Services:
     throttle: Throttle
     # Each tenant's custom-attribute registry (issue #12), trusted for the token cache's TTL.
     schemas: RegistryCache = field(default_factory=RegistryCache)
+    # The users this process last read or wrote, for a PATCH to start from (issue #13).
+    snapshots: Snapshots = field(default_factory=Snapshots)
     # What "now" is for rules a request applies with the time (sign-in throttling); tests set the moment.
     clock: Callable[[], dt.datetime] = _utc_now
 

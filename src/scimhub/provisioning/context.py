@@ -13,6 +13,7 @@ from scimhub.audit.vocabulary import Operation
 from scimhub.events.changes import Change
 from scimhub.events.changes import encode as encode_changes
 from scimhub.provisioning.extensions import RegistryCache
+from scimhub.provisioning.snapshots import Snapshots
 from scimhub.tenancy.model import Tenant
 
 
@@ -59,6 +60,8 @@ class ScimContext:
     request_id: str | None = None  # carried by the change events (`events.changes`)
     # The web process's cache of tenants' custom-attribute registries (issue #12); None: not cached.
     schemas: RegistryCache | None = None
+    # The web process's last-read users, for a PATCH to start from (`provisioning.snapshots`); None: none kept.
+    snapshots: Snapshots | None = None
 
     def location(self, resource_type: str, rid: str) -> str:
         return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"
