@@ -5,7 +5,6 @@ by a statement on the tenant's table (what another web process's write does: doc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -24,7 +23,7 @@ def _ops(*ops: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the statements asyncpg sends (each a round trip), as `ops.bench_requests` does."""
     count = [0]
     for name in ("execute", "_execute"):
@@ -36,7 +35,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(asyncpg.Connection, name, counted)
-    yield count
+    return count
 
 
 async def _behind(services: Services, tenant: TenantHandle, uid: str, **fields: Any) -> None:
