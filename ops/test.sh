@@ -16,7 +16,7 @@ through_pgbouncer=(
   tests/integration/test_activity_poison.py tests/integration/test_fairness.py tests/integration/test_strangers.py
   tests/integration/test_admins.py tests/integration/test_oidc.py tests/integration/test_tenant_statements.py
   tests/integration/test_events.py tests/integration/test_host_api.py tests/integration/test_webhook_pipeline.py
-  tests/integration/test_tenant_transaction_cancel.py
+  tests/integration/test_tenant_transaction_cancel.py tests/integration/test_patch_snapshots.py
 )
 echo "make test: again through PgBouncer (transaction mode): ${through_pgbouncer[*]##*/}"
 "$VENV/bin/python" -m ops.pgbouncer run --export test \

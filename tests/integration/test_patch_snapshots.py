@@ -150,3 +150,17 @@ async def test_a_patch_with_if_match_is_judged_on_the_stored_user(scim: Scim, se
     assert r.status_code == 204, r.text  # the stored version, not the snapshot's, is what If-Match names
     doc, version = await _stored(services, scim.t, uid)
     assert (doc["title"], version) == ("Mine", 3)
+
+
+async def test_a_refused_update_from_a_snapshot_gets_the_answer_a_read_gets(scim: Scim, services: Services) -> None:
+    """Behind PgBouncer the refused UPDATE ends its transaction: the fresh read must run in a block of its own
+    (it answered 500 when it ran in the same one)."""
+    taken = (await scim.create_user())["userName"]
+    uid = (await scim.create_user())["id"]  # kept by its POST
+    await scim.get(f"/Users/{uid}")
+    patch = _ops({"op": "Replace", "path": "userName", "value": taken.upper()})
+    assert_error(await scim.req("PATCH", f"/Users/{uid}", patch), 409, "uniqueness")
+    assert (await _stored(services, scim.t, uid))[1] == 1
+    patch = _ops({"op": "Replace", "path": "displayName", "value": "Still patchable"})
+    assert (await scim.req("PATCH", f"/Users/{uid}", patch)).status_code == 204
+    assert (await _stored(services, scim.t, uid))[0]["displayName"] == "Still patchable"

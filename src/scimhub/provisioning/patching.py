@@ -79,20 +79,18 @@ async def patch(
         # under a row lock). Two round trips instead of four; after _OPTIMISTIC_TRIES the locking way. The
         # user this process read or wrote last saves the read (`provisioning.snapshots`): one round trip.
         snapshot = _snapshot(ctx, rid) if not related and if_match is None else None
-        for _ in range(_OPTIMISTIC_TRIES):
+        if snapshot is not None:
+            try:  # a block of its own: behind PgBouncer a refused UPDATE (409) ends its transaction
+                async with tenant_statement(ctx.pool, ctx.tenant) as conn:
+                    done = await _apply(
+                        ctx, conn, rtype, snapshot, ops, rewrites, None, now, expected=snapshot.version, snapshot=True
+                    )
+            except (store.StaleVersion, ScimError):  # an old document decides nothing: read it now
+                done = None
+            if done is not None and ctx.snapshots is not None:
+                ctx.snapshots.used += 1
+        for _ in range(_OPTIMISTIC_TRIES if done is None else 0):
             async with tenant_statement(ctx.pool, ctx.tenant) as conn:
-                if snapshot is not None:
-                    kept, snapshot = snapshot, None
-                    try:
-                        done = await _apply(
-                            ctx, conn, rtype, kept, ops, rewrites, None, now, expected=kept.version, snapshot=True
-                        )
-                    except (store.StaleVersion, ScimError):  # an old document decides nothing: read it now
-                        done = None
-                    if done is not None:
-                        if ctx.snapshots is not None:
-                            ctx.snapshots.used += 1
-                        break
                 row = await store.get(conn, rtype, rid, related=related)
                 if row is None:
                     raise not_found(rtype, rid)
