@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from scimhub.events.changes import Change
 from scimhub.events.changes import encode as encode_changes
 from scimhub.provisioning.extensions import RegistryCache
 from scimhub.provisioning.snapshots import Snapshots
+from scimhub.store.resources import Row
 from scimhub.tenancy.model import Tenant
 
 
@@ -62,6 +64,16 @@ class ScimContext:
     schemas: RegistryCache | None = None
     # The web process's last-read users, for a PATCH to start from (`provisioning.snapshots`); None: none kept.
     snapshots: Snapshots | None = None
+
+    def keep_snapshot(self, resource_type: str, row: Row) -> None:
+        """A user as this request read or wrote it, for its next PATCH to start from (`provisioning.snapshots`;
+        groups are not kept)."""
+        if self.snapshots is not None and resource_type == "User":
+            self.snapshots.keep(self.tenant.id, row)
+
+    def take_snapshot(self, rid: uuid.UUID) -> Row | None:
+        """The user kept by `keep_snapshot`, taken out (a PATCH uses it once), or None."""
+        return self.snapshots.take(self.tenant.id, rid) if self.snapshots is not None else None
 
     def location(self, resource_type: str, rid: str) -> str:
         return f"{self.base_url}/{'Users' if resource_type == 'User' else 'Groups'}/{rid}"

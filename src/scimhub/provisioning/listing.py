@@ -44,8 +44,8 @@ async def search(ctx: ScimContext, rtype: ResourceType, query: ListQuery, proj: 
             related=wants_related(rtype, proj),
         )
     one = rows[0] if len(rows) == 1 else None
-    if ctx.snapshots is not None and rtype.name == "User" and len(rows) == 1:
-        ctx.snapshots.keep(ctx.tenant.id, rows[0])  # Entra's match by filter, before its PATCH
+    if one is not None:
+        ctx.keep_snapshot(rtype.name, one)  # Entra's match by filter, before its PATCH
     resources = [render_resource(ctx, rtype, r, proj) for r in rows]
     return Outcome(
         200,

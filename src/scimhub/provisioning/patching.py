@@ -78,7 +78,7 @@ async def patch(
         # PATCH starts again from a fresh read (If-Match is checked against what the UPDATE replaces, as
         # under a row lock). Two round trips instead of four; after _OPTIMISTIC_TRIES the locking way. The
         # user this process read or wrote last saves the read (`provisioning.snapshots`): one round trip.
-        snapshot = _snapshot(ctx, rid) if not related and if_match is None else None
+        snapshot = ctx.take_snapshot(rid) if not related and if_match is None else None
         if snapshot is not None:
             try:  # a block of its own: behind PgBouncer a refused UPDATE (409) ends its transaction
                 async with tenant_statement(ctx.pool, ctx.tenant) as conn:
@@ -107,10 +107,7 @@ async def patch(
             done = await _apply(ctx, conn, rtype, row, ops, rewrites, if_match, now, expected=None)
     row, new_doc, changed, outcome, version = done
     outcome.etag = etag(version)
-    if ctx.snapshots is not None and rtype.name == "User":
-        ctx.snapshots.keep(
-            ctx.tenant.id, store.Row(rid, new_doc, row.created, now if changed else row.last_modified, version)
-        )
+    ctx.keep_snapshot(rtype.name, store.Row(rid, new_doc, row.created, now if changed else row.last_modified, version))
     if wants_body:
         outcome.status = 200
         outcome.body = render_resource(
@@ -123,10 +120,6 @@ async def patch(
 
 
 _OPTIMISTIC_TRIES = 5
-
-
-def _snapshot(ctx: ScimContext, rid: uuid.UUID) -> store.Row | None:
-    return ctx.snapshots.take(ctx.tenant.id, rid) if ctx.snapshots is not None else None
 
 
 async def _patch_members(

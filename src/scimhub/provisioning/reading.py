@@ -22,8 +22,7 @@ async def get(
         row = await store.get(conn, rtype, rid, related=wants_related(rtype, proj))
     if row is None:
         raise not_found(rtype, rid)
-    if ctx.snapshots is not None and rtype.name == "User":
-        ctx.snapshots.keep(ctx.tenant.id, row)  # Entra PATCHes what it just read (`provisioning.snapshots`)
+    ctx.keep_snapshot(rtype.name, row)  # Entra PATCHes what it just read
     outcome.target = target_name(rtype, row.doc)
     outcome.etag = etag(row.version)
     if not_modified(if_none_match, row.version):

@@ -66,8 +66,7 @@ async def create(ctx: ScimContext, rtype: ResourceType, body: Any, proj: Project
         async with tenant_statement(ctx.pool, ctx.tenant) as conn:
             row = await store.insert(conn, rtype, rid, doc, now, outbox=ctx.write_event(outcome), changes=event_changes)
     members = (delta or MemberDelta()).added_items() if rtype.name == "Group" else None
-    if ctx.snapshots is not None and rtype.name == "User":
-        ctx.snapshots.keep(ctx.tenant.id, row)
+    ctx.keep_snapshot(rtype.name, row)
     outcome.body = render_resource(ctx, rtype, row, proj, members)
     outcome.etag = etag(row.version)
     outcome.location = ctx.location(rtype.name, str(rid))
